@@ -1,0 +1,1 @@
+"""The medicine: terminology, patient history and the rules, as pure functions over plain data."""

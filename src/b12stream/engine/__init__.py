@@ -1,0 +1,1 @@
+"""Findings to outputs: suppression, alert and order events, rendering. Pure."""

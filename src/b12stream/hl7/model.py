@@ -1,0 +1,137 @@
+"""Plain frozen records for what an HL7 v2 ORU^R01 message says: wire format only, no medicine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Location",
+    "Rejection",
+    "CodedElement",
+    "StructuredNumeric",
+    "RawObservation",
+    "Order",
+    "PatientIdentifier",
+    "MessageHeader",
+    "OruMessage",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where in a message something is wrong. Indices are 1-based as HL7 numbers them.
+
+    ``segment_index`` counts segments from 1 (MSH is 1); ``field`` is the HL7 field number
+    (MSH-1 is the field separator); ``byte_offset`` is from the start of the message's bytes.
+    """
+
+    segment: str | None = None
+    segment_index: int | None = None
+    field: int | None = None
+    byte_offset: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "segment": self.segment,
+            "segment_index": self.segment_index,
+            "field": self.field,
+            "byte_offset": self.byte_offset,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message the engine cannot use: data with a reason and a location, never an exception."""
+
+    reason: str
+    location: Location = field(default_factory=Location)
+    control_id: str | None = None
+    message_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodedElement:
+    """A CE/CWE: the primary triplet and the alternate triplet (components 4-6)."""
+
+    code: str = ""
+    text: str = ""
+    system: str = ""
+    alt_code: str = ""
+    alt_text: str = ""
+    alt_system: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredNumeric:
+    """An SN value: ``<^10``, ``>=^2000``, ``^1^:^128`` (ratio), ``^10^-^20`` (range)."""
+
+    comparator: str  # "", "<", ">", "<=", ">=", "=", "<>"
+    number: float | None
+    separator: str = ""  # "", "-", "+", "/", ".", ":"
+    second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawObservation:
+    """One OBX, with its NTE comments, exactly as sent (escapes decoded)."""
+
+    set_id: str
+    value_type: str
+    code: CodedElement
+    sub_id: str
+    values: tuple[str, ...]  # OBX-5 repetitions; for CE/CWE the first component
+    numeric: StructuredNumeric | None  # NM and SN parsed; None when not numeric
+    units: str  # OBX-6 component 1 (the unit code)
+    reference_range: str
+    abnormal_flags: tuple[str, ...]
+    result_status: str
+    observed_at: datetime | None  # OBX-14
+    comments: tuple[str, ...] = ()
+    segment_index: int = 0
+    explicit_null: bool = False  # OBX-5 was ``""``: the sender deleted the value
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One ORC/OBR group and its observations."""
+
+    placer_order_number: str
+    filler_order_number: str
+    universal_service_id: CodedElement
+    observation_time: datetime | None  # OBR-7, the collection time
+    result_status: str  # OBR-25
+    observations: tuple[RawObservation, ...]
+    order_control: str = ""  # ORC-1
+    segment_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PatientIdentifier:
+    """One PID-3 repetition."""
+
+    id: str
+    assigning_authority: str
+    identifier_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHeader:
+    control_id: str
+    message_type: str  # e.g. "ORU"
+    trigger_event: str  # e.g. "R01"
+    version: str
+    sending_application: str
+    sending_facility: str
+    message_time: datetime | None
+    charset: str  # the Python codec the text was decoded with
+    charset_note: str  # why that codec: "MSH-18 UNICODE UTF-8", "fallback latin-1", ...
+
+
+@dataclass(frozen=True, slots=True)
+class OruMessage:
+    header: MessageHeader
+    patient_ids: tuple[PatientIdentifier, ...]
+    visit_class: str  # PV1-2
+    orders: tuple[Order, ...]
+    sex: str = ""  # PID-8: used only for the anaemia fallback; never logged

@@ -1,0 +1,54 @@
+"""structlog set up once: JSON lines on stderr, ISO timestamps, and no PHI.
+
+Log lines carry message control ids and hashed patient keys only. Names, MRNs, dates of birth and
+free text never reach a log call: callers pass ``patient_hash(key)``, and the ``_refuse_phi`` processor
+drops any field whose name says it holds PHI, so a slip is visible as ``[redacted]`` instead of a leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "get_logger", "patient_hash"]
+
+_PHI_FIELDS = frozenset(
+    {"patient", "patient_id", "mrn", "name", "dob", "birth_date", "text", "comment", "value", "raw"}
+)
+
+
+def patient_hash(key_text: str) -> str:
+    """A short, stable, one-way token for a patient key, safe for logs and metric labels."""
+    return hashlib.sha256(b"b12stream-patient:" + key_text.encode("utf-8")).hexdigest()[:16]
+
+
+def _refuse_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for name in _PHI_FIELDS.intersection(event_dict):
+        event_dict[name] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Idempotent: safe to call from every entry point."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _refuse_phi,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(sort_keys=True),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    return structlog.get_logger(component=name)

@@ -1,0 +1,1 @@
+"""The embedded patient-state store (SQLite) and its changelog."""
