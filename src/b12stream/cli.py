@@ -24,13 +24,15 @@ _COMMANDS = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Only the chosen command's module is imported, so `inspect` never loads the Kafka client."""
     parser = argparse.ArgumentParser(prog="b12stream", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="structlog level (default INFO)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        _module(name).add_arguments(sub)
+        if name in argv:
+            _module(name).add_arguments(sub)
     return parser
 
 
@@ -39,7 +41,8 @@ def _module(name: str):  # noqa: ANN202 - a command module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(argv).parse_args(argv)
     configure_logging(args.log_level)
     try:
         return int(_module(args.command).run(args))
