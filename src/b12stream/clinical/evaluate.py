@@ -1,0 +1,153 @@
+"""Evaluation of rules R01–R09 at one event time, with every cross-rule interaction of the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from b12stream.clinical.adamts13 import ADAMTS13
+from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
+from b12stream.clinical.episodes import PLATELETS, current_episode
+from b12stream.clinical.history import PatientHistory, is_evidence
+from b12stream.clinical.model import Finding, Observation
+from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
+from b12stream.clinical.rules.r01_unknown_b12 import r01_unknown_b12
+from b12stream.clinical.rules.r02_low_b12 import r02_applies, r02_low_b12
+from b12stream.clinical.rules.r03_indeterminate_b12 import r03_indeterminate_b12
+from b12stream.clinical.rules.r04_cause_workup import r04_cause_workup
+from b12stream.clinical.rules.r05_pseudo_tma import r05_branch, r05_pseudo_tma
+from b12stream.clinical.rules.r06_ttp_adamts13 import r06_ttp_adamts13
+from b12stream.clinical.rules.r07_maha_pending import r07_maha_pending
+from b12stream.clinical.rules.r08_homocysteine import r08_homocysteine
+from b12stream.clinical.rules.r09_recovery import Identification, r09_recovery
+from b12stream.clinical.rules_config import RulesConfig
+from b12stream.clinical.snapshot import Snapshot, derive
+from b12stream.clinical.view import HistoryView
+
+__all__ = ["SECONDARY_TRIGGER_ANALYTES", "evaluate", "triggering_observations"]
+
+SECONDARY_TRIGGER_ANALYTES = frozenset(
+    {
+        "b12_total",
+        "b12_active",
+        "mma",
+        "homocysteine",
+        "ldh",
+        "haptoglobin",
+        "bilirubin_indirect",
+        "bilirubin_total",
+        "reticulocytes_pct",
+        "reticulocytes_abs",
+        "schistocytes",
+        "hypersegmented_neutrophils",
+        "mcv",
+        "hemoglobin",
+        "intrinsic_factor_ab",
+    }
+)
+
+
+def _primary(observation: Observation, config: RulesConfig) -> bool:
+    if observation.analyte == PLATELETS:
+        return observation.code not in config.platelets.non_trigger_codes
+    return observation.analyte == ADAMTS13
+
+
+def _could_trigger(observation: Observation, config: RulesConfig) -> bool:
+    """Trigger test for a result collected inside an open episode (where secondary triggers count)."""
+    if not is_evidence(observation):
+        return False
+    if _primary(observation, config):
+        return True
+    return config.secondary_triggers and observation.analyte in SECONDARY_TRIGGER_ANALYTES
+
+
+def _is_trigger(observation: Observation, history: PatientHistory, config: RulesConfig) -> bool:
+    if not _could_trigger(observation, config):
+        return False
+    if _primary(observation, config):
+        return True
+    return current_episode(HistoryView.of(history, observation.observed_at), config) is not None
+
+
+def triggering_observations(
+    added: Sequence[Observation], history: PatientHistory, config: RulesConfig
+) -> tuple[Observation, ...]:
+    """The added results that call for an evaluation at their collection time (spec 2.2).
+
+    Primary: a final/corrected blood platelet count (not the plasma codes 13056-7 / 26516-5) or an
+    ADAMTS13 result. Secondary (when ``config.secondary_triggers``): a final B12, HoloTC, MMA, HCY,
+    LDH, haptoglobin, bilirubin, reticulocyte, schistocyte, hypersegmented-neutrophil, MCV,
+    haemoglobin or IF-antibody result collected while a thrombocytopenia episode is open in
+    ``history`` (the history after the results were applied). Sorted by collection time; several
+    may share a time, and one evaluation per distinct time is enough.
+    """
+    found = [item for item in added if _is_trigger(item, history, config)]
+    return tuple(sorted(found, key=lambda item: (item.observed_at, item.result_key)))
+
+
+def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Identification | None:
+    """The first trigger time in the open episode at which R02 or R05 branch b held (R09's scope)."""
+    episode = snapshot.episode
+    b12_results = snapshot.view.results((B12_TOTAL, B12_ACTIVE))
+    if episode is None or not b12_results:
+        return None
+    start = max(episode.opened_at, b12_results[0].observed_at)
+    candidates = sorted(
+        {
+            item.observed_at
+            for item in history.records
+            if start <= item.observed_at <= snapshot.at and _could_trigger(item, snapshot.config)
+        }
+    )
+    for moment in candidates:
+        earlier = derive(history, moment, snapshot.config, sex)
+        if r02_applies(earlier):
+            return Identification(moment, R02)
+        if r05_branch(earlier) == "b" and earlier.a13.result is not None:
+            return Identification(moment, R05)
+    return None
+
+
+def evaluate(
+    history: PatientHistory, at: datetime, config: RulesConfig, *, sex: str = "U"
+) -> tuple[Finding, ...]:
+    """Every finding R01–R09 that holds at ``at`` (the triggering result's collection time), using
+    only records collected at or before ``at``. Never reads the clock; never remembers what was said.
+
+    Cross-rule interactions: R01 yields to MAHA / HEMOLYTIC_TP; R02 yields to MAHA and the ADAMTS13
+    grey zone and is ``info`` under a severe ADAMTS13; R04 is folded into R02 / R05 branch b when
+    they fire (listed in ``Finding.bundled``); it is standalone ``info`` only in an open episode in
+    which neither has held (otherwise its content already lives in that alert); R06 (severe)
+    suppresses R05 and R07 for the episode; the grey zone suppresses R05 while R07 runs with 'A13
+    indeterminate'. Suggested orders already exclude sets covered by a valid or pending result
+    (R11 a/b). ``sex`` ('M', 'F', 'U') selects the anaemia fallback; the HL7 feed gives 'U'.
+    Findings come in rule order R01..R09.
+    """
+    snapshot = derive(history, at, config, sex)
+    identified = _identification(history, snapshot, sex)
+    r02 = r02_low_b12(snapshot)
+    r04 = r04_cause_workup(snapshot)
+    r05 = r05_pseudo_tma(snapshot)
+    if r04 is not None:
+        if r02 is not None:
+            r02 = bundle(r02, r04)
+        if r05 is not None and r05.branch == "b":
+            r05 = bundle(r05, r04)
+        hosted = r02 is not None or (r05 is not None and r05.branch == "b")
+        if hosted or snapshot.episode is None or identified is not None:
+            r04 = None
+    r09 = r09_recovery(snapshot, identified)
+    found = [
+        r01_unknown_b12(snapshot),
+        r02,
+        r03_indeterminate_b12(snapshot),
+        r04,
+        r05,
+        r06_ttp_adamts13(snapshot),
+        r07_maha_pending(snapshot),
+        r08_homocysteine(snapshot),
+        r09,
+    ]
+    findings = [item for item in found if item is not None]
+    return tuple(sorted(findings, key=lambda item: RULE_ORDER.index(item.rule)))
