@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from b12stream.errors import ConfigError
 from b12stream.log import configure_logging
@@ -36,7 +37,7 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _module(name: str):  # noqa: ANN202 - a command module
+def _module(name: str) -> ModuleType:
     return importlib.import_module(f"b12stream.commands.{name}")
 
 

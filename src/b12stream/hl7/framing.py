@@ -1,0 +1,100 @@
+"""Split raw input into one byte string per HL7 message: MLLP frames, FHS/BHS batches, concatenation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Frame", "split_messages", "strip_envelope"]
+
+# Every byte up to and including space: segment terminators, MLLP start/end blocks (0x0B, 0x1C),
+# NUL padding and blank lines. None of them can start or end a message's content.
+_BLANK = bytes(range(0x21))
+_BOM = b"\xef\xbb\xbf"
+# Segments that start a message (MSH) or belong to a batch envelope (dropped).
+_BOUNDARIES = frozenset({b"MSH", b"FHS", b"BHS", b"BTS", b"FTS"})
+# First bytes of a line that may hold a boundary: its letter, or blank padding before it.
+_MAY_START_BOUNDARY = frozenset(b"MFB" + _BOM[:1] + _BLANK)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One message's bytes (envelope stripped) and the byte offset where they start in the input."""
+
+    data: bytes
+    offset: int
+
+
+def strip_envelope(data: bytes) -> tuple[bytes, int]:
+    """Drop MLLP block bytes, NUL padding and whitespace around one message.
+
+    Returns the remaining bytes and how many bytes were removed from the front. A UTF-8 byte-order
+    mark is kept (the character-set decision needs it).
+    """
+    start = len(data) - len(data.lstrip(_BLANK))
+    end = len(data.rstrip(_BLANK))
+    return data[start:end], start
+
+
+def split_messages(data: bytes) -> list[Frame]:
+    """Split input into messages; never raises.
+
+    MLLP framing (``0x0B … 0x1C 0x0D``, with or without the final CR) is stripped; FHS/BHS/BTS/FTS
+    envelope segments are dropped; every MSH starts a new message, so concatenated messages and
+    batches both split. Input that is not blank but holds content outside any MSH (a body after a
+    BHS with no MSH, a first segment other than MSH, garbage) becomes a frame of its own so that
+    ``read_oru`` can reject it with a reason: nothing is silently dropped. Blank input gives ``[]``.
+    Each frame's ``offset`` is the position of its first byte in ``data``.
+    """
+    data = bytes(data)
+    boundaries = _boundaries(data)
+    if len(boundaries) == 1 and boundaries[0][1] == b"MSH":
+        body, start = strip_envelope(data)
+        first = boundaries[0][0]
+        if start == first or (start == first - len(_BOM) and body.startswith(_BOM)):
+            return [Frame(body, start)]
+    frames: list[Frame] = []
+    cursor = 0  # where unclaimed content starts
+    for position, kind in boundaries:
+        _claim(data, cursor, position, frames)
+        # an envelope segment closes the message before it and is itself no message
+        cursor = position if kind == b"MSH" else _line_end(data, position)
+    _claim(data, cursor, len(data), frames)
+    return frames
+
+
+def _boundaries(data: bytes) -> list[tuple[int, bytes]]:
+    """Offsets and ids of the MSH/FHS/BHS/BTS/FTS segments that start a line.
+
+    CR, LF and the MLLP end block all end a line; replacing them keeps every offset unchanged.
+    """
+    flat = data.replace(b"\n", b"\r")
+    if b"\x1c" in flat:
+        flat = flat.replace(b"\x1c", b"\r")
+    found = []
+    position = 0
+    for line in flat.split(b"\r"):
+        if line and line[0] in _MAY_START_BOUNDARY:
+            content = line.lstrip(_BLANK)
+            skipped = len(line) - len(content)
+            if position == 0 and content.startswith(_BOM):
+                content, skipped = content[3:], skipped + 3
+            kind = content[:3]
+            if kind in _BOUNDARIES and not content[3:4].isalnum():
+                found.append((position + skipped, kind))
+        position += len(line) + 1
+    return found
+
+
+def _line_end(data: bytes, start: int) -> int:
+    ends = [data.find(terminator, start) for terminator in (b"\r", b"\n", b"\x1c")]
+    return min((at for at in ends if at != -1), default=len(data))
+
+
+def _claim(data: bytes, begin: int, end: int, frames: list[Frame]) -> None:
+    """Append ``data[begin:end]`` as a frame unless it is blank."""
+    if begin >= end:
+        return
+    body, skipped = strip_envelope(data[begin:end])
+    if body and body != _BOM:
+        frames.append(Frame(body, begin + skipped))
+

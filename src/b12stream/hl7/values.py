@@ -1,0 +1,113 @@
+"""OBX-5 values: repetitions, explicit nulls, and NM/SN text to StructuredNumeric."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from b12stream.hl7.er7 import NULL, Encoding, unescape
+from b12stream.hl7.model import StructuredNumeric
+
+__all__ = ["observation_values", "parse_numeric", "parse_structured_numeric"]
+
+# Value types whose OBX-5 is a code: the value is the code (component 1).
+_CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "IS", "ID"})
+_COMPARATORS = ("<=", ">=", "<>", "<", ">", "=")
+_SN_COMPARATORS = frozenset({"", "<", ">", "<=", ">=", "=", "<>"})
+_SN_SEPARATORS = frozenset({"", "-", "+", "/", ".", ":"})
+_NUMBER_CHARS = frozenset("0123456789+-.")
+_NO_VALUES: tuple[str, ...] = ()
+
+
+def observation_values(
+    raw: str, value_type: str, enc: Encoding
+) -> tuple[tuple[str, ...], StructuredNumeric | None, bool]:
+    """Split OBX-5 into ``(values, numeric, explicit_null)``.
+
+    ``values`` has one entry per repetition: the code (component 1) for coded types, otherwise the
+    whole repetition with escapes decoded. ``numeric`` is set for NM and SN values that parse
+    (an NM sent as ``<50`` keeps its comparator). ``explicit_null`` is true when OBX-5 is ``""``.
+    """
+    if not raw:
+        return _NO_VALUES, None, False
+    if raw == NULL:
+        return _NO_VALUES, None, True
+    if value_type == "NM" and enc.repetition not in raw and enc.escape not in raw:
+        return (raw,), parse_numeric(raw), False  # the common case, without the general path below
+    repetitions = raw.split(enc.repetition)
+    esc = enc.escape
+    if value_type in _CODED_TYPES:
+        values = tuple([_code(repetition, enc) for repetition in repetitions])
+    else:
+        values = tuple([unescape(r, enc) if esc in r else r for r in repetitions])
+    numeric = None
+    if value_type == "NM":
+        numeric = parse_numeric(values[0])
+    elif value_type == "SN":
+        numeric = parse_structured_numeric(repetitions[0], enc)
+    return values, numeric, False
+
+
+@lru_cache(maxsize=16384)
+def parse_numeric(text: str) -> StructuredNumeric | None:
+    """An NM value, optionally preceded by a comparator (``12.5``, ``<50``, ``>= 2000``).
+
+    Memoised: a laboratory reports the same few thousand numbers over and over, and the result is
+    immutable.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    comparator = ""
+    if text[0] in "<>=":
+        for candidate in _COMPARATORS:
+            if text.startswith(candidate):
+                comparator = candidate
+                text = text[len(candidate):].strip()
+                break
+    number = _number(text)
+    return None if number is None else StructuredNumeric(comparator, number)
+
+
+def parse_structured_numeric(raw: str, enc: Encoding) -> StructuredNumeric | None:
+    """An SN repetition ``comparator^num1^separator^num2``; ``None`` when malformed.
+
+    An SN sent without components (``<10``) is read as an NM with a comparator.
+    """
+    if enc.component not in raw:
+        return parse_numeric(unescape(raw, enc) if enc.escape in raw else raw)
+    parts = raw.split(enc.component)
+    parts.extend(("", "", ""))
+    esc = enc.escape
+    comparator, first, separator, second = (
+        (unescape(p, enc) if esc in p else p).strip() for p in parts[:4])
+    if comparator not in _SN_COMPARATORS or separator not in _SN_SEPARATORS:
+        return None
+    number = _number(first)
+    if number is None:
+        return None
+    if not separator:
+        return StructuredNumeric(comparator, number) if not second else None
+    other = _number(second)
+    if other is None:
+        return None
+    return StructuredNumeric(comparator, number, separator, other)
+
+
+def _number(text: str) -> float | None:
+    """A decimal number as HL7 NM writes it: sign, digits, one optional point. No exponents."""
+    if not text or not _NUMBER_CHARS.issuperset(text):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _code(repetition: str, enc: Encoding) -> str:
+    at = repetition.find(enc.component)
+    if at != -1:
+        repetition = repetition[:at]
+    at = repetition.find(enc.subcomponent)
+    if at != -1:
+        repetition = repetition[:at]
+    return unescape(repetition, enc) if enc.escape in repetition else repetition

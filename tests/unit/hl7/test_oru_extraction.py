@@ -1,0 +1,236 @@
+"""read_oru on hand-written messages: every extracted field, and each rejection reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from b12stream.hl7.model import CodedElement, OruMessage, Rejection, StructuredNumeric
+from b12stream.hl7.oru import read_oru
+
+CBC = "\r".join([
+    "MSH|^~\\&|LIS^1.2.3^ISO|CITYLAB|B12STREAM|HOSP|20240301083000+0100||ORU^R01^ORU_R01|CTL-0001|P|2.5.1",
+    "PID|1||MRN123^^^HOSP&1.2.840&ISO^MR~NHS999^^^NHS^NH||DOE^JANE||19700101|F",
+    "PV1|1|I|WARD1",
+    "ORC|RE|PLC-1^EHR|FIL-1^LAB",
+    "OBR|1|PLC-OBR|FIL-OBR|58410-2^CBC panel^LN^CBC^Full blood count^L|||20240301071500|||||||||||||||"
+    "20240301082900|||F",
+    "OBX|1|NM|777-3^Platelets^LN^PLT^Platelet count^L|1|85|10*9/L^^UCUM|150-400|L~A|||F|||20240301071500",
+    "NTE|1||Clumps seen\\.br\\rechecked",
+    "NTE|2||Film \\T\\ smear",
+    "OBX|2|SN|2132-9^B12^LN||<^50|pg/mL|200-900|LL|||F",
+    "OBX|3|NM|718-7^Hgb^LN||\"\"|g/dL|||||D",
+    "OBX|4|NM|787-2^MCV^LN||>120|fL|||||F",
+    "OBX|5|SN|5198-7^Titre^LN||^1^:^128||||||F",
+    "OBX|6|CWE|800-3^Schistocytes^LN||POS^Positive^HL70078~DET^Detected^HL70078||||||P",
+    "OBX|7|ST|X-1^Comment^L||a\\S\\b\\F\\c\\R\\d\\E\\e\\Zlocal\\",
+])
+
+
+def _read(text: str) -> OruMessage:
+    result = read_oru(text.encode())
+    assert isinstance(result, OruMessage), result
+    return result
+
+
+def test_header_patient_and_visit_are_extracted() -> None:
+    message = _read(CBC)
+    header = message.header
+    assert (header.control_id, header.message_type, header.trigger_event, header.version) == (
+        "CTL-0001", "ORU", "R01", "2.5.1")
+    assert (header.sending_application, header.sending_facility) == ("LIS", "CITYLAB")
+    assert header.message_time == datetime(2024, 3, 1, 8, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert header.charset == "utf-8"
+    assert [(p.id, p.assigning_authority, p.identifier_type) for p in message.patient_ids] == [
+        ("MRN123", "HOSP", "MR"), ("NHS999", "NHS", "NH")]
+    assert message.sex == "F"
+    assert message.visit_class == "I"
+
+
+def test_order_prefers_orc_numbers_and_reads_obr() -> None:
+    (order,) = _read(CBC).orders
+    assert (order.placer_order_number, order.filler_order_number) == ("PLC-1", "FIL-1")
+    assert order.universal_service_id == CodedElement(
+        "58410-2", "CBC panel", "LN", "CBC", "Full blood count", "L")
+    assert order.observation_time == datetime(2024, 3, 1, 7, 15, tzinfo=UTC)
+    assert order.result_status == "F"
+    assert order.order_control == "RE"
+    assert order.segment_index == 5
+    assert len(order.observations) == 7
+
+
+def test_order_numbers_fall_back_to_obr_without_orc() -> None:
+    text = CBC.replace("ORC|RE|PLC-1^EHR|FIL-1^LAB\r", "")
+    (order,) = _read(text).orders
+    assert (order.placer_order_number, order.filler_order_number) == ("PLC-OBR", "FIL-OBR")
+    assert order.order_control == ""
+
+
+def test_numeric_observation_with_flags_comments_and_time() -> None:
+    platelets = _read(CBC).orders[0].observations[0]
+    assert platelets.code == CodedElement("777-3", "Platelets", "LN", "PLT", "Platelet count", "L")
+    assert (platelets.set_id, platelets.value_type, platelets.sub_id) == ("1", "NM", "1")
+    assert platelets.values == ("85",)
+    assert platelets.numeric == StructuredNumeric("", 85.0)
+    assert platelets.units == "10*9/L"
+    assert platelets.reference_range == "150-400"
+    assert platelets.abnormal_flags == ("L", "A")
+    assert platelets.result_status == "F"
+    assert platelets.observed_at == datetime(2024, 3, 1, 7, 15, tzinfo=UTC)
+    assert platelets.comments == ("Clumps seen\nrechecked", "Film & smear")
+    assert platelets.segment_index == 6
+    assert not platelets.explicit_null
+
+
+@pytest.mark.parametrize(
+    ("index", "numeric"),
+    [
+        (1, StructuredNumeric("<", 50.0)),
+        (3, StructuredNumeric(">", 120.0)),
+        (4, StructuredNumeric("", 1.0, ":", 128.0)),
+    ],
+)
+def test_structured_numeric_values(index: int, numeric: StructuredNumeric) -> None:
+    assert _read(CBC).orders[0].observations[index].numeric == numeric
+
+
+def test_explicit_null_is_recorded() -> None:
+    hemoglobin = _read(CBC).orders[0].observations[2]
+    assert hemoglobin.explicit_null
+    assert hemoglobin.values == ()
+    assert hemoglobin.numeric is None
+    assert hemoglobin.result_status == "D"
+
+
+def test_coded_values_keep_the_code_of_each_repetition() -> None:
+    schistocytes = _read(CBC).orders[0].observations[5]
+    assert schistocytes.values == ("POS", "DET")
+    assert schistocytes.numeric is None
+
+
+def test_escapes_are_decoded_and_unknown_ones_kept() -> None:
+    text_value = _read(CBC).orders[0].observations[6]
+    assert text_value.values == ("a^b|c~d\\e\\Zlocal\\",)
+
+
+@pytest.mark.parametrize("terminator", ["\r", "\n", "\r\n"])
+def test_any_segment_terminator(terminator: str) -> None:
+    message = _read(CBC.replace("\r", terminator) + terminator + terminator)
+    assert len(message.orders[0].observations) == 7
+
+
+def test_latin1_bytes_fall_back_and_msh18_is_honoured() -> None:
+    latin = CBC.replace("DOE^JANE", "DOE^JOSÉ").replace("2.5.1", "2.5.1||||||8859/1")
+    message = read_oru(latin.encode("latin-1"))
+    assert isinstance(message, OruMessage)
+    assert (message.header.charset, message.header.charset_note) == ("latin-1", "MSH-18 8859/1")
+    undeclared = read_oru(CBC.replace("DOE^JANE", "DOE^JOSÉ").encode("latin-1"))
+    assert isinstance(undeclared, OruMessage)
+    assert undeclared.header.charset == "latin-1"
+    assert "fallback" in undeclared.header.charset_note
+
+
+def _rejected(text: str | bytes) -> Rejection:
+    result = read_oru(text.encode() if isinstance(text, str) else text)
+    assert isinstance(result, Rejection), result
+    assert result.reason
+    return result
+
+
+def test_not_oru_r01_names_the_type() -> None:
+    rejection = _rejected(CBC.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01"))
+    assert rejection.message_type == "ADT^A01"
+    assert "ADT^A01" in rejection.reason
+    assert (rejection.location.segment, rejection.location.field) == ("MSH", 9)
+    assert rejection.control_id == "CTL-0001"
+
+
+def test_missing_control_id_names_msh10() -> None:
+    text = CBC.replace("CTL-0001", "")
+    rejection = _rejected(text)
+    assert "MSH-10" in rejection.reason
+    assert (rejection.location.segment, rejection.location.field) == ("MSH", 10)
+    assert rejection.location.byte_offset == text.index("|P|2.5.1")
+
+
+def test_missing_message_type_names_msh9() -> None:
+    rejection = _rejected(CBC.replace("ORU^R01^ORU_R01", ""))
+    assert "MSH-9" in rejection.reason
+    assert rejection.location.field == 9
+
+
+def test_obx_before_obr_is_rejected_with_its_byte_offset() -> None:
+    text = CBC.replace("ORC|RE|PLC-1^EHR|FIL-1^LAB\r", "OBX|1|NM|X^Y^L||1|||||F\r")
+    rejection = _rejected(text)
+    assert "OBX before any OBR" in rejection.reason
+    assert rejection.location.segment == "OBX"
+    assert rejection.location.segment_index == 4
+    assert rejection.location.byte_offset == text.index("OBX|1|NM|X")
+
+
+def test_missing_pid_is_rejected() -> None:
+    pid = CBC.split("\r")[1]
+    rejection = _rejected(CBC.replace(pid + "\r", ""))
+    assert "no PID" in rejection.reason
+    assert (rejection.location.segment, rejection.location.segment_index) == ("OBR", 4)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b"", None),
+        (b"PID|1||X", None),
+        (b"MSH|^~\\|A|B", 2),
+        (b"MSH|^~\\&&|A", 2),
+        (b"MSHX^~\\&|A", 1),
+    ],
+)
+def test_unusable_headers_are_rejected(data: bytes, field: int | None) -> None:
+    rejection = _rejected(data)
+    assert rejection.location.field == field
+
+
+def test_mllp_bytes_are_tolerated_by_read_oru() -> None:
+    assert isinstance(read_oru(b"\x0b" + CBC.encode() + b"\x1c\r"), OruMessage)
+
+
+def test_patient_level_observations_are_skipped_from_v27_and_rejected_before() -> None:
+    patient_obx = "PV1|1|I|WARD1\rOBX|1|ST|PREG^Pregnant^L||N||||||F\r"
+    v28 = CBC.replace("|P|2.5.1", "|P|2.8").replace("PV1|1|I|WARD1\r", patient_obx)
+    message = _read(v28)
+    assert len(message.orders[0].observations) == 7
+    assert message.orders[0].observations[0].comments == ("Clumps seen\nrechecked", "Film & smear")
+    rejection = _rejected(CBC.replace("PV1|1|I|WARD1\r", patient_obx))
+    assert rejection.location.segment_index == 4
+
+
+def test_comments_attach_only_to_the_observation_they_follow() -> None:
+    text = CBC.replace("OBR|1|", "NTE|1||patient note\rOBR|1|").replace(
+        "|||F\rOBX|1|", "|||F\rNTE|1||order note\rNTE|2||\rOBX|1|")
+    order = _read(text).orders[0]
+    assert order.observations[0].comments == ("Clumps seen\nrechecked", "Film & smear")
+    assert all(obs.comments == () for obs in order.observations[1:])
+
+
+def test_second_patient_is_rejected() -> None:
+    pid = CBC.split("\r")[1]
+    rejection = _rejected(CBC + "\r" + pid)
+    assert "more than one PID" in rejection.reason
+    assert rejection.location.segment_index == 15
+
+
+def test_malformed_segment_id_is_rejected() -> None:
+    rejection = _rejected(CBC.replace("NTE|2||Film", "NTE|2||Film\rString|||x"))
+    assert "malformed segment id" in rejection.reason
+    assert rejection.location.segment == "String"
+
+
+def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
+    text = CBC.replace("OBX|4|NM|787-2^MCV^LN||>120|fL|||||F",
+                       "OBX|4|NM|787-2^MCV^LN| 2 |>120~121|fL&UCUM^x| 80-100 |H~A~|||F ||| 20240301071500^S")
+    mcv = _read(text).orders[0].observations[3]
+    assert (mcv.sub_id, mcv.values, mcv.units, mcv.reference_range) == ("2", (">120", "121"), "fL", "80-100")
+    assert (mcv.abnormal_flags, mcv.result_status) == (("H", "A"), "F")
+    assert mcv.numeric == StructuredNumeric(">", 120.0)
+    assert mcv.observed_at == datetime(2024, 3, 1, 7, 15, tzinfo=UTC)
