@@ -1,0 +1,133 @@
+"""The engine's configuration: terminology, rules, patient key rule and output settings, loaded once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from b12stream.clinical.model import Severity
+from b12stream.clinical.patient_key import KeyRule
+from b12stream.clinical.rules_config import RulesConfig, load_rules_config
+from b12stream.clinical.terminology import Terminology
+from b12stream.engine.suppression import SuggestionPolicy
+from b12stream.errors import ConfigError
+from b12stream.paths import CONFIG_DIR
+
+__all__ = ["DEFAULT_CONFIG_PATH", "Engine", "OutputSettings", "engine_settings"]
+
+DEFAULT_CONFIG_PATH = CONFIG_DIR / "b12stream.yaml"
+_SECTION_KEYS = frozenset({"terminology", "rules", "patient_key", "suppression", "outputs"})
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSettings:
+    """Names the outputs carry: MSH-3..6 of order messages and the pager envelope's ``source``."""
+
+    sending_application: str = "B12STREAM"
+    sending_facility: str = ""
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    pager_source: str = "b12stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Everything ``ingest`` and ``process`` need besides the message and the patient state. Immutable."""
+
+    terminology: Terminology
+    rules: RulesConfig
+    key_rule: KeyRule = field(default_factory=KeyRule)
+    suppression: SuggestionPolicy = field(default_factory=SuggestionPolicy)
+    outputs: OutputSettings = field(default_factory=OutputSettings)
+
+    @classmethod
+    def load(cls, config_path: Path | None = None) -> Engine:
+        """Read the ``engine:`` section of ``config_path`` (default ``config/b12stream.yaml``).
+
+        Relative file names in the section are relative to the configuration file. Raises ConfigError
+        naming the file and key when anything is missing, unknown or of the wrong type.
+        """
+        path = config_path or DEFAULT_CONFIG_PATH
+        section = engine_settings(path)
+        base = path.parent
+        terminology_files = section.get("terminology")
+        if terminology_files is not None and (
+            not isinstance(terminology_files, list) or not all(isinstance(n, str) for n in terminology_files)
+        ):
+            raise ConfigError(f"{path.name}: engine.terminology must be a list of file names")
+        rules_file = section.get("rules")
+        if rules_file is not None and not isinstance(rules_file, str):
+            raise ConfigError(f"{path.name}: engine.rules must be a file name")
+        return cls(
+            terminology=Terminology.load(
+                [base / n for n in terminology_files] if terminology_files else None
+            ),
+            rules=load_rules_config(base / rules_file if rules_file else None),
+            key_rule=KeyRule.from_mapping(_mapping(section, "patient_key", path)),
+            suppression=_suggestion_policy(_mapping(section, "suppression", path), path),
+            outputs=_outputs(_mapping(section, "outputs", path), path),
+        )
+
+
+def engine_settings(path: Path) -> Mapping[str, Any]:
+    """The ``engine:`` mapping of a configuration file (empty when the section is empty)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path.name}: not valid YAML: {error}") from error
+    if document is None:
+        return {}
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{path.name}: top level must be a mapping")
+    section = document.get("engine") or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{path.name}: engine must be a mapping")
+    unknown = sorted(set(section) - _SECTION_KEYS)
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown key engine.{unknown[0]}")
+    return section
+
+
+def _mapping(section: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
+    value = section.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path.name}: engine.{key} must be a mapping")
+    return value
+
+
+def _suggestion_policy(settings: Mapping[str, Any], path: Path) -> SuggestionPolicy:
+    known = {"window_days", "max_per_episode", "always_show_from"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown key engine.suppression.{unknown[0]}")
+    default = SuggestionPolicy()
+    window = settings.get("window_days", default.window / timedelta(days=1))
+    limit = settings.get("max_per_episode", default.max_per_episode)
+    always = settings.get("always_show_from", default.always_show_from.label)
+    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+        raise ConfigError(f"{path.name}: engine.suppression.window_days must be a positive number")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"{path.name}: engine.suppression.max_per_episode must be a whole number >= 1")
+    if not isinstance(always, str) or always.upper() not in Severity.__members__:
+        raise ConfigError(f"{path.name}: engine.suppression.always_show_from must be a severity")
+    return SuggestionPolicy(timedelta(days=window), limit, Severity.parse(always))
+
+
+def _outputs(settings: Mapping[str, Any], path: Path) -> OutputSettings:
+    known = {f.name for f in fields(OutputSettings)}
+    for key, value in settings.items():
+        if key not in known:
+            raise ConfigError(f"{path.name}: unknown key engine.outputs.{key}")
+        if not isinstance(value, str):
+            raise ConfigError(f"{path.name}: engine.outputs.{key} must be text")
+    outputs = OutputSettings(**settings)
+    if not outputs.sending_application.strip() or not outputs.pager_source.strip():
+        raise ConfigError(f"{path.name}: engine.outputs.sending_application and .pager_source must be set")
+    return outputs

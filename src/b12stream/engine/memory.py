@@ -1,0 +1,202 @@
+"""What the engine already said to a patient's clinicians: alert threads and emitted suggestions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from b12stream.clinical.model import ResultKey, Severity
+from b12stream.errors import StateError
+
+__all__ = ["AlertRecord", "Memory", "SuggestionRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """The latest emission of one alert thread: one rule and branch in one episode.
+
+    ``id`` is the id of the latest event of the thread (alert or alert_update); ``sequence`` counts the
+    thread's emissions (1 for the first alert). ``evidence`` holds the result keys the latest emission
+    rested on, for retraction (R10). A retracted or superseded thread is kept closed, so a later alert
+    of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
+    """
+
+    id: str
+    rule: str
+    episode_id: str
+    branch: str
+    severity: Severity
+    category: tuple[str, ...]
+    evidence: tuple[ResultKey, ...]
+    sequence: int
+    observed_at: datetime
+    is_open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionRecord:
+    """Every emission of one suggested order (by LOINC) in one episode (R11 (c)).
+
+    ``severity`` is the severity of the alert that carried the latest emission, so an escalation can
+    be recognised. ``lifted_at`` is set when an X result status cleared the order's pending state after
+    the latest emission: the suggestion may then be shown again at once.
+    """
+
+    episode_id: str
+    loinc: str
+    analyte: str
+    emitted_at: tuple[datetime, ...]
+    severity: Severity
+    lifted_at: datetime | None = None
+
+    @property
+    def last_emitted_at(self) -> datetime:
+        return self.emitted_at[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Immutable record of alerts and suggestions; every change returns a new Memory."""
+
+    alerts: tuple[AlertRecord, ...] = ()
+    suggestions: tuple[SuggestionRecord, ...] = ()
+
+    def thread(self, rule: str, episode_id: str, branch: str) -> AlertRecord | None:
+        """The alert thread of ``rule`` and ``branch`` in ``episode_id``, open or closed, if any."""
+        for record in self.alerts:
+            if (record.rule, record.episode_id, record.branch) == (rule, episode_id, branch):
+                return record
+        return None
+
+    def open_branches(self, rule: str, episode_id: str) -> tuple[AlertRecord, ...]:
+        """Open alerts of ``rule`` in ``episode_id``, any branch, latest emission last."""
+        found = [a for a in self.alerts if a.is_open and (a.rule, a.episode_id) == (rule, episode_id)]
+        return tuple(sorted(found, key=lambda a: (a.observed_at, a.branch)))
+
+    def open_alerts(self) -> tuple[AlertRecord, ...]:
+        return tuple(record for record in self.alerts if record.is_open)
+
+    def suggestion(self, episode_id: str, loinc: str) -> SuggestionRecord | None:
+        for record in self.suggestions:
+            if record.episode_id == episode_id and record.loinc == loinc:
+                return record
+        return None
+
+    def with_alert(self, record: AlertRecord) -> Memory:
+        """Replace the thread of ``record``'s rule, episode and branch (or add it); stable order."""
+        identity = (record.rule, record.episode_id, record.branch)
+        others = tuple(a for a in self.alerts if (a.rule, a.episode_id, a.branch) != identity)
+        return replace(self, alerts=_sorted_alerts((*others, record)))
+
+    def with_emission(
+        self, episode_id: str, loinc: str, analyte: str, at: datetime, severity: Severity
+    ) -> Memory:
+        """Record that a suggestion was shown at ``at``; this consumes any X lift."""
+        previous = self.suggestion(episode_id, loinc)
+        emitted = (*previous.emitted_at, at) if previous else (at,)
+        record = SuggestionRecord(episode_id, loinc, analyte, emitted, severity)
+        others = tuple(s for s in self.suggestions if (s.episode_id, s.loinc) != (episode_id, loinc))
+        return replace(self, suggestions=_sorted_suggestions((*others, record)))
+
+    def with_lift(self, analytes: Iterable[str], at: datetime) -> Memory:
+        """Mark every emitted suggestion of these analytes as re-allowed (OBX-11 = X, R10/R11)."""
+        wanted = frozenset(analytes)
+        lifted = tuple(replace(s, lifted_at=at) if s.analyte in wanted else s for s in self.suggestions)
+        return replace(self, suggestions=lifted)
+
+    def pruned(self, at: datetime, keep: timedelta) -> Memory:
+        """Forget alerts and suggestions with no activity in ``keep`` before ``at`` (the history they
+        rest on is pruned on the same horizon, so nothing could correct or repeat them)."""
+        horizon = at - keep
+        return Memory(
+            alerts=tuple(a for a in self.alerts if a.observed_at >= horizon),
+            suggestions=tuple(s for s in self.suggestions if s.last_emitted_at >= horizon),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form; key order is fixed so serialised state is byte-stable."""
+        return {
+            "alerts": [_alert_to_dict(a) for a in self.alerts],
+            "suggestions": [_suggestion_to_dict(s) for s in self.suggestions],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Memory:
+        """Inverse of ``to_dict``. Raises StateError naming what is malformed."""
+        try:
+            return cls(
+                alerts=tuple(_alert_from_dict(a) for a in data["alerts"]),
+                suggestions=tuple(_suggestion_from_dict(s) for s in data["suggestions"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"malformed engine memory: {error!r}") from error
+
+
+def _sorted_alerts(records: Iterable[AlertRecord]) -> tuple[AlertRecord, ...]:
+    return tuple(sorted(records, key=lambda a: (a.episode_id, a.rule, a.branch)))
+
+
+def _sorted_suggestions(records: Iterable[SuggestionRecord]) -> tuple[SuggestionRecord, ...]:
+    return tuple(sorted(records, key=lambda s: (s.episode_id, s.loinc)))
+
+
+def _key_to_list(key: ResultKey) -> list[str]:
+    return [key.filler_order_number, key.code, key.sub_id]
+
+
+def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "rule": record.rule,
+        "episode_id": record.episode_id,
+        "branch": record.branch,
+        "severity": record.severity.label,
+        "category": list(record.category),
+        "evidence": [_key_to_list(k) for k in record.evidence],
+        "sequence": record.sequence,
+        "observed_at": record.observed_at.isoformat(),
+        "is_open": record.is_open,
+    }
+
+
+def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
+    return AlertRecord(
+        id=str(data["id"]),
+        rule=str(data["rule"]),
+        episode_id=str(data["episode_id"]),
+        branch=str(data["branch"]),
+        severity=Severity.parse(data["severity"]),
+        category=tuple(str(c) for c in data["category"]),
+        evidence=tuple(ResultKey(*(str(p) for p in k)) for k in data["evidence"]),
+        sequence=int(data["sequence"]),
+        observed_at=datetime.fromisoformat(data["observed_at"]),
+        is_open=bool(data["is_open"]),
+    )
+
+
+def _suggestion_to_dict(record: SuggestionRecord) -> dict[str, Any]:
+    return {
+        "episode_id": record.episode_id,
+        "loinc": record.loinc,
+        "analyte": record.analyte,
+        "emitted_at": [t.isoformat() for t in record.emitted_at],
+        "severity": record.severity.label,
+        "lifted_at": record.lifted_at.isoformat() if record.lifted_at else None,
+    }
+
+
+def _suggestion_from_dict(data: Mapping[str, Any]) -> SuggestionRecord:
+    emitted = tuple(datetime.fromisoformat(t) for t in data["emitted_at"])
+    if not emitted:
+        raise ValueError("suggestion record without emissions")
+    lifted = data["lifted_at"]
+    return SuggestionRecord(
+        episode_id=str(data["episode_id"]),
+        loinc=str(data["loinc"]),
+        analyte=str(data["analyte"]),
+        emitted_at=emitted,
+        severity=Severity.parse(data["severity"]),
+        lifted_at=datetime.fromisoformat(lifted) if lifted else None,
+    )

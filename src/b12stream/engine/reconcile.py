@@ -1,0 +1,118 @@
+"""Findings at one evaluation time against the patient's memory → events, order messages, pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from b12stream.clinical.model import Finding, Observation, PatientKey, ResultKey, Severity
+from b12stream.engine import pager
+from b12stream.engine.corrections import retracted
+from b12stream.engine.engine import OutputSettings
+from b12stream.engine.events import alert_event, retraction_event
+from b12stream.engine.ids import alert_id
+from b12stream.engine.memory import AlertRecord, Memory
+from b12stream.engine.orders import OrderMessage, order_message
+from b12stream.engine.suppression import Decision, SuggestionPolicy, decide
+
+__all__ = ["Reconciled", "reconcile"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    memory: Memory
+    events: tuple[dict[str, Any], ...]
+    orders: tuple[OrderMessage, ...]
+    pages: tuple[dict[str, Any], ...]
+
+
+def reconcile(
+    *,
+    patient: PatientKey,
+    memory: Memory,
+    findings: Sequence[Finding],
+    at: datetime,
+    corrected: Mapping[ResultKey, Observation],
+    policy: SuggestionPolicy,
+    outputs: OutputSettings,
+) -> Reconciled:
+    """Say what is new: retractions first (R10), then alerts and updates in the findings' order.
+
+    ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
+    observation; only alerts resting on those keys can be retracted. Pure: the returned memory
+    records every emission.
+    """
+    events: list[dict[str, Any]] = []
+    orders: list[OrderMessage] = []
+    pages: list[dict[str, Any]] = []
+    for record, reason in retracted(memory, findings, corrected):
+        events.append(retraction_event(record=record, patient=patient, reason=reason, at=at))
+        if record.severity is Severity.CRITICAL:
+            pages.append(pager.resolve(record.id))
+        memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
+    for finding in findings:
+        decision = decide(finding, memory, at, corrected, policy)
+        if decision is None:
+            continue
+        memory, event = _emit(decision, patient, memory, at)
+        events.append(event)
+        message = order_message(
+            alert_id=event["id"],
+            finding=finding,
+            patient=patient,
+            orders=decision.orders,
+            at=at,
+            outputs=outputs,
+        )
+        if message is not None:
+            orders.append(message)
+        pages.extend(_pages(decision, event, outputs.pager_source))
+    return Reconciled(memory, tuple(events), tuple(orders), tuple(pages))
+
+
+def _emit(
+    decision: Decision, patient: PatientKey, memory: Memory, at: datetime
+) -> tuple[Memory, dict[str, Any]]:
+    finding = decision.finding
+    previous = decision.previous
+    event_id = alert_id(patient, finding.rule, finding.episode_id, finding.branch, decision.sequence)
+    event = alert_event(
+        event_id=event_id,
+        finding=finding,
+        patient=patient,
+        orders=decision.orders,
+        at=at,
+        supersedes=previous.id if previous else None,
+    )
+    if previous is not None and previous.branch != finding.branch:
+        memory = memory.with_alert(replace(previous, is_open=False))
+    record = AlertRecord(
+        id=event_id,
+        rule=finding.rule,
+        episode_id=finding.episode_id,
+        branch=finding.branch,
+        severity=finding.severity,
+        category=finding.category,
+        evidence=tuple(sorted({o.result_key for o in finding.evidence})),
+        sequence=decision.sequence,
+        observed_at=finding.observed_at or at,
+    )
+    memory = memory.with_alert(record)
+    for shown in decision.orders:
+        memory = memory.with_emission(
+            finding.episode_id, shown.order.loinc, shown.order.analyte, at, finding.severity
+        )
+    return memory, event
+
+
+def _pages(decision: Decision, event: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """Critical alerts page; a superseded critical alert is resolved, so one incident stays open."""
+    result: list[dict[str, Any]] = []
+    previous = decision.previous
+    if previous is not None and previous.severity is Severity.CRITICAL:
+        result.append(pager.resolve(previous.id))
+    if decision.finding.severity is Severity.CRITICAL:
+        result.append(pager.trigger(event, source))
+    return result

@@ -1,0 +1,184 @@
+"""R11: which suggestions are shown again and which alerts are re-emitted, given what was already said."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from b12stream.clinical.model import Finding, Observation, ResultKey, Severity, SuggestedOrder
+from b12stream.engine.memory import AlertRecord, Memory, SuggestionRecord
+
+__all__ = ["Decision", "ShownOrder", "SuggestionPolicy", "category_changed", "decide", "select_orders"]
+
+# R11: the state classes whose change re-emits an open alert, per rule id. A class left out cannot
+# change that alert's content, or ends the rule outright (B12 status for R01). Unlisted rules: all.
+_RELEVANT_CLASSES: Mapping[str, frozenset[str]] = {
+    "B12-UNKNOWN-THROMBOCYTOPENIA": frozenset({"plt"}),
+    "B12-LOW-THROMBOCYTOPENIA": frozenset({"plt", "b12"}),
+    "B12-INDETERMINATE-THROMBOCYTOPENIA": frozenset({"b12"}),
+    "B12-CAUSE-WORKUP": frozenset({"b12"}),
+    "PSEUDO-TMA-SUSPECTED": frozenset({"b12", "a13", "maha"}),
+    "TTP-ADAMTS13-SEVERE": frozenset({"b12", "a13"}),
+    "MAHA-ADAMTS13-PENDING": frozenset({"b12", "a13", "maha"}),
+    "HOMOCYSTEINE-PROTHROMBOTIC": frozenset(),
+    "PLATELET-RECOVERY": frozenset(),
+}
+_UNNAMED = frozenset({""})  # category entries without a ``name:`` prefix always count
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionPolicy:
+    """R11 (c) settings: repeat window, emissions per episode, severity that always re-shows."""
+
+    window: timedelta = timedelta(days=7)
+    max_per_episode: int = 2
+    always_show_from: Severity = Severity.HIGH
+
+
+@dataclass(frozen=True, slots=True)
+class ShownOrder:
+    """A suggestion that survives R11 (c). ``previously_suggested_at`` marks a re-show that only the
+    newly-fired-high exception allowed.
+
+    ``lifted`` says it is shown because an X result status re-allowed it (R10/R11 exception).
+    """
+
+    order: SuggestedOrder
+    previously_suggested_at: datetime | None = None
+    lifted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to emit for one finding: a new ``alert``, or an ``alert_update`` superseding ``previous``.
+
+    ``sequence`` numbers the emission within the finding's (rule, episode, branch) thread; with those
+    it determines the new event's id.
+    """
+
+    finding: Finding
+    orders: tuple[ShownOrder, ...]
+    previous: AlertRecord | None
+    sequence: int
+
+    @property
+    def kind(self) -> str:
+        return "alert" if self.previous is None else "alert_update"
+
+
+def select_orders(
+    finding: Finding,
+    memory: Memory,
+    at: datetime,
+    *,
+    newly_fired: bool,
+    policy: SuggestionPolicy,
+) -> tuple[ShownOrder, ...]:
+    """Apply R11 (c) to a finding's suggestions (R11 (a)/(b) were applied by the rules).
+
+    A suggestion already emitted in this episode is withheld when its last emission lies within the
+    window (either side of ``at``: a late result is no reason to repeat) and the severity has not risen
+    since, and always after ``max_per_episode`` emissions. Exceptions: an X status lifted it (then
+    ``lifted``), or it belongs to a newly fired alert of ``always_show_from`` severity or above (then
+    marked with the previous date, "previously suggested <date>").
+    """
+    shown: list[ShownOrder] = []
+    seen: set[str] = set()
+    for order in finding.suggested_orders:
+        if order.loinc in seen:  # one rule's sets may overlap (a bundled R04 inside R02): say it once
+            continue
+        seen.add(order.loinc)
+        record = memory.suggestion(finding.episode_id, order.loinc)
+        if record is None:
+            shown.append(ShownOrder(order))
+            continue
+        previous = record.last_emitted_at
+        if record.lifted_at is not None:
+            shown.append(ShownOrder(order, lifted=True))
+        elif newly_fired and finding.severity >= policy.always_show_from:
+            shown.append(ShownOrder(order, previous))
+        elif _withheld(record, finding.severity, at, policy):
+            continue
+        else:
+            shown.append(ShownOrder(order))
+    return tuple(shown)
+
+
+def _withheld(record: SuggestionRecord, severity: Severity, at: datetime, policy: SuggestionPolicy) -> bool:
+    if len(record.emitted_at) >= policy.max_per_episode:
+        return True
+    recent = abs(at - record.last_emitted_at) < policy.window
+    return recent and severity <= record.severity
+
+
+def category_changed(rule: str, before: Sequence[str], after: Sequence[str]) -> bool:
+    """True when a state class that matters to ``rule``'s alert changed (R11 "category change").
+
+    Classes are ``name:value`` entries (``plt:G2``, ``b12:DEFICIENT``, ``a13:PENDING``, ``maha:on``).
+    A platelet grade counts only when it worsens: an improving count is R09's to report. Entries in
+    another form are compared as they are.
+    """
+    old, new = _classes(before), _classes(after)
+    for name in _RELEVANT_CLASSES.get(rule, frozenset(old) | frozenset(new)) | _UNNAMED:
+        if name == "plt":
+            if _grade_rank(new.get(name, "")) > _grade_rank(old.get(name, "")):
+                return True
+        elif new.get(name) != old.get(name):
+            return True
+    return False
+
+
+def _classes(category: Sequence[str]) -> dict[str, str]:
+    named = dict(entry.split(":", 1) for entry in category if ":" in entry)
+    unnamed = ",".join(sorted(entry for entry in category if ":" not in entry))
+    return {**named, "": unnamed} if unnamed else named
+
+
+def _grade_rank(value: str) -> int:
+    match = re.fullmatch(r"G(\d)", value)
+    return int(match.group(1)) if match else 0
+
+
+def decide(
+    finding: Finding,
+    memory: Memory,
+    at: datetime,
+    corrected: Mapping[ResultKey, Observation],
+    policy: SuggestionPolicy,
+) -> Decision | None:
+    """De-duplicate one finding against what was said; None means nothing new to say.
+
+    - Open alert of the same rule, episode and branch: an ``alert_update`` of it when the severity
+      escalated, a relevant category changed (``category_changed``) or a corrected input left it
+      holding at another severity (R10); else an update carrying only the suggestions an X status
+      re-allowed, if any; else None.
+    - Otherwise, when an open alert of the same rule and episode in another branch differs from the
+      finding in a relevant category (R05 a → b when B12 turns deficient): an ``alert_update``
+      superseding it.
+    - Otherwise a new ``alert`` (R11 (c) exceptions for newly fired rules apply).
+    """
+    same = memory.thread(finding.rule, finding.episode_id, finding.branch)
+    if same is not None and same.is_open:
+        orders = select_orders(finding, memory, at, newly_fired=False, policy=policy)
+        corrected_severity = finding.severity != same.severity and not corrected.keys().isdisjoint(
+            same.evidence
+        )
+        if (
+            finding.severity > same.severity
+            or category_changed(finding.rule, same.category, finding.category)
+            or corrected_severity
+        ):
+            return Decision(finding, orders, same, same.sequence + 1)
+        lifted = tuple(shown for shown in orders if shown.lifted)
+        if lifted:
+            return Decision(finding, lifted, same, same.sequence + 1)
+        return None
+    sequence = (same.sequence if same else 0) + 1
+    others = memory.open_branches(finding.rule, finding.episode_id)
+    if others and category_changed(finding.rule, others[-1].category, finding.category):
+        orders = select_orders(finding, memory, at, newly_fired=False, policy=policy)
+        return Decision(finding, orders, others[-1], sequence)
+    orders = select_orders(finding, memory, at, newly_fired=True, policy=policy)
+    return Decision(finding, orders, None, sequence)

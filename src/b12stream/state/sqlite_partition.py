@@ -1,0 +1,111 @@
+"""One SQLite file (WAL) holding patient-state rows and the offsets they reflect; the only sqlite3 user."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from b12stream.errors import StateError
+
+__all__ = ["SqlitePartition", "TopicPartitionKey"]
+
+TopicPartitionKey = tuple[str, int]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS stored_offset ("
+    " topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
+    " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
+)
+# SQLite caps host parameters per statement; reads in larger batches are chunked.
+_CHUNK = 500
+
+
+class SqlitePartition:
+    """Patient rows keyed by patient key text, plus (topic, partition) -> next offset.
+
+    Contract: :meth:`write` stores rows and offsets in ONE SQLite transaction, so after a crash the
+    file holds either both or neither. WAL with ``synchronous=NORMAL``: a power loss may drop the last
+    transactions but never tears one, and the changelog restore replays whatever was dropped.
+    Not thread-safe; one owner at a time.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> SqlitePartition:
+        """Open or create the file (and its folder). Raises StateError if it is not a usable database."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                connection.execute(statement)
+        except sqlite3.Error as error:
+            raise StateError(f"cannot open state file {path}: {error}") from error
+        return cls(connection, path)
+
+    def get(self, key: str) -> bytes | None:
+        row = self._query("SELECT state FROM patient_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The stored rows among ``keys``; absent keys are absent from the result."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, bytes] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT key, state FROM patient_state WHERE key IN ({marks})"
+            found.update((key, bytes(state)) for key, state in self._query(sql, chunk))
+        return found
+
+    def offset(self, topic: str, partition: int) -> int | None:
+        """The next offset to read for (topic, partition) as of the last write, or None if never written."""
+        row = self._query(
+            "SELECT next_offset FROM stored_offset WHERE topic = ? AND partition = ?", (topic, partition)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def offsets(self) -> dict[TopicPartitionKey, int]:
+        rows = self._query("SELECT topic, partition, next_offset FROM stored_offset", ())
+        return {(topic, int(partition)): int(next_offset) for topic, partition, next_offset in rows}
+
+    def keys(self) -> list[str]:
+        return [key for (key,) in self._query("SELECT key FROM patient_state ORDER BY key", ())]
+
+    def write(self, rows: Mapping[str, bytes], offsets: Mapping[TopicPartitionKey, int]) -> None:
+        """Upsert ``rows`` and ``offsets`` atomically. Idempotent. Raises StateError (nothing written)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO patient_state (key, state) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+                    list(rows.items()),
+                )
+                self._db.executemany(
+                    "INSERT INTO stored_offset (topic, partition, next_offset) VALUES (?, ?, ?)"
+                    " ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                    [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StateError(f"cannot write state file {self.path}: {error}") from error
+
+    def close(self) -> None:
+        """Idempotent."""
+        self._db.close()
+
+    def _query(self, sql: str, parameters: Iterable[object]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, tuple(parameters))
+        except sqlite3.Error as error:
+            raise StateError(f"cannot read state file {self.path}: {error}") from error

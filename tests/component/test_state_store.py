@@ -1,0 +1,71 @@
+"""SqlitePatientStore and PartitionedStore on temporary SQLite files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from b12stream.errors import StateError
+from b12stream.state import PartitionedStore, SqlitePatientStore
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with SqlitePatientStore.open(tmp_path / "state" / "patients.sqlite") as opened:
+        yield opened
+
+
+def test_missing_patient_reads_as_none(store: SqlitePatientStore) -> None:
+    assert store.get("MRN|1") is None
+    assert store.offset("b12stream.repartition", 0) is None
+
+
+def test_rows_and_offsets_round_trip_and_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "patients.sqlite"
+    with SqlitePatientStore.open(path) as store:
+        store.put_many({"HOSP|1": b"\x00state-1", "HOSP|2": b"state-2"}, {("topic", 3): 17})
+        store.put_many({"HOSP|1": b"state-1b"}, {("topic", 3): 18, ("changelog", 3): 4})
+    with SqlitePatientStore.open(path) as store:
+        assert store.get("HOSP|1") == b"state-1b"
+        assert store.get_many(["HOSP|1", "HOSP|2", "HOSP|9"]) == {"HOSP|1": b"state-1b", "HOSP|2": b"state-2"}
+        assert store.offsets() == {("topic", 3): 18, ("changelog", 3): 4}
+        assert store.keys() == ["HOSP|1", "HOSP|2"]
+
+
+def test_get_many_reads_more_keys_than_one_statement_holds(store: SqlitePatientStore) -> None:
+    rows = {f"A|{n}": str(n).encode() for n in range(1_234)}
+    store.put_many(rows)
+    assert store.get_many(rows) == rows
+
+
+def test_a_failed_write_leaves_neither_rows_nor_offsets(store: SqlitePatientStore) -> None:
+    store.put_many({"A|1": b"old"}, {("topic", 0): 1})
+    unstorable = {"A|1": b"new", "A|2": object()}  # sqlite3 cannot bind an arbitrary object
+    with pytest.raises(StateError):
+        store.put_many(unstorable, {("topic", 0): 2})  # type: ignore[arg-type]
+    assert store.get("A|1") == b"old"
+    assert store.get("A|2") is None
+    assert store.offset("topic", 0) == 1
+
+
+def test_a_file_that_is_not_a_database_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError):
+        SqlitePatientStore.open(path)
+
+
+def test_partitioned_store_keeps_one_file_per_partition_and_wipe_forgets(tmp_path: Path) -> None:
+    stores = PartitionedStore(tmp_path)
+    stores.open(0).put_many({"A|1": b"zero"}, {("changelog", 0): 1})
+    stores.open(1).put_many({"A|1": b"one"})
+    assert stores.open(0) is stores.open(0)
+    stores.close_partition(1)
+    assert stores.get(1) is None
+    assert stores.open(1).get("A|1") == b"one"
+    stores.wipe(0)
+    assert not stores.path(0).exists()
+    assert stores.open(0).get("A|1") is None
+    assert stores.open(0).offset("changelog", 0) is None
+    stores.close()

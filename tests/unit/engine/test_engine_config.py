@@ -1,0 +1,76 @@
+"""Engine.load: the engine: section of b12stream.yaml, with errors that name the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from b12stream.clinical.model import Severity
+from b12stream.engine.engine import Engine
+from b12stream.errors import ConfigError
+from b12stream.paths import CONFIG_DIR
+
+
+def write_config(folder: Path, engine_section: str) -> Path:
+    (folder / "rules.yaml").write_text("{}\n", encoding="utf-8")
+    path = folder / "b12stream.yaml"
+    path.write_text(
+        "engine:\n"
+        f"  terminology: [{CONFIG_DIR / 'terminology.yaml'}]\n"
+        "  rules: rules.yaml\n" + engine_section + "kafka: {}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_settings_are_read_and_relative_files_resolve_next_to_the_config(tmp_path):
+    path = write_config(
+        tmp_path,
+        "  patient_key: {identifier_type: PI, assigning_authority: HOSP}\n"
+        "  suppression: {window_days: 3, max_per_episode: 4, always_show_from: critical}\n"
+        "  outputs: {sending_application: LABCDS, sending_facility: NORTH}\n",
+    )
+    engine = Engine.load(path)
+    assert (engine.key_rule.identifier_type, engine.key_rule.assigning_authority) == ("PI", "HOSP")
+    assert engine.suppression.window == timedelta(days=3)
+    assert engine.suppression.max_per_episode == 4
+    assert engine.suppression.always_show_from is Severity.CRITICAL
+    assert (engine.outputs.sending_application, engine.outputs.sending_facility) == ("LABCDS", "NORTH")
+    assert engine.terminology.analyte("platelets").id == "platelets"
+
+
+def test_defaults_apply_when_sections_are_absent(tmp_path):
+    engine = Engine.load(write_config(tmp_path, ""))
+    assert engine.suppression.window == timedelta(days=7)
+    assert engine.suppression.max_per_episode == 2
+    assert engine.outputs.sending_application == "B12STREAM"
+
+
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        ("  colour: blue\n", "engine.colour"),
+        ("  suppression: {window_days: 0}\n", "window_days"),
+        ("  suppression: {max_per_episode: two}\n", "max_per_episode"),
+        ("  suppression: {always_show_from: urgent}\n", "always_show_from"),
+        ("  suppression: {quiet: true}\n", "engine.suppression.quiet"),
+        ("  outputs: {sending_application: 7}\n", "sending_application"),
+        ("  outputs: [a]\n", "engine.outputs"),
+        ("  outputs: {sending_application: ''}\n", "sending_application"),
+        ("  patient_key: {colour: blue}\n", "colour"),
+    ],
+)
+def test_bad_settings_raise_config_error_naming_the_key(tmp_path, section, named):
+    with pytest.raises(ConfigError, match=named):
+        Engine.load(write_config(tmp_path, section))
+
+
+def test_missing_or_malformed_file_raises_config_error(tmp_path):
+    with pytest.raises(ConfigError):
+        Engine.load(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("engine: [\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        Engine.load(broken)

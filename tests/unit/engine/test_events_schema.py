@@ -1,0 +1,110 @@
+"""Every event the engine emits validates against its shipped JSON Schema; encoding is byte-stable."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from b12stream.clinical.model import Severity
+from b12stream.engine import pager
+from b12stream.engine.engine import OutputSettings
+from b12stream.engine.events import SUMMARY_LIMIT, alert_event, encode_event, rejected_event, timestamp
+from b12stream.engine.memory import Memory
+from b12stream.engine.reconcile import reconcile
+from b12stream.engine.schemas import validation_errors
+from b12stream.engine.suppression import ShownOrder, SuggestionPolicy
+from b12stream.hl7.model import Location, Rejection
+from tests.unit.engine.builders import B12, PATIENT, day, finding, platelets
+
+
+def test_alert_update_retraction_and_pages_validate():
+    def step(memory, findings, at, corrected=None):
+        return reconcile(
+            patient=PATIENT,
+            memory=memory,
+            findings=findings,
+            at=at,
+            corrected=corrected or {},
+            policy=SuggestionPolicy(),
+            outputs=OutputSettings(),
+        )
+
+    first = step(Memory(), [finding(severity=Severity.CRITICAL, category=("plt:G3",))], day(0))
+    update = step(
+        first.memory, [finding(severity=Severity.CRITICAL, category=("plt:G4",), at=day(1))], day(1)
+    )
+    removal = platelets(60, day(0), status="W")
+    retraction = step(update.memory, [], day(0), {removal.result_key: removal})
+    events = [*first.events, *update.events, *retraction.events]
+    assert [e["type"] for e in events] == ["alert", "alert_update", "retraction"]
+    for event in events:
+        assert validation_errors(event) == []
+    pages = [*first.pages, *update.pages, *retraction.pages]
+    assert [p["event_action"] for p in pages] == ["trigger", "resolve", "trigger", "resolve"]
+    for page in pages:
+        assert validation_errors(page, "pager") == []
+
+
+def test_schema_rejects_what_the_contract_forbids():
+    event = alert_event(event_id="0" * 32, finding=finding(), patient=PATIENT, orders=(), at=day(0))
+    assert validation_errors(event) == []
+    assert validation_errors({**event, "severity": "urgent"})
+    assert validation_errors({**event, "extra": 1})
+    assert validation_errors({k: v for k, v in event.items() if k != "episode_id"})
+    assert validation_errors({**event, "type": "alert_update"})  # an update must say what it supersedes
+
+
+def test_qualitative_and_censored_evidence_and_order_notes_validate():
+    qualitative = replace(platelets(0, day(0)), analyte="schistocytes", value=None, text="Present")
+    censored = replace(platelets(50, day(0)), analyte="b12_total", comparator="<")
+    noted = replace(B12, note="draw before any plasma or blood product (ISTH)")
+    event = alert_event(
+        event_id="1" * 32,
+        finding=finding(evidence=(qualitative, censored)),
+        patient=PATIENT,
+        orders=(ShownOrder(noted, day(-1)),),
+        at=day(0),
+    )
+    assert validation_errors(event) == []
+    assert [e["value"] for e in event["evidence"]] == ["Present", 50]
+    assert event["evidence"][1]["comparator"] == "<"
+    assert event["suggested_orders"][0]["note"].startswith("draw before")
+
+
+def test_long_summaries_are_cut_below_the_card_limit():
+    long = replace(finding(), summary="x" * 300)
+    event = alert_event(event_id="2" * 32, finding=long, patient=PATIENT, orders=(), at=day(0))
+    assert len(event["summary"]) < SUMMARY_LIMIT
+    assert validation_errors(event) == []
+
+
+def test_rejected_event_validates_and_keeps_the_location():
+    rejection = Rejection("not an ORU^R01 (ADT^A01)", Location("MSH", 1, 9, 42), "CTRL1", "ADT^A01")
+    event = rejected_event(rejection, "file.hl7@0")
+    assert validation_errors(event) == []
+    assert event["location"] == {"segment": "MSH", "segment_index": 1, "field": 9, "byte_offset": 42}
+    assert validation_errors(rejected_event(Rejection("empty input"), "topic/0/7")) == []
+
+
+def test_encoding_is_compact_ordered_utf8_and_round_trips():
+    event = alert_event(event_id="3" * 32, finding=finding(), patient=PATIENT, orders=(), at=day(0))
+    data = encode_event(event)
+    assert data == encode_event(json.loads(data))
+    assert data.startswith(b'{"type":"alert","id":"')
+    assert b": " not in data
+
+
+def test_timestamps_are_utc_with_z_whatever_offset_was_sent():
+    from datetime import timedelta, timezone
+
+    moment = day(0).astimezone(timezone(timedelta(hours=2)))
+    assert timestamp(moment) == "2026-03-02T09:00:00Z"
+
+
+def test_pager_trigger_carries_no_patient_identifier():
+    event = alert_event(
+        event_id="4" * 32, finding=finding(severity=Severity.CRITICAL), patient=PATIENT, orders=(), at=day(0)
+    )
+    page = pager.trigger(event, "b12stream")
+    assert PATIENT.id not in json.dumps(page)
+    assert page["dedup_key"] == event["id"]

@@ -1,0 +1,80 @@
+"""PatientState and Memory serialisation: versioned, byte-stable, loud on damage; ids deterministic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from b12stream.clinical.history import PatientHistory
+from b12stream.clinical.model import PatientKey
+from b12stream.engine.engine import OutputSettings
+from b12stream.engine.ids import alert_id, control_id, placer_order_number, retraction_id
+from b12stream.engine.memory import Memory
+from b12stream.engine.reconcile import reconcile
+from b12stream.engine.state import PatientState
+from b12stream.engine.suppression import SuggestionPolicy
+from b12stream.errors import StateError
+from tests.unit.engine.builders import PATIENT, day, finding, platelets
+
+
+def _state() -> PatientState:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0))])
+    memory = reconcile(
+        patient=PATIENT,
+        memory=Memory(),
+        findings=[finding()],
+        at=day(0),
+        corrected={},
+        policy=SuggestionPolicy(),
+        outputs=OutputSettings(),
+    ).memory
+    return PatientState(history, memory.with_lift({"b12_total"}, day(1)))
+
+
+def test_state_round_trips_through_bytes_identically():
+    state = _state()
+    data = state.to_bytes()
+    again = PatientState.from_bytes(data)
+    assert again == state
+    assert again.to_bytes() == data
+    assert PatientState.from_bytes(PatientState.empty(PATIENT).to_bytes()) == PatientState.empty(PATIENT)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"not json", b"[]", b'{"format": 99}', b'{"format":1,"history":{},"memory":{}}', b"\xff\xfe"],
+)
+def test_damaged_or_foreign_state_raises_state_error(data):
+    with pytest.raises(StateError):
+        PatientState.from_bytes(data)
+
+
+def test_memory_with_a_bad_severity_raises_state_error():
+    document = _state().memory.to_dict()
+    document["alerts"][0]["severity"] = "urgent"
+    with pytest.raises(StateError):
+        Memory.from_dict(document)
+
+
+def test_memory_pruning_forgets_only_what_is_past_the_horizon():
+    memory = _state().memory
+    assert memory.pruned(day(10), timedelta(days=400)) == memory
+    assert memory.pruned(day(500), timedelta(days=400)) == Memory()
+
+
+def test_ids_depend_on_every_part_of_an_alert_identity_and_nothing_else():
+    base = alert_id(PATIENT, "R", "E", "a", 1)
+    assert base == alert_id(PATIENT, "R", "E", "a", 1)
+    others = {
+        alert_id(PatientKey("MRN001", "OTHER"), "R", "E", "a", 1),
+        alert_id(PATIENT, "R2", "E", "a", 1),
+        alert_id(PATIENT, "R", "E2", "a", 1),
+        alert_id(PATIENT, "R", "E", "b", 1),
+        alert_id(PATIENT, "R", "E", "a", 2),
+    }
+    assert base not in others and len(others) == 5
+    assert len(base) == 32 and int(base, 16) >= 0
+    assert retraction_id(base) != base
+    assert len(control_id(base)) == 20
+    assert placer_order_number(base, "2132-9") != placer_order_number(base, "2284-8")

@@ -1,0 +1,104 @@
+"""process(): the shared step of replay and the stream, on real messages with the shipped configuration."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from b12stream.clinical.model import PatientKey
+from b12stream.engine.engine import Engine
+from b12stream.engine.ingest import Accepted, ingest
+from b12stream.engine.process import Outcome, evaluation_times, process
+from b12stream.engine.schemas import validation_errors
+from b12stream.engine.state import PatientState
+from b12stream.errors import StateError
+from b12stream.hl7.framing import split_messages
+from b12stream.hl7.model import Rejection
+from tests.unit.engine.builders import day, oru, platelets, strict_message
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load()
+
+
+def accepted_messages(data: bytes, engine: Engine) -> list[Accepted]:
+    messages = [ingest(frame.data, engine) for frame in split_messages(data)]
+    assert not any(isinstance(m, Rejection) for m in messages)
+    return messages  # type: ignore[return-value]
+
+
+def run_all(messages: list[Accepted], engine: Engine, *, via_bytes: bool = False) -> list[Outcome]:
+    state = PatientState.empty(messages[0].patient)
+    outcomes = []
+    for message in messages:
+        outcome = process(state, message, engine)
+        outcomes.append(outcome)
+        state = PatientState.from_bytes(outcome.state.to_bytes()) if via_bytes else outcome.state
+    return outcomes
+
+
+def sample(samples_dir: Path, name: str) -> bytes:
+    return next(samples_dir.glob(f"{name}-*.hl7")).read_bytes()
+
+
+def test_identical_resend_changes_nothing(engine):
+    (message,) = accepted_messages(oru("M1", "20260302080000", "82").encode(), engine)
+    first = process(PatientState.empty(message.patient), message, engine)
+    assert [e["type"] for e in first.events] == ["alert"]
+    again = process(first.state, message, engine)
+    assert again == Outcome(first.state, (), (), ())
+
+
+def test_evaluation_uses_collection_time_not_message_time(engine):
+    late = oru("M1", "20260302080000", "82", sent="20260309120000")
+    (message,) = accepted_messages(late.encode(), engine)
+    (event,) = process(PatientState.empty(message.patient), message, engine).events
+    assert event["observed_at"] == "2026-03-02T08:00:00Z"
+
+
+def test_restoring_state_from_bytes_between_messages_changes_no_event(engine, samples_dir):
+    for name in ("s07", "s12", "s13"):
+        messages = accepted_messages(sample(samples_dir, name), engine)
+        direct = [o.events for o in run_all(messages, engine)]
+        restored = [o.events for o in run_all(messages, engine, via_bytes=True)]
+        assert direct == restored
+
+
+def test_critical_alerts_page_and_every_output_is_valid(engine, samples_dir):
+    outcomes = run_all(accepted_messages(sample(samples_dir, "s08"), engine), engine)
+    events = [e for o in outcomes for e in o.events]
+    pages = [p for o in outcomes for p in o.pages]
+    orders = [m for o in outcomes for m in o.orders]
+    assert all(validation_errors(e) == [] for e in events)
+    assert all(validation_errors(p, "pager") == [] for p in pages)
+    critical = [e["id"] for e in events if e["severity"] == "critical"]
+    assert critical and [p["dedup_key"] for p in pages if p["event_action"] == "trigger"] == critical
+    with_orders = [e["id"] for e in events if e["suggested_orders"]]
+    assert [m.alert_id for m in orders] == with_orders
+    for message in orders:
+        strict_message(message.er7)
+        assert message.key == events[0]["patient"]["assigning_authority"] + "|" + events[0]["patient"]["id"]
+
+
+def test_x_status_lifts_suppression_into_an_update(engine, samples_dir):
+    outcomes = run_all(accepted_messages(sample(samples_dir, "s13"), engine), engine)
+    kinds = [[e["type"] for e in o.events] for o in outcomes]
+    assert kinds == [["alert"], [], [], [], ["alert_update"]]
+    (update,) = outcomes[-1].events
+    assert [o["loinc"] for o in update["suggested_orders"]] == ["2132-9"]
+    assert update["supersedes"] == outcomes[0].events[0]["id"]
+
+
+def test_a_state_of_another_patient_is_refused(engine):
+    (message,) = accepted_messages(oru("M1", "20260302080000", "82").encode(), engine)
+    with pytest.raises(StateError):
+        process(PatientState.empty(PatientKey("other", "HOSP")), message, engine)
+
+
+def test_evaluation_times_are_distinct_and_ordered():
+    early, late = platelets(80, day(0)), platelets(70, day(1), "F2")
+    corrected = replace(platelets(240, day(0), status="C"))
+    assert evaluation_times((late, early), {corrected.result_key: corrected}) == (day(0), day(1))

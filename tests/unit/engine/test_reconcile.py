@@ -1,0 +1,252 @@
+"""R10/R11 behaviour of the engine with hand-built findings: what is said, re-said, and taken back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from b12stream.clinical.model import Finding, Observation, ResultKey, Severity
+from b12stream.engine.engine import OutputSettings
+from b12stream.engine.memory import Memory
+from b12stream.engine.reconcile import Reconciled, reconcile
+from b12stream.engine.suppression import SuggestionPolicy
+from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, day, finding, platelets
+
+POLICY = SuggestionPolicy()
+
+
+def run(
+    memory: Memory,
+    findings: Sequence[Finding],
+    at=None,
+    corrected: Mapping[ResultKey, Observation] | None = None,
+) -> Reconciled:
+    moment = at or (findings[0].observed_at if findings else day(0))
+    return reconcile(
+        patient=PATIENT,
+        memory=memory,
+        findings=findings,
+        at=moment,
+        corrected=corrected or {},
+        policy=POLICY,
+        outputs=OutputSettings(),
+    )
+
+
+def loincs(event: dict) -> list[str]:
+    return [order["loinc"] for order in event["suggested_orders"]]
+
+
+def test_a_new_finding_is_an_alert_with_every_suggestion_and_an_order_message():
+    result = run(Memory(), [finding()])
+    (event,) = result.events
+    assert event["type"] == "alert"
+    assert loincs(event) == ["2132-9", "2284-8", "18314-5"]
+    assert all("previously_suggested_at" not in order for order in event["suggested_orders"])
+    assert [message.alert_id for message in result.orders] == [event["id"]]
+    assert result.pages == ()
+
+
+def test_same_rule_episode_and_severity_again_says_nothing():
+    first = run(Memory(), [finding()])
+    again = run(first.memory, [finding(at=day(0, 11), evidence=(platelets(58, day(0, 11), "F2"),))])
+    assert again.events == ()
+    assert again.orders == ()
+
+
+def test_escalation_is_an_update_superseding_the_open_alert_and_reshowing_suggestions():
+    first = run(Memory(), [finding(severity=Severity.INFO, category=("plt:G1",))])
+    update = run(first.memory, [finding(severity=Severity.MEDIUM, category=("plt:G1",), at=day(1))])
+    (event,) = update.events
+    assert event["type"] == "alert_update"
+    assert event["supersedes"] == first.events[0]["id"]
+    assert event["id"] != first.events[0]["id"]
+    assert loincs(event) == ["2132-9", "2284-8", "18314-5"]
+    assert all("previously_suggested_at" not in order for order in event["suggested_orders"])
+
+
+def test_category_change_is_an_update_without_repeating_recent_suggestions():
+    first = run(Memory(), [finding(category=("plt:G2",))])
+    update = run(first.memory, [finding(category=("plt:G3",), at=day(1))])
+    (event,) = update.events
+    assert event["type"] == "alert_update"
+    assert event["supersedes"] == first.events[0]["id"]
+    assert event["suggested_orders"] == []
+    assert update.orders == ()
+
+
+def test_branch_change_with_a_category_change_updates_the_other_branch_alert():
+    r05 = "PSEUDO-TMA-SUSPECTED"
+    unknown, deficient = ("b12:UNKNOWN", "a13:NOT_SEVERE"), ("b12:DEFICIENT", "a13:NOT_SEVERE")
+    first = run(Memory(), [finding(r05, Severity.HIGH, branch="a", category=unknown, orders=(B12,))])
+    update = run(first.memory, [finding(r05, Severity.HIGH, branch="b", category=deficient, orders=())])
+    (event,) = update.events
+    assert (event["type"], event["branch"]) == ("alert_update", "b")
+    assert event["supersedes"] == first.events[0]["id"]
+    assert [(a.branch, a.is_open) for a in update.memory.alerts] == [("a", False), ("b", True)]
+
+
+def test_branch_change_without_a_relevant_category_change_is_a_new_alert():
+    r09 = "PLATELET-RECOVERY"
+    first = run(Memory(), [finding(r09, Severity.INFO, branch="improving", category=("plt:G1",), orders=())])
+    later = finding(r09, Severity.INFO, branch="normalised", category=("plt:none",), orders=(), at=day(7))
+    (event,) = run(first.memory, [later]).events
+    assert (event["type"], event["branch"]) == ("alert", "normalised")
+
+
+def test_improving_platelet_grade_is_not_a_category_change():
+    first = run(Memory(), [finding("B12-LOW-THROMBOCYTOPENIA", category=("plt:G2", "b12:DEFICIENT"))])
+    better = finding("B12-LOW-THROMBOCYTOPENIA", category=("plt:G1", "b12:DEFICIENT"), at=day(7))
+    assert run(first.memory, [better]).events == ()
+
+
+def test_a_change_in_a_class_that_does_not_shape_the_rule_is_not_a_category_change():
+    before, after = ("b12:DEFICIENT", "a13:PENDING"), ("b12:DEFICIENT", "a13:SEVERE")
+    first = run(Memory(), [finding("B12-CAUSE-WORKUP", Severity.INFO, category=before)])
+    later = finding("B12-CAUSE-WORKUP", Severity.INFO, category=after, at=day(1))
+    assert run(first.memory, [later]).events == ()
+    first = run(Memory(), [finding("MAHA-ADAMTS13-PENDING", Severity.HIGH, category=before)])
+    later = finding("MAHA-ADAMTS13-PENDING", Severity.HIGH, category=after, at=day(1))
+    assert [e["type"] for e in run(first.memory, [later]).events] == ["alert_update"]
+
+
+def test_lower_severity_without_category_change_says_nothing():
+    first = run(Memory(), [finding(severity=Severity.HIGH)])
+    assert run(first.memory, [finding(severity=Severity.MEDIUM, at=day(1))]).events == ()
+
+
+def test_suggestion_within_seven_days_is_withheld_from_a_new_lower_alert():
+    first = run(Memory(), [finding()])
+    other = finding("HOMOCYSTEINE-PROTHROMBOTIC", Severity.MEDIUM, orders=(B12, FOLATE), at=day(6, 23))
+    (event,) = run(first.memory, [other]).events
+    assert event["type"] == "alert"
+    assert loincs(event) == []
+
+
+def test_suggestion_after_seven_days_is_shown_again():
+    first = run(Memory(), [finding()])
+    other = finding("PLATELET-RECOVERY", Severity.MEDIUM, orders=(FILM,), branch="not-resolving", at=day(16))
+    (event,) = run(first.memory, [other]).events
+    assert loincs(event) == ["18314-5"]
+    assert "previously_suggested_at" not in event["suggested_orders"][0]
+
+
+def test_at_most_two_emissions_per_episode():
+    memory = run(Memory(), [finding()]).memory
+    second = run(memory, [finding("PLATELET-RECOVERY", orders=(FILM,), branch="x", at=day(8))])
+    assert loincs(second.events[0]) == ["18314-5"]
+    third = run(second.memory, [finding("HOMOCYSTEINE-PROTHROMBOTIC", orders=(FILM,), at=day(20))])
+    assert loincs(third.events[0]) == []
+
+
+def test_newly_fired_high_alert_reshows_recent_suggestions_marked_previously_suggested():
+    first = run(Memory(), [finding("MAHA-ADAMTS13-PENDING", Severity.HIGH, orders=(B12,))])
+    newly = finding("PSEUDO-TMA-SUSPECTED", Severity.HIGH, branch="a", orders=(B12, FOLATE), at=day(2))
+    (event,) = run(first.memory, [newly]).events
+    assert loincs(event) == ["2132-9", "2284-8"]
+    assert event["suggested_orders"][0]["previously_suggested_at"] == "2026-03-02T09:00:00Z"
+    assert "previously_suggested_at" not in event["suggested_orders"][1]
+
+
+def test_newly_fired_alert_below_high_does_not_get_the_exception():
+    first = run(Memory(), [finding("MAHA-ADAMTS13-PENDING", Severity.HIGH, orders=(B12,))])
+    newly = finding("PSEUDO-TMA-SUSPECTED", Severity.INFO, branch="c", orders=(B12,), at=day(2))
+    assert loincs(run(first.memory, [newly]).events[0]) == []
+
+
+def test_x_status_lift_reshows_the_suggestion_as_an_update_of_the_open_alert():
+    first = run(Memory(), [finding(category=("plt:G1",))])
+    lifted = first.memory.with_lift({"b12_total"}, day(1, 5))
+    update = run(lifted, [finding(category=("plt:G1",), at=day(1, 7))])
+    (event,) = update.events
+    assert event["type"] == "alert_update"
+    assert event["supersedes"] == first.events[0]["id"]
+    assert loincs(event) == ["2132-9"]
+    assert len(update.orders) == 1
+    assert run(update.memory, [finding(category=("plt:G1",), at=day(1, 9))]).events == ()
+
+
+def test_corrected_evidence_that_no_longer_holds_is_retracted():
+    first = run(Memory(), [finding()])
+    correction = platelets(240, day(0), status="C")
+    result = run(first.memory, [], at=day(0), corrected={correction.result_key: correction})
+    (event,) = result.events
+    assert event["type"] == "retraction"
+    assert event["alert_id"] == first.events[0]["id"]
+    assert (event["reason"], event["severity"]) == ("corrected result", "medium")
+    assert run(result.memory, [], at=day(0), corrected={correction.result_key: correction}).events == ()
+
+
+def test_wrong_patient_and_deleted_results_give_their_own_reasons():
+    first = run(Memory(), [finding()])
+    for status, reason in (("W", "posted to wrong patient"), ("D", "deleted result")):
+        removal = platelets(60, day(0), status=status)
+        (event,) = run(first.memory, [], at=day(0), corrected={removal.result_key: removal}).events
+        assert event["reason"] == reason
+
+
+def test_correction_that_still_holds_at_another_severity_is_an_update():
+    first = run(Memory(), [finding(severity=Severity.HIGH)])
+    correction = platelets(55, day(0), status="C")
+    lower = finding(severity=Severity.MEDIUM, evidence=(correction,))
+    (event,) = run(first.memory, [lower], corrected={correction.result_key: correction}).events
+    assert (event["type"], event["severity"]) == ("alert_update", "medium")
+
+
+def test_correction_that_still_holds_at_the_same_severity_says_nothing():
+    first = run(Memory(), [finding()])
+    correction = platelets(62, day(0), status="C")
+    same = finding(evidence=(correction,))
+    assert run(first.memory, [same], corrected={correction.result_key: correction}).events == ()
+
+
+def test_correction_of_unrelated_evidence_retracts_nothing():
+    first = run(Memory(), [finding()])
+    other = replace(platelets(240, day(0), "F9", status="C"))
+    assert run(first.memory, [], at=day(0), corrected={other.result_key: other}).events == ()
+
+
+def test_after_retraction_the_same_rule_fires_again_with_a_fresh_id_and_suppressed_suggestions():
+    first = run(Memory(), [finding()])
+    removal = platelets(60, day(0), status="W")
+    retracted = run(first.memory, [], at=day(0), corrected={removal.result_key: removal})
+    again = run(retracted.memory, [finding(at=day(1), evidence=(platelets(50, day(1), "F2"),))])
+    (event,) = again.events
+    assert event["type"] == "alert"
+    assert event["id"] not in {first.events[0]["id"]}
+    assert loincs(event) == []
+
+
+def test_critical_alerts_page_and_their_retraction_resolves():
+    first = run(Memory(), [finding("TTP-ADAMTS13-SEVERE", Severity.CRITICAL, orders=())])
+    (page,) = first.pages
+    assert (page["event_action"], page["dedup_key"]) == ("trigger", first.events[0]["id"])
+    removal = platelets(60, day(0), status="D")
+    retraction = run(first.memory, [], at=day(0), corrected={removal.result_key: removal})
+    assert retraction.pages == ({"event_action": "resolve", "dedup_key": first.events[0]["id"]},)
+
+
+def test_update_of_a_critical_alert_resolves_the_superseded_page():
+    r07 = "MAHA-ADAMTS13-PENDING"
+    first = run(Memory(), [finding(r07, Severity.CRITICAL, category=("a13:PENDING",), orders=())])
+    update = run(first.memory, [finding(r07, Severity.HIGH, category=("a13:INDETERMINATE",), orders=())])
+    assert update.pages == ({"event_action": "resolve", "dedup_key": first.events[0]["id"]},)
+
+
+def test_ids_are_the_same_for_the_same_history():
+    sequence = [finding(category=("plt:G1",)), finding(category=("plt:G2",), at=day(1))]
+    ids = []
+    for _ in range(2):
+        memory, seen = Memory(), []
+        for item in sequence:
+            result = run(memory, [item])
+            memory = result.memory
+            seen.extend(event["id"] for event in result.events)
+        ids.append(seen)
+    assert ids[0] == ids[1]
+    assert len(set(ids[0])) == 2
+
+
+def test_an_order_listed_twice_in_one_finding_is_suggested_once():
+    (event,) = run(Memory(), [finding(orders=(FILM, B12, FILM))]).events
+    assert loincs(event) == ["18314-5", "2132-9"]

@@ -1,0 +1,129 @@
+"""`b12stream replay` on small files: exit codes, output formats, summary, framing, rejections."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from b12stream.cli import main
+from b12stream.engine.schemas import validation_errors
+from b12stream.paths import CONFIG_DIR
+from tests.unit.engine.builders import oru
+
+ADT = "MSH|^~\\&|ADT|HOSP|B12STREAM|CDS|20260302090000||ADT^A01|ADT-1|P|2.5.1\rPID|1||X1^^^HOSP^MR\r"
+
+
+def replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["replay", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def events(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_a_thrombocytopenia_file_gives_one_valid_alert_and_a_summary(tmp_path, capsys):
+    path = tmp_path / "one.hl7"
+    path.write_text(oru("M1", "20260302080000", "82"), encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert code == 0
+    (event,) = events(out)
+    assert (event["type"], event["rule"], event["severity"]) == (
+        "alert",
+        "B12-UNKNOWN-THROMBOCYTOPENIA",
+        "medium",
+    )
+    assert validation_errors(event) == []
+    assert "messages read: 1 (accepted 1, rejected 0)" in err
+    assert "observations used: 1" in err
+    assert "B12-UNKNOWN-THROMBOCYTOPENIA 1" in err
+
+
+def test_rejected_messages_are_events_and_still_exit_zero(tmp_path, capsys):
+    path = tmp_path / "mixed.hl7"
+    path.write_text(ADT + oru("M1", "20260302080000", "245"), encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert code == 0
+    (event,) = events(out)
+    assert event["type"] == "rejected"
+    assert event["source"] == f"{path}@0"
+    assert validation_errors(event) == []
+    assert "messages read: 2 (accepted 1, rejected 1)" in err
+
+
+def test_mllp_framing_and_batches_give_the_same_events_as_plain_files(tmp_path, capsys):
+    first, second = oru("M1", "20260302080000", "82"), oru("M2", "20260303080000", "40", filler="FIL-2")
+    plain = tmp_path / "plain.hl7"
+    plain.write_text(first + second, encoding="ascii")
+    framed = tmp_path / "framed.mllp"
+    framed.write_bytes(b"".join(b"\x0b" + m.encode() + b"\x1c\r" for m in (first, second)))
+    batch = tmp_path / "batch.hl7"
+    batch.write_text("FHS|^~\\&\rBHS|^~\\&\r" + first + second + "BTS|2\rFTS|1\r", encoding="ascii")
+    outputs = [replay(capsys, str(p))[1] for p in (plain, framed, batch)]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert [e["type"] for e in events(outputs[0])] == ["alert", "alert_update"]
+
+
+def test_a_directory_is_read_in_name_order_without_its_notes(tmp_path, capsys):
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    (folder / "b.hl7").write_text(oru("M2", "20260303080000", "40", filler="FIL-2"), encoding="ascii")
+    (folder / "a.hl7").write_text(oru("M1", "20260302080000", "82"), encoding="ascii")
+    (folder / ".hidden.hl7").write_text(ADT, encoding="ascii")
+    (folder / "README.md").write_text("# Feed\nMessages from the test feed.\n", encoding="ascii")
+    code, out, _ = replay(capsys, str(folder))
+    assert code == 0
+    assert [e["type"] for e in events(out)] == ["alert", "alert_update"]
+
+
+def test_text_format_prints_readable_lines(tmp_path, capsys):
+    path = tmp_path / "one.hl7"
+    path.write_text(ADT + oru("M1", "20260302080000", "82"), encoding="ascii")
+    code, out, _ = replay(capsys, "--format", "text", str(path))
+    assert code == 0
+    rejected, alert = out.splitlines()
+    assert rejected.startswith("REJECTED")
+    assert alert.startswith("ALERT") and "medium" in alert and "B12-UNKNOWN-THROMBOCYTOPENIA" in alert
+    assert "2132-9" in alert
+
+
+def test_missing_path_exits_2(tmp_path, capsys):
+    code, out, err = replay(capsys, str(tmp_path / "absent.hl7"))
+    assert (code, out) == (2, "")
+    assert "no such file" in err
+
+
+def test_unusable_configuration_exits_2(tmp_path, capsys):
+    path = tmp_path / "one.hl7"
+    path.write_text(oru("M1", "20260302080000", "82"), encoding="ascii")
+    config = tmp_path / "b12stream.yaml"
+    config.write_text(f"engine:\n  terminology: [{CONFIG_DIR / 'terminology.yaml'}]\n  colour: blue\n")
+    code, out, err = replay(capsys, "--config", str(config), str(path))
+    assert (code, out) == (2, "")
+    assert "engine.colour" in err
+
+
+def test_replays_of_the_same_input_are_byte_identical(tmp_path, capsys):
+    path = tmp_path / "two.hl7"
+    path.write_text(
+        oru("M1", "20260302080000", "82")
+        + oru("M2", "20260302080000", "240", status="C", sent="20260302110000"),
+        encoding="ascii",
+    )
+    first, second = replay(capsys, str(path))[1], replay(capsys, str(path))[1]
+    assert first == second
+    assert [e["type"] for e in events(first)] == ["alert", "retraction"]
+
+
+def test_an_unusable_unit_is_logged_with_ids_only(tmp_path, capsys):
+    path = tmp_path / "odd-unit.hl7"
+    path.write_text(oru("M1", "20260302080000", "82").replace("10*3/uL", "bananas"), encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert (code, out) == (0, "")
+    (line,) = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert (line["control_id"], line["analyte"]) == ("M1", "platelets")
+    assert "bananas" in line["reason"]
+    assert "RP0001" not in err
