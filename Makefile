@@ -22,8 +22,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_parse.py
 
+# Local broker, engine, samples/ produced, alerts printed as they arrive; stops everything it started.
 demo: $(STAMP)
-	$(BIN)/b12stream inspect samples/
+	$(BIN)/python deploy/local-kafka/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info

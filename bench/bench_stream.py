@@ -1,0 +1,347 @@
+"""Stream benchmark through a real broker: engine throughput (exactly-once, at-least-once), produce-to-
+alert latency at a fixed offered load, and the kafka-python consume->produce passthrough ceiling.
+
+    .venv/bin/python bench/bench_stream.py [--bootstrap-servers HOST:PORT] [--messages 20000]
+        [--rate 500 [200 ...]] [--latency-seconds 20] [--alerting 0.01] [--instances 1]
+
+Without --bootstrap-servers it starts deploy/local-kafka/kafka-local on a free port in a temporary
+folder and stops it at the end. The workload is made from samples/: normal blood counts (one new
+patient each) with a fraction ``--alerting`` of thrombocytopenia results that raise an alert and a
+reflex order. Figures go to stdout as a small table; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA_LOCAL = ROOT / "deploy" / "local-kafka" / "kafka-local"
+PARTITIONS = 4
+_B12STREAM = [sys.executable, "-m", "b12stream.cli"]
+
+
+# -- workload ---------------------------------------------------------------------------------------
+def _message(path: Path) -> bytes:
+    text = path.read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+    return b"\r".join(s for s in text.split(b"\r") if s and not s.startswith(b"#"))
+
+
+def _for_patient(message: bytes, n: int) -> bytes:
+    """The message about patient number ``n``: PID-3 id and MSH-10 control id get a suffix."""
+    segments = []
+    for segment in message.split(b"\r"):
+        fields = segment.split(b"|")
+        if segment.startswith(b"MSH"):
+            fields[9] += b"N%d" % n
+        elif segment.startswith(b"PID"):
+            components = fields[3].split(b"^")
+            components[0] += b"N%d" % n
+            fields[3] = b"^".join(components)
+        segments.append(b"|".join(fields))
+    return b"\r".join(segments)
+
+
+def workload(count: int, alerting: float, seed: int = 7) -> list[bytes]:
+    normal = _message(ROOT / "samples" / "s01-normal-platelets.hl7")
+    alert = _message(ROOT / "samples" / "s02-isolated-thrombocytopenia-b12-unknown.hl7")
+    rng = random.Random(seed)
+    tag = uuid.uuid4().int % 100_000
+    return [
+        _for_patient(alert if rng.random() < alerting else normal, tag * 1_000_000 + n) for n in range(count)
+    ]
+
+
+# -- broker and topics ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    folder = Path(tempfile.mkdtemp(prefix="b12stream-bench-kafka-"))
+    port = _free_port()
+    subprocess.run(
+        [str(KAFKA_LOCAL), "start", "--port", str(port), "--dir", str(folder)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(folder)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def topics(prefix: str) -> dict[str, str]:
+    tag = f"bench-{prefix}-{uuid.uuid4().hex[:6]}"
+    names = ("input", "alerts", "orders", "pager", "dlq", "changelog", "repartition")
+    return {name: f"{tag}.{name}" for name in names}
+
+
+def create(bootstrap: str, name: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics(
+        {name: {"num_partitions": PARTITIONS, "replication_factor": 1}}, wait_for_metadata=True
+    )
+    admin.close()
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024)
+    for value in values:
+        producer.send(topic, value)
+    producer.flush()
+    producer.close()
+
+
+# -- passthrough ceiling ----------------------------------------------------------------------------
+def passthrough(bootstrap: str, values: list[bytes]) -> float:
+    """Messages/s of a plain kafka-python loop: poll a batch, send each record on, flush, commit."""
+    names = topics("pass")
+    create(bootstrap, names["input"])
+    create(bootstrap, names["alerts"])
+    produce(bootstrap, names["input"], values)
+    consumer = KafkaConsumer(
+        names["input"],
+        bootstrap_servers=bootstrap,
+        group_id=names["input"],
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=1000,
+    )
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    moved, started = 0, None
+    while moved < len(values):
+        batch = consumer.poll(timeout_ms=200)
+        if batch and started is None:
+            started = time.monotonic()
+        for records in batch.values():
+            for record in records:
+                producer.send(names["alerts"], record.value, key=record.key)
+                moved += 1
+        if batch:
+            producer.flush()
+            consumer.commit()
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    producer.close()
+    return moved / elapsed
+
+
+# -- the engine -------------------------------------------------------------------------------------
+def engine_config(folder: Path, bootstrap: str, names: dict[str, str], guarantee: str) -> Path:
+    target = folder / "config"
+    shutil.copytree(ROOT / "config", target, dirs_exist_ok=True)
+    path = target / "b12stream.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["kafka"].update(
+        bootstrap_servers=bootstrap,
+        application_id=names["input"],
+        topics=names,
+        processing_guarantee=guarantee,
+        partitions=PARTITIONS,
+    )
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@contextmanager
+def engine(folder: Path, config: Path, instances: int = 1) -> Iterator[Path]:
+    """``instances`` engine processes in one group; yields the first one's log."""
+    processes = []
+    for n in range(instances):
+        with open(folder / f"engine-{n}.log", "wb") as sink:
+            command = [*_B12STREAM, "run", "--config", str(config), "--state", str(folder / f"state-{n}")]
+            processes.append(subprocess.Popen(command, stdout=sink, stderr=sink, cwd=ROOT))
+    try:
+        yield folder / "engine-0.log"
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def _log_events(log: Path) -> list[dict]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def _assigned(event: dict) -> bool:
+    return event.get("event") == "partitions assigned" and bool(event["partitions"])
+
+
+def _committed_reader(bootstrap: str) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", fetch_max_wait_ms=20
+    )
+
+
+def throughput(bootstrap: str, values: list[bytes], guarantee: str, instances: int = 1) -> float:
+    """Messages/s of `b12stream run` working off a backlog of ``values`` (from the first assignment
+    until every changelog record of the backlog is committed)."""
+    names = topics(guarantee)
+    create(bootstrap, names["input"])
+    produce(bootstrap, names["input"], values)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with engine(folder, engine_config(folder, bootstrap, names, guarantee), instances) as log:
+            reader = _committed_reader(bootstrap)
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not reader.partitions_for_topic(names["changelog"]):
+                time.sleep(0.2)
+            tps = [TopicPartition(names["changelog"], p) for p in range(PARTITIONS)]
+            reader.assign(tps)
+            reader.seek_to_beginning(*tps)
+            seen, finished = 0, None
+            while seen < len(values) and time.monotonic() < deadline:
+                for records in reader.poll(timeout_ms=200).values():
+                    seen += len(records)
+                finished = time.monotonic()
+            reader.close()
+            started = _timestamp(next(e for e in _log_events(log) if _assigned(e))["timestamp"])
+            end = time.time() - (time.monotonic() - (finished or time.monotonic()))
+    return len(values) / (end - started)
+
+
+def _timestamp(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _patient_key(message: bytes) -> str:
+    """authority|id from PID-3 (first repetition), as the shipped key rule reads these samples."""
+    pid = next(s for s in message.split(b"\r") if s.startswith(b"PID"))
+    components = pid.split(b"|")[3].split(b"~")[0].split(b"^")
+    return f"{components[3].split(b'&')[0].decode()}|{components[0].decode()}"
+
+
+def _percentiles(name: str, seen: list[float]) -> dict[str, float]:
+    seen = sorted(seen)
+    if not seen:
+        return {f"{name}_count": 0.0}
+    return {
+        f"{name}_count": float(len(seen)),
+        f"{name}_p50_ms": 1000 * statistics.median(seen),
+        f"{name}_p99_ms": 1000 * seen[min(len(seen) - 1, int(0.99 * len(seen)))],
+    }
+
+
+def latency(bootstrap: str, rate: float, seconds: float, alerting: float) -> dict[str, float]:
+    """Offer ``rate`` messages/s for ``seconds`` to a running exactly-once engine and measure, from
+    each message's send, (a) its alert becoming readable (read_committed), for the alerting messages,
+    and (b) its patient's changelog record becoming readable, for every message (same transaction)."""
+    names = topics("latency")
+    create(bootstrap, names["input"])
+    values = workload(int(rate * seconds), alerting, seed=11)
+    sent_by_control: dict[str, float] = {}
+    sent_by_patient: dict[str, float] = {}
+    alert_seen: list[float] = []
+    state_seen: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with engine(folder, engine_config(folder, bootstrap, names, "exactly_once")) as log:
+            while not any(_assigned(e) for e in _log_events(log)):
+                time.sleep(0.2)
+            reader = _committed_reader(bootstrap)
+            while not reader.partitions_for_topic(names["alerts"]):
+                time.sleep(0.2)
+            tps = [
+                TopicPartition(topic, p)
+                for topic in (names["alerts"], names["changelog"])
+                for p in range(PARTITIONS)
+            ]
+            reader.assign(tps)
+            reader.seek_to_end(*tps)
+            stop = threading.Event()
+
+            def read() -> None:
+                while not stop.is_set():
+                    for tp, records in reader.poll(timeout_ms=20).items():
+                        now = time.time()
+                        for record in records:
+                            if tp.topic == names["changelog"]:
+                                sent = sent_by_patient.get(record.key.decode())
+                                if sent is not None:
+                                    state_seen.append(now - sent)
+                                continue
+                            for item in json.loads(record.value).get("evidence", [])[:1]:
+                                if item["source_message_id"] in sent_by_control:
+                                    alert_seen.append(now - sent_by_control[item["source_message_id"]])
+
+            thread = threading.Thread(target=read)
+            thread.start()
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+            started = time.monotonic()
+            for n, value in enumerate(values):
+                delay = started + n / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                control_id = value.split(b"\r", 1)[0].split(b"|")[9].decode()
+                sent_by_control[control_id] = sent_by_patient[_patient_key(value)] = time.time()
+                producer.send(names["input"], value)
+            producer.flush()
+            time.sleep(5)
+            stop.set()
+            thread.join()
+            reader.close()
+            producer.close()
+    return {**_percentiles("alert", alert_seen), **_percentiles("state", state_seen)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers")
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, nargs="+", default=[500.0], help="offered loads (messages/s)")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--instances", type=int, default=1, help="engine processes in the group")
+    parser.add_argument("--alerting", type=float, default=0.01, help="fraction of messages raising an alert")
+    args = parser.parse_args()
+    values = workload(args.messages, args.alerting)
+    with broker(args.bootstrap_servers) as bootstrap:
+        ceiling = passthrough(bootstrap, values)
+        print(f"passthrough ceiling (kafka-python consume->produce): {ceiling:8.0f} messages/s", flush=True)
+        for guarantee in ("exactly_once", "at_least_once"):
+            rate = throughput(bootstrap, values, guarantee, args.instances)
+            print(
+                f"engine x{args.instances} {guarantee:>13}: {rate:8.0f} messages/s"
+                f" ({100 * rate / ceiling:.0f} % of ceiling)",
+                flush=True,
+            )
+        for rate in args.rate:
+            figures = latency(bootstrap, rate, args.latency_seconds, args.alerting)
+            print(
+                f"send->output latency at {rate:.0f} messages/s, exactly-once: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

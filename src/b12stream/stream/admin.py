@@ -1,0 +1,95 @@
+"""Create the topics b12stream owns when they are missing, and check the ones that must line up."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kafka.admin import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+from b12stream.errors import ConfigError
+from b12stream.log import get_logger
+from b12stream.stream.errors import TransientBrokerError
+from b12stream.stream.settings import KafkaSettings
+
+__all__ = ["ensure_topics"]
+
+_UNKNOWN_TOPIC = 3
+_log = get_logger("stream.admin")
+
+
+def _partition_counts(admin: KafkaAdminClient, topics: list[str]) -> dict[str, int]:
+    """Partition count of each existing topic among ``topics``."""
+    counts: dict[str, int] = {}
+    for described in admin.describe_topics(topics):
+        if described["error_code"] == _UNKNOWN_TOPIC:
+            continue
+        counts[described["name"]] = len(described["partitions"])
+    return counts
+
+
+def _wait_for(admin: KafkaAdminClient, topics: list[str], timeout_s: float = 15.0) -> dict[str, int]:
+    """Partition counts of ``topics`` once the broker's metadata shows them all (a topic created by
+    another instance a moment ago may not be visible yet). Raises TransientBrokerError on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = _partition_counts(admin, topics)
+        if all(counts.get(topic) for topic in topics):
+            return counts
+        if time.monotonic() > deadline:
+            raise TransientBrokerError(f"topics not visible in metadata: {sorted(set(topics) - set(counts))}")
+        time.sleep(0.2)
+
+
+def ensure_topics(settings: KafkaSettings) -> int:
+    """Create missing topics and return the partition count of the stateful topic.
+
+    Missing topics take ``kafka.partitions`` partitions, except a missing unkeyed input, which takes
+    ``kafka.input_partitions`` (default 1: an ordered feed, as an interface engine sends it, so that one
+    patient's results keep their order; the repartition topic spreads patients over
+    ``kafka.partitions``). A missing input is logged: it is normally the interface engine's. The
+    compacted changelog takes the stateful topic's count; ConfigError when an existing changelog does
+    not match it, since a patient's changelog partition must equal its stateful partition.
+    Idempotent; safe when several instances start together.
+    """
+    topics = settings.topics
+    admin = KafkaAdminClient(**settings.client_options())
+    try:
+        existing = _partition_counts(admin, [getattr(topics, name) for name in topics.__slots__])
+        keyed = settings.input_keyed_by_patient
+        plain = {"num_partitions": settings.partitions, "replication_factor": settings.replication_factor}
+        wanted: dict[str, dict[str, Any]] = {
+            name: dict(plain) for name in (topics.alerts, topics.orders, topics.pager, topics.dlq)
+        }
+        wanted[topics.input] = {
+            **plain,
+            "num_partitions": settings.partitions if keyed else settings.input_partitions,
+        }
+        if topics.input not in existing:
+            _log.warning("input topic missing; creating it", topic=topics.input, **wanted[topics.input])
+        if not keyed:
+            wanted[topics.repartition] = dict(plain)
+        stateful = existing.get(settings.stateful_topic, wanted[settings.stateful_topic]["num_partitions"])
+        wanted[topics.changelog] = {
+            **plain,
+            "num_partitions": stateful,
+            "configs": {"cleanup.policy": "compact"},
+        }
+        missing = {name: spec for name, spec in wanted.items() if name not in existing}
+        for name, spec in missing.items():
+            try:
+                admin.create_topics({name: spec}, wait_for_metadata=True)
+                _log.info("topic created", topic=name, partitions=spec["num_partitions"])
+            except TopicAlreadyExistsError:
+                pass  # another instance created it first
+        counts = _wait_for(admin, [settings.stateful_topic, topics.changelog])
+    finally:
+        admin.close()
+    stateful = counts[settings.stateful_topic]
+    if counts[topics.changelog] != stateful:
+        raise ConfigError(
+            f"kafka.topics.changelog: {topics.changelog} has {counts[topics.changelog]} partitions but "
+            f"{settings.stateful_topic} has {stateful}; they must be equal"
+        )
+    return stateful

@@ -1,0 +1,308 @@
+"""The stream engine: consume a batch, run the stages, commit it all at once; repeat until told to stop."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from b12stream.engine.engine import Engine
+from b12stream.errors import B12StreamError, StateError
+from b12stream.log import get_logger
+from b12stream.state.store import PartitionedStore
+from b12stream.stream.admin import ensure_topics
+from b12stream.stream.checkpoint import Checkpoint
+from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
+from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
+from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
+from b12stream.stream.records import Message, SourceRef, source_from_headers
+from b12stream.stream.restore import restore_partition
+from b12stream.stream.retry import retrying
+from b12stream.stream.settings import KafkaSettings
+from b12stream.stream.stages import StageResult, Stages, split_record
+
+__all__ = ["StreamApp", "instance_id"]
+
+_log = get_logger("stream.app")
+_STATS_EVERY_S = 10.0
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
+
+
+def instance_id(state_dir: Path) -> str:
+    """A stable id for this instance, kept in its state folder: a restart with the same folder reuses
+    the transactional id, which fences the crashed predecessor and aborts its open transaction."""
+    path = state_dir / "instance-id"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(uuid.uuid4().hex[:12])
+    return path.read_text().strip()
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Moves stateful partitions through their lifecycle. kafka-python swallows exceptions raised in
+    these callbacks, so they only record phases; restoring happens in the loop, before processing."""
+
+    def __init__(self, app: StreamApp) -> None:
+        self._app = app
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._app.revoke([tp.partition for tp in revoked if tp.topic == self._app.stateful_topic])
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._app.assign([tp.partition for tp in assigned if tp.topic == self._app.stateful_topic])
+
+
+class StreamApp:
+    """One instance of the engine. ``run`` returns 0 after a requested stop, and raises StreamError
+    when the broker stays unreachable past the retry budget."""
+
+    def __init__(self, settings: KafkaSettings, engine: Engine, state_dir: Path, stop: threading.Event):
+        self.settings = settings
+        self.stateful_topic = settings.stateful_topic
+        self._stop = stop
+        self._stages = Stages(engine, settings.topics)
+        self._stores = PartitionedStore(state_dir)
+        self._table = PartitionTable()
+        self._transactional_id = f"{settings.application_id}-{instance_id(state_dir)}"
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._reader: KafkaConsumer | None = None
+        self._counts: dict[str, int] = defaultdict(int)
+        self._rewind: dict[TopicPartition, int] = {}
+        self._last_stats = time.monotonic()
+
+    # -- lifecycle callbacks ------------------------------------------------------------------------
+    def assign(self, partitions: Sequence[int]) -> None:
+        for partition in partitions:
+            if self._table.phase(partition) is not PartitionPhase.ASSIGNED:
+                self._table.move(partition, PartitionPhase.ASSIGNED)
+        _log.info("partitions assigned", partitions=sorted(partitions))
+
+    def revoke(self, partitions: Sequence[int]) -> None:
+        for partition in partitions:
+            if self._table.phase(partition) not in (None, PartitionPhase.REVOKED):
+                self._table.move(partition, PartitionPhase.REVOKED)
+            self._stores.close_partition(partition)
+        _log.info("partitions revoked", partitions=sorted(partitions))
+
+    # -- main loop ----------------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            for attempt in retrying(self.settings.retry, self._stop):
+                with attempt:
+                    self._connect()
+            while not self._stop.is_set():
+                for attempt in retrying(self.settings.retry, self._stop):
+                    with attempt:
+                        self._cycle()
+                self._report()
+        finally:
+            self._close()
+        _log.info("stopped", **self._counts)
+        return 0
+
+    def _connect(self) -> None:
+        try:
+            partitions = ensure_topics(self.settings)
+            if self._producer is None:
+                self._producer = self._new_producer()
+            if self._reader is None:
+                self._reader = restore_consumer(self.settings)
+            if self._consumer is None:
+                topics = self.settings.topics
+                consumer = group_consumer(self.settings)
+                sources = (
+                    [topics.input]
+                    if self.settings.input_keyed_by_patient
+                    else [topics.input, topics.repartition]
+                )
+                consumer.subscribe(sources, listener=_Listener(self))
+                self._consumer = consumer
+        except Exception as error:
+            raise _transient(error) from error
+        _log.info(
+            "connected",
+            transactional_id=self._transactional_id,
+            stateful_partitions=partitions,
+            guarantee=self.settings.processing_guarantee,
+        )
+
+    def _new_producer(self) -> KafkaProducer:
+        producer = output_producer(self.settings, self._transactional_id)
+        if self.settings.exactly_once:
+            producer.init_transactions()
+        return producer
+
+    def _cycle(self) -> None:
+        """Poll one batch, restore newly assigned partitions, process and commit the batch."""
+        assert self._consumer is not None  # set by _connect
+        try:
+            if self._producer is None:
+                self._producer = self._new_producer()
+            if self._rewind:
+                self._rewind_abandoned(self._consumer)
+            batch = self._consumer.poll(
+                timeout_ms=self.settings.batch.poll_timeout_ms, max_records=self.settings.batch.max_records
+            )
+        except Exception as error:
+            raise _transient(error) from error
+        try:
+            self._restore_assigned()
+        except Exception as error:
+            for tp, records in batch.items():  # polled but not processed: read them again
+                self._rewind.setdefault(tp, records[0].offset)
+            raise _transient(error) from error
+        if not batch:
+            return
+        checkpoint = Checkpoint(
+            self._producer, self._consumer, self.settings.topics.changelog, self.settings.exactly_once
+        )
+        try:
+            checkpoint.begin()
+            results = self._run_stages(batch, checkpoint)
+            for result in results:
+                checkpoint.send(result.records)
+            checkpoint.flush()
+            checkpoint.commit_offsets({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        except Exception as error:
+            self._abandon(batch, checkpoint, error)
+            raise _transient(error) from error
+        try:
+            checkpoint.flush_stores()
+        except StateError as error:  # Kafka has the batch; the changelog brings the file up to date
+            _log.warning("state flush failed; restoring from changelog", error=str(error))
+            for tp in batch:
+                if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
+                    self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+        for result in results:
+            self._counts["processed"] += result.processed
+            self._counts["dead_lettered"] += result.dead_lettered
+        self._counts["records"] += sum(len(records) for records in batch.values())
+        self._counts["batches"] += 1
+
+    def _run_stages(self, batch: Batch, checkpoint: Checkpoint) -> list[StageResult]:
+        results: list[StageResult] = []
+        for tp, records in sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition)):
+            if tp.topic == self.stateful_topic:
+                store = self._stores.open(tp.partition)
+                transaction = store.begin()
+                next_offset = records[-1].offset + 1
+                checkpoint.add_store(tp.partition, transaction, (tp.topic, next_offset))
+                messages = self._stateful_messages(tp, records)
+                results.append(self._stages.process(messages, transaction, tp.partition, next_offset))
+            else:
+                messages = [m for r in records for m in split_record(r.value, _source(tp, r))]
+                results.append(self._stages.rekey(messages))
+        return results
+
+    def _stateful_messages(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> list[Message]:
+        if not self._table.is_running(tp.partition):
+            raise Fenced(f"partition {tp.partition} of {tp.topic} is not running")
+        if self.settings.input_keyed_by_patient:
+            return [m for r in records for m in split_record(r.value, _source(tp, r))]
+        return [Message(r.value or b"", source_from_headers(r.headers, _source(tp, r))) for r in records]
+
+    def _abandon(self, batch: Batch, checkpoint: Checkpoint, error: BaseException) -> None:
+        """Undo an unfinished batch: abort, drop the producer, schedule the consumer's rewind and a
+        fresh restore of the batch's stateful partitions.
+
+        The producer is rebuilt whatever the error: after a fenced, fatal or half-finished transaction
+        it cannot be trusted, and a new one's init_transactions settles the old transaction. Whether
+        that transaction committed is not known here (a commit can fail after the broker wrote it), so
+        the rewind goes to the group's committed offsets, not to the batch's start, and the restore
+        brings the local state to whatever the changelog holds.
+        """
+        _log.warning("batch abandoned", error=f"{type(error).__name__}: {error}")
+        try:
+            checkpoint.abort()
+        except Exception as abort_error:
+            _log.warning("abort failed", error=type(abort_error).__name__)
+        self._drop_producer()
+        for tp, records in batch.items():
+            self._rewind.setdefault(tp, records[0].offset)
+            if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
+                self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+
+    def _rewind_abandoned(self, consumer: KafkaConsumer) -> None:
+        """Seek each partition of an abandoned batch to its committed offset (the batch's first offset
+        when nothing was ever committed). Raises on broker errors; kept for the next attempt."""
+        owned = consumer.assignment()
+        for tp, first in list(self._rewind.items()):
+            if tp in owned:
+                committed = consumer.committed(tp, timeout_ms=10_000)
+                consumer.seek(tp, committed if committed is not None else first)
+            del self._rewind[tp]
+
+    def _drop_producer(self) -> None:
+        """Drop the producer; the next cycle builds a new one (with init_transactions, which fences
+        this one and completes or aborts its last transaction)."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout=2)
+        self._producer = None
+
+    def _restore_assigned(self) -> None:
+        assert self._consumer is not None and self._reader is not None
+        for partition in self._table.in_phase(PartitionPhase.ASSIGNED):
+            self._table.move(partition, PartitionPhase.RESTORING)
+            committed = None
+            if not self.settings.exactly_once:
+                committed = self._consumer.committed(TopicPartition(self.stateful_topic, partition)) or 0
+            try:
+                self._restore_or_rebuild(partition, committed)
+            except BaseException:
+                self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
+                raise
+            self._table.move(partition, PartitionPhase.RUNNING)
+
+    def _restore_or_rebuild(self, partition: int, committed: int | None) -> None:
+        try:
+            self._restore(partition, committed)
+        except (StateCorrupted, StateError) as error:
+            _log.warning("state corrupted; rebuilding it", partition=partition, error=str(error))
+            self._stores.wipe(partition)
+            self._restore(partition, committed)
+
+    def _restore(self, partition: int, committed: int | None) -> None:
+        assert self._reader is not None
+        store = self._stores.open(partition)
+        restore_partition(self._reader, store, self.settings.topics.changelog, partition, committed)
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats >= _STATS_EVERY_S:
+            self._last_stats = now
+            _log.info("progress", running=self._table.in_phase(PartitionPhase.RUNNING), **self._counts)
+
+    def _close(self) -> None:
+        """Leave the group and close every client; the last batch was committed by ``_cycle``."""
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.close(autocommit=False, timeout_ms=3000)
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout=3)
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close(autocommit=False, timeout_ms=1000)
+        self._stores.close()
+
+
+def _source(tp: TopicPartition, record: ConsumerRecord) -> SourceRef:
+    return SourceRef(tp.topic, tp.partition, record.offset)
+
+
+def _transient(error: BaseException) -> B12StreamError:
+    """Kafka errors become stream errors; Fenced is retried like a transient error (the rebalance
+    that follows hands out the partitions again), anything else stops the engine."""
+    translated = translate(error) if not isinstance(error, B12StreamError) else error
+    if isinstance(translated, Fenced):
+        return TransientBrokerError(str(translated))
+    return translated

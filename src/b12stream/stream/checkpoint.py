@@ -1,0 +1,107 @@
+"""The commit of one batch: outputs, changelog, consumer offsets and local state, in a fixed order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from b12stream.state.transaction import StoreTransaction
+from b12stream.stream.errors import TransientBrokerError
+from b12stream.stream.records import OutRecord
+
+__all__ = ["Checkpoint"]
+
+
+class Checkpoint:
+    """One batch's commit. The sequence, one small method each:
+
+    1. ``begin``: open the Kafka transaction (exactly-once only) before the first record is sent.
+    2. ``send``: produce the batch's alerts, orders, pages, dead letters, repartition and changelog
+       records. Delivery failures are latched by callback, not raised here.
+    3. ``flush``: wait for every record; raise the first latched delivery failure. Changelog offsets
+       are read from the delivered records.
+    4. ``commit_offsets``: exactly-once: ``send_offsets_to_transaction`` with the consumer's group
+       metadata (so a stale member is fenced), then ``commit_transaction`` — outputs, changelog and
+       input offsets become visible together or not at all. At-least-once: ``consumer.commit``.
+    5. ``flush_stores``: write each partition's patient rows with its changelog and source offsets
+       in one SQLite transaction. A crash between 4 and 5 loses nothing: the store's changelog
+       offset is behind, and the next restore replays the committed changelog records.
+
+    ``abort`` undoes an unfinished checkpoint: aborts the Kafka transaction and discards the state
+    transactions. Any failure before step 4 completes must be followed by ``abort``.
+    """
+
+    def __init__(self, producer: KafkaProducer, consumer: KafkaConsumer, changelog: str, exactly_once: bool):
+        self._producer = producer
+        self._consumer = consumer
+        self._changelog = changelog
+        self._exactly_once = exactly_once
+        self._failure: BaseException | None = None
+        self._changelog_futures: list[object] = []
+        self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int]]] = {}
+        self._in_transaction = False
+
+    def begin(self) -> None:
+        if self._exactly_once:
+            self._producer.begin_transaction()
+            self._in_transaction = True
+
+    def add_store(self, partition: int, transaction: StoreTransaction, source: tuple[str, int]) -> None:
+        """Register ``partition``'s state transaction and the source offset (topic, next offset) it
+        reflects; the changelog offset is added at ``flush``."""
+        topic, next_offset = source
+        self._stores[partition] = (transaction, {(topic, partition): next_offset})
+
+    def send(self, records: Iterable[OutRecord]) -> None:
+        for record in records:
+            future = self._producer.send(
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                partition=record.partition,
+            )
+            future.add_errback(self._latch)
+            if record.topic == self._changelog:
+                self._changelog_futures.append(future)
+
+    def flush(self) -> None:
+        self._producer.flush()
+        if self._failure is not None:
+            raise TransientBrokerError(f"a record was not delivered: {self._failure!r}") from self._failure
+        for future in self._changelog_futures:
+            metadata = future.value  # type: ignore[attr-defined]
+            entry = self._stores.get(metadata.partition)
+            if entry is not None:
+                offsets = entry[1]
+                key = (self._changelog, metadata.partition)
+                offsets[key] = max(offsets.get(key, 0), metadata.offset + 1)
+
+    def commit_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
+        committed = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+        if self._exactly_once:
+            self._producer.send_offsets_to_transaction(committed, self._consumer.group_metadata())
+            self._producer.commit_transaction()
+            self._in_transaction = False
+        else:
+            self._consumer.commit(committed)
+
+    def flush_stores(self) -> None:
+        for transaction, offsets in self._stores.values():
+            transaction.prepare(offsets)
+            transaction.flush()
+
+    def abort(self) -> None:
+        """Discard the state transactions and abort the Kafka transaction if one is open. The abort
+        itself may raise (a fenced or broken producer); the caller then rebuilds the producer."""
+        for transaction, _ in self._stores.values():
+            transaction.fail()
+        if self._in_transaction:
+            self._in_transaction = False
+            self._producer.abort_transaction()
+
+    def _latch(self, error: BaseException) -> None:
+        if self._failure is None:
+            self._failure = error

@@ -1,0 +1,55 @@
+"""kafka-python clients built from KafkaSettings: the group consumer, the producer, the restore reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from b12stream.stream.settings import KafkaSettings
+
+__all__ = ["group_consumer", "output_producer", "restore_consumer"]
+
+
+def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
+    """The consumer of the input and repartition topics, in the application's group.
+
+    Offsets are committed only by the commit sequence (never automatically), and only committed
+    records of transactional upstream producers (including our own repartition stage) are read.
+    """
+    options: dict[str, Any] = {
+        "auto_offset_reset": "earliest",
+        "max_poll_records": settings.batch.max_records,
+        **settings.consumer,
+        **settings.client_options(),
+        "group_id": settings.application_id,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+    }
+    return KafkaConsumer(**options)
+
+
+def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProducer:
+    """The producer of every output. Transactional under exactly-once, idempotent otherwise."""
+    options: dict[str, Any] = {"acks": "all", "enable_idempotence": True, **settings.producer}
+    options.update(settings.client_options())
+    if settings.exactly_once:
+        options["transactional_id"] = transactional_id
+    else:
+        options.pop("transactional_id", None)
+        options.pop("transaction_timeout_ms", None)
+    return KafkaProducer(**options)
+
+
+def restore_consumer(settings: KafkaSettings) -> KafkaConsumer:
+    """A group-less reader of the changelog (assigned partitions by hand), committed records only."""
+    options: dict[str, Any] = {
+        **settings.client_options(),
+        "group_id": None,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 5000,
+        "fetch_max_wait_ms": 20,
+    }
+    return KafkaConsumer(**options)

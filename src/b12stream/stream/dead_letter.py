@@ -1,0 +1,30 @@
+"""Dead letters: the original bytes, untouched, with headers naming the reason, location and source."""
+
+from __future__ import annotations
+
+import json
+
+from b12stream.hl7.model import Rejection
+from b12stream.stream.records import Message, OutRecord, source_headers
+
+__all__ = ["REASON_HEADER", "dead_letter"]
+
+REASON_HEADER = "b12stream.error.reason"
+
+
+def dead_letter(message: Message, rejection: Rejection, stage: str, topic: str) -> OutRecord:
+    """The dead-letter record for ``message``.
+
+    Headers: ``b12stream.error.reason``, ``b12stream.error.location`` (JSON: segment, segment_index,
+    field, byte_offset), ``b12stream.error.control-id`` and ``b12stream.error.stage`` (``ingest`` or
+    ``process``), then ``b12stream.source.*`` (topic, partition, offset, frame, frame-offset).
+    The value is the message's bytes exactly as they sat in the input record.
+    """
+    headers = (
+        (REASON_HEADER, rejection.reason.encode("utf-8")),
+        ("b12stream.error.location", json.dumps(rejection.location.as_dict()).encode("utf-8")),
+        ("b12stream.error.control-id", (rejection.control_id or "").encode("utf-8")),
+        ("b12stream.error.stage", stage.encode("utf-8")),
+        *source_headers(message.source),
+    )
+    return OutRecord(topic=topic, key=None, value=message.data, headers=headers)

@@ -1,0 +1,75 @@
+"""Rebuild one partition's patient state from the compacted changelog topic."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+
+from b12stream.log import get_logger
+from b12stream.state.store import SqlitePatientStore
+from b12stream.stream.errors import StateCorrupted, TransientBrokerError
+from b12stream.stream.records import header_text
+from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
+
+__all__ = ["restore_partition"]
+
+_CHUNK = 5000
+_log = get_logger("stream.restore")
+
+
+def restore_partition(
+    reader: KafkaConsumer,
+    store: SqlitePatientStore,
+    changelog: str,
+    partition: int,
+    committed_source: int | None,
+    timeout_s: float = 120.0,
+) -> int:
+    """Apply the changelog records of ``partition`` written since the store's changelog offset.
+
+    The reader is read_committed, so records of aborted transactions are never seen. When
+    ``committed_source`` is given (at-least-once), records stamped with a source offset beyond it come
+    from a batch whose input offsets were never committed: they are skipped, because that input will
+    be processed again. Rows and the new changelog offset are written together, in chunks, so an
+    interrupted restore resumes where it stopped. Returns the number of records read.
+
+    Raises StateCorrupted when the store claims a changelog offset past the changelog's end, and
+    TransientBrokerError when the changelog cannot be read to its end within ``timeout_s``.
+    """
+    tp = TopicPartition(changelog, partition)
+    end = reader.end_offsets([tp])[tp]
+    start = store.offset(changelog, partition) or 0
+    if start > end:
+        raise StateCorrupted(f"state of partition {partition} is at changelog offset {start} > end {end}")
+    if start == end:
+        return 0
+    reader.assign([tp])
+    reader.seek(tp, start)
+    deadline = time.monotonic() + timeout_s
+    rows: dict[str, bytes] = {}
+    read = 0
+    try:
+        while reader.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TransientBrokerError(f"changelog partition {partition} not restored in {timeout_s} s")
+            for record in reader.poll(timeout_ms=200).get(tp, []):
+                read += 1
+                if record.key is None or record.value is None:
+                    continue
+                if committed_source is not None and _source_offset(record.headers) > committed_source:
+                    continue
+                rows[record.key.decode("utf-8")] = record.value
+            if len(rows) >= _CHUNK:
+                store.put_many(rows, {(changelog, partition): reader.position(tp)})
+                rows = {}
+        store.put_many(rows, {(changelog, partition): reader.position(tp)})
+    finally:
+        reader.assign([])
+    _log.info("partition restored", partition=partition, records=read, from_offset=start, to_offset=end)
+    return read
+
+
+def _source_offset(headers: object) -> int:
+    text = header_text(headers, CHANGELOG_SOURCE_HEADER)
+    return int(text) if text is not None and text.isdigit() else 0

@@ -1,0 +1,208 @@
+"""Stream settings from the `kafka:` section of config/b12stream.yaml; secrets from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from b12stream.errors import ConfigError
+from b12stream.paths import CONFIG_DIR
+
+__all__ = [
+    "BatchSettings",
+    "KafkaSettings",
+    "RetrySettings",
+    "SecuritySettings",
+    "TopicNames",
+    "load_kafka_settings",
+]
+
+DEFAULT_CONFIG = CONFIG_DIR / "b12stream.yaml"
+_GUARANTEES = ("exactly_once", "at_least_once")
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    input: str = "hl7.oru"
+    alerts: str = "b12stream.alerts"
+    orders: str = "b12stream.orders"
+    pager: str = "b12stream.pager"
+    dlq: str = "b12stream.dlq"
+    changelog: str = "b12stream.changelog"
+    repartition: str = "b12stream.repartition"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    max_records: int = 1000
+    poll_timeout_ms: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettings:
+    """Bounded exponential backoff for transient broker errors: attempts x (initial .. max) seconds."""
+
+    attempts: int = 12
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """TLS and SASL. Passwords are named by environment variable, never written in the file."""
+
+    protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password_env: str | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str | None = None
+    sasl_username_env: str = "B12STREAM_KAFKA_USERNAME"
+    sasl_password_env: str = "B12STREAM_KAFKA_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """Everything the stream layer needs. ``client_options`` gives the kafka-python keyword arguments
+    shared by every client; ``consumer`` and ``producer`` are passed through as extra options."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    application_id: str = "b12stream"
+    processing_guarantee: str = "exactly_once"
+    input_keyed_by_patient: bool = False
+    partitions: int = 4
+    input_partitions: int = 1
+    replication_factor: int = 1
+    topics: TopicNames = field(default_factory=TopicNames)
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    consumer: Mapping[str, Any] = field(default_factory=dict)
+    producer: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.processing_guarantee == "exactly_once"
+
+    @property
+    def stateful_topic(self) -> str:
+        """The topic whose partitions own patients: the repartition topic, or the input when keyed."""
+        return self.topics.input if self.input_keyed_by_patient else self.topics.repartition
+
+    def client_options(self) -> dict[str, Any]:
+        """bootstrap servers, TLS and SASL options for any kafka-python client. Reads secrets now."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "client_id": self.application_id,
+            "security_protocol": self.security.protocol,
+        }
+        security = self.security
+        if "SSL" in security.protocol:
+            options.update(
+                ssl_cafile=security.ssl_cafile,
+                ssl_certfile=security.ssl_certfile,
+                ssl_keyfile=security.ssl_keyfile,
+                ssl_check_hostname=security.ssl_check_hostname,
+            )
+            if security.ssl_password_env:
+                options["ssl_password"] = _secret(security.ssl_password_env)
+        if security.protocol.startswith("SASL"):
+            options.update(
+                sasl_mechanism=security.sasl_mechanism,
+                sasl_plain_username=_secret(security.sasl_username_env),
+                sasl_plain_password=_secret(security.sasl_password_env),
+            )
+        return options
+
+
+def _secret(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"kafka.security: environment variable {variable} is not set")
+    return value
+
+
+def _section(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting")
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        expected = type(getattr(defaults, name))
+        widened = expected is float and isinstance(value, int) and not isinstance(value, bool)
+        if (
+            value is not None
+            and expected in (int, float, bool, str)
+            and not isinstance(value, expected)
+            and not widened
+        ):
+            raise ConfigError(f"{where}.{name}: expected {expected.__name__}, got {value!r}")
+        values[name] = value
+    return cls(**values)
+
+
+def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None = None) -> KafkaSettings:
+    """Read the `kafka:` section of ``path`` (default config/b12stream.yaml).
+
+    An absent section or key takes its default. Raises ConfigError naming the key for an unknown key,
+    a wrong type or an invalid choice. ``bootstrap_servers`` (from the command line) overrides the file.
+    """
+    config_path = path or DEFAULT_CONFIG
+    try:
+        document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read {config_path}: {error}") from error
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{config_path}: expected a mapping at the top level")
+    raw = dict(document.get("kafka") or {})
+    nested = {
+        "topics": TopicNames,
+        "batch": BatchSettings,
+        "retry": RetrySettings,
+        "security": SecuritySettings,
+    }
+    parts = {name: _section(cls, raw.pop(name, None), f"kafka.{name}") for name, cls in nested.items()}
+    for name in ("consumer", "producer"):
+        value = raw.pop(name, None) or {}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"kafka.{name}: expected a mapping of kafka-python options")
+        parts[name] = dict(value)
+    settings = replace(_section(KafkaSettings, raw, "kafka"), **parts)
+    if bootstrap_servers:
+        settings = replace(settings, bootstrap_servers=bootstrap_servers)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: KafkaSettings) -> None:
+    if settings.processing_guarantee not in _GUARANTEES:
+        raise ConfigError(f"kafka.processing_guarantee: expected one of {', '.join(_GUARANTEES)}")
+    if settings.security.protocol not in _PROTOCOLS:
+        raise ConfigError(f"kafka.security.protocol: expected one of {', '.join(_PROTOCOLS)}")
+    mechanism = settings.security.sasl_mechanism
+    if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
+        raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
+    for name in ("partitions", "input_partitions", "replication_factor"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"kafka.{name}: must be at least 1")
+    if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:
+        raise ConfigError("kafka.batch: max_records must be >= 1 and poll_timeout_ms >= 0")
+    if settings.retry.attempts < 1:
+        raise ConfigError("kafka.retry.attempts: must be at least 1")
+    names = [getattr(settings.topics, f.name) for f in fields(TopicNames)]
+    if len(set(names)) != len(names):
+        raise ConfigError("kafka.topics: every topic needs its own name")

@@ -1,0 +1,153 @@
+"""The two stream stages over plain records: ingest (re-key by patient) and process (state + outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from b12stream.engine.engine import Engine
+from b12stream.engine.events import encode_event, rejected_event
+from b12stream.engine.ingest import Accepted, ingest
+from b12stream.engine.process import Outcome, process
+from b12stream.engine.state import PatientState
+from b12stream.hl7.framing import split_messages
+from b12stream.hl7.model import Rejection
+from b12stream.log import get_logger, patient_hash
+from b12stream.state.transaction import StoreTransaction
+from b12stream.stream.dead_letter import dead_letter
+from b12stream.stream.records import Message, OutRecord, SourceRef, source_headers
+from b12stream.stream.settings import TopicNames
+
+__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
+
+CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
+# Parsed messages kept between the ingest and the process stage of one instance (same bytes, same
+# result: ``ingest`` is a pure function), so a message is usually parsed once, not twice.
+_PARSE_CACHE = 8192
+
+_log = get_logger("stream.stages")
+
+
+@dataclass(slots=True)
+class StageResult:
+    """Records to produce and the counts the invariant is checked with."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    processed: int = 0
+    dead_lettered: int = 0
+
+
+def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
+    """The messages in one input record value (single, MLLP-framed or batch). An empty value gives one
+    empty message, so that it is dead-lettered rather than skipped."""
+    frames = split_messages(value or b"")
+    if not frames:
+        return [Message(value or b"", source)]
+    return [
+        Message(frame.data, SourceRef(source.topic, source.partition, source.offset, index, frame.offset))
+        for index, frame in enumerate(frames)
+    ]
+
+
+class Stages:
+    """Both stages bound to one engine and one set of topic names. Deterministic given its inputs."""
+
+    def __init__(self, engine: Engine, topics: TopicNames) -> None:
+        self._engine = engine
+        self._topics = topics
+        self._ingest: Callable[[bytes], Accepted | Rejection] = lru_cache(maxsize=_PARSE_CACHE)(
+            lambda data: ingest(data, engine)
+        )
+
+    def rekey(self, messages: Iterable[Message]) -> StageResult:
+        """Ingest stage: each usable message to the repartition topic keyed by patient key text; each
+        unusable one to the dead-letter topic (plus a ``rejected`` event on the alerts topic)."""
+        result = StageResult()
+        for message in messages:
+            accepted = self._ingest(message.data)
+            if isinstance(accepted, Rejection):
+                self._reject(result, message, accepted, "ingest")
+                continue
+            result.records.append(
+                OutRecord(
+                    topic=self._topics.repartition,
+                    key=accepted.patient.as_text().encode("utf-8"),
+                    value=message.data,
+                    headers=source_headers(message.source),
+                )
+            )
+        return result
+
+    def process(
+        self, messages: Iterable[Message], transaction: StoreTransaction, partition: int, next_offset: int
+    ) -> StageResult:
+        """Process stage for one partition of the stateful topic: read and update patient state in
+        ``transaction``, publish events, orders and pages, then one changelog record per patient
+        changed (its latest state), sent to changelog partition ``partition`` and stamped with
+        ``next_offset`` (the stateful-topic offset this batch ends at)."""
+        result = StageResult()
+        parsed = [(message, self._ingest(message.data)) for message in messages]
+        stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
+        states: dict[str, PatientState] = {}
+        changed: set[str] = set()
+        for message, accepted in parsed:
+            if isinstance(accepted, Rejection):
+                self._reject(result, message, accepted, "process")
+                continue
+            key = accepted.patient.as_text()
+            state = states.get(key)
+            if state is None:
+                raw = stored.get(key)
+                state = (
+                    PatientState.from_bytes(raw) if raw is not None else PatientState.empty(accepted.patient)
+                )
+            try:
+                outcome = process(state, accepted, self._engine)
+            except Exception as error:  # a defect must not stop the stream or lose the message
+                _log.error(
+                    "processing failed",
+                    error=type(error).__name__,
+                    control_id=accepted.message.header.control_id,
+                    patient_hash=patient_hash(key),
+                )
+                reason = Rejection(
+                    reason=f"processing failed: {type(error).__name__}",
+                    control_id=accepted.message.header.control_id,
+                )
+                self._reject(result, message, reason, "process")
+                continue
+            result.processed += 1
+            if outcome.state is not state or key not in stored:
+                changed.add(key)  # a first-seen patient is stored even when nothing was found
+            states[key] = outcome.state
+            self._publish(result, key.encode("utf-8"), outcome)
+        stamp = ((CHANGELOG_SOURCE_HEADER, str(next_offset).encode()),)
+        for key in sorted(changed):
+            data = states[key].to_bytes()
+            transaction.put(key, data)
+            record = OutRecord(self._topics.changelog, key.encode("utf-8"), data, stamp, partition)
+            result.records.append(record)
+        return result
+
+    def _publish(self, result: StageResult, key: bytes, outcome: Outcome) -> None:
+        topics = self._topics
+        for event in outcome.events:
+            result.records.append(OutRecord(topics.alerts, key, encode_event(event)))
+        for order in outcome.orders:
+            result.records.append(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7))
+        for page in outcome.pages:
+            result.records.append(OutRecord(topics.pager, key, encode_event(page)))
+
+    def _reject(self, result: StageResult, message: Message, rejection: Rejection, stage: str) -> None:
+        result.dead_lettered += 1
+        result.records.append(dead_letter(message, rejection, stage, self._topics.dlq))
+        event = rejected_event(rejection, message.source.text())
+        result.records.append(OutRecord(self._topics.alerts, None, encode_event(event)))
+        _log.info(
+            "message dead-lettered",
+            stage=stage,
+            reason=rejection.reason,
+            control_id=rejection.control_id,
+            source=message.source.text(),
+        )

@@ -1,0 +1,76 @@
+"""One real Kafka broker per test session: deploy/local-kafka/kafka-local on a free port in a temporary
+folder, or testcontainers' Kafka when B12STREAM_KAFKA=testcontainers and a Docker engine answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_LOCAL = ROOT / "deploy" / "local-kafka" / "kafka-local"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Broker:
+    """A running broker. ``restart`` is offered by the local broker only (same port, same data)."""
+
+    bootstrap: str
+    directory: Path | None = None
+    port: int | None = None
+    _container: object | None = field(default=None, repr=False)
+
+    @property
+    def can_restart(self) -> bool:
+        return self.directory is not None
+
+    def stop(self) -> None:
+        if self.directory is not None:
+            subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(self.directory)], check=True, timeout=60)
+
+    def start(self) -> None:
+        if self.directory is not None:
+            command = [str(KAFKA_LOCAL), "start", "--port", str(self.port), "--dir", str(self.directory)]
+            # The first start of a fresh checkout also fetches the broker jars from Maven Central.
+            subprocess.run(command, check=True, timeout=600, stdout=subprocess.DEVNULL)
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    if os.environ.get("B12STREAM_KAFKA") == "testcontainers" and _docker_available():
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield Broker(bootstrap=container.get_bootstrap_server(), _container=container)
+        return
+    directory = tmp_path_factory.mktemp("kafka")
+    broker = Broker(bootstrap="", directory=directory, port=_free_port())
+    broker.start()
+    broker.bootstrap = f"127.0.0.1:{broker.port}"
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: Broker) -> str:
+    return kafka_broker.bootstrap
