@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from b12stream.clinical.measure import below_lower_limit, compare
 from b12stream.clinical.model import Observation, PatientKey
@@ -59,10 +60,18 @@ def grade(observation: Observation, config: RulesConfig) -> str | None:
 def platelet_results(view: HistoryView, config: RulesConfig) -> tuple[Observation, ...]:
     """Final blood platelet counts up to the view's time; plasma counts (13056-7, 26516-5) are stored
     but never used for platelet state."""
+    kept_config, found = view.derived(
+        ("platelet_results", id(config)), lambda: (config, _platelet_results(view, config))
+    )
+    return found if kept_config is config else _platelet_results(view, config)
+
+
+def _platelet_results(view: HistoryView, config: RulesConfig) -> tuple[Observation, ...]:
     excluded = set(config.platelets.non_trigger_codes)
     return tuple(item for item in view.results(PLATELETS) if item.code not in excluded)
 
 
+@lru_cache(maxsize=4096)  # asked again for every open episode at every evaluation
 def episode_id(patient: PatientKey, opened_at: datetime) -> str:
     """Deterministic and PHI-free: a digest of the patient key and the opening result's time."""
     moment = opened_at.astimezone(UTC).isoformat()
@@ -96,6 +105,13 @@ class Episode:
 
 def episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
     """Every episode up to the view's time, oldest first; the last one may still be open."""
+    # Triggers and the snapshot ask for the same view's episodes; the config object is kept in the
+    # value so that an id reused by another config can never match.
+    kept_config, found = view.derived(("episodes", id(config)), lambda: (config, _episodes(view, config)))
+    return found if kept_config is config else _episodes(view, config)
+
+
+def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
     rules = config.episode
     idle_limit = days(rules.close_after_days_without_tp)
     found: list[Episode] = []

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from b12stream.clinical.adamts13 import ADAMTS13
 from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
-from b12stream.clinical.episodes import PLATELETS, current_episode
+from b12stream.clinical.episodes import PLATELETS, current_episode, episodes
 from b12stream.clinical.history import PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation
 from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
@@ -124,6 +124,11 @@ def evaluate(
     (R11 a/b). ``sex`` ('M', 'F', 'U') selects the anaemia fallback; the HL7 feed gives 'U'.
     Findings come in rule order R01..R09.
     """
+    if not episodes(HistoryView.of(history, at), config):
+        # No thrombocytopenic count up to ``at``: every rule needs one (R01/R02 now, R03/R08 within
+        # their windows, R04-R07/R09 an open episode), so nothing can hold. Most patients of a
+        # feed are here; the view and its episodes are shared with the trigger test and derive().
+        return ()
     snapshot = derive(history, at, config, sex)
     identified = _identification(history, snapshot, sex)
     r02 = r02_low_b12(snapshot)

@@ -40,6 +40,8 @@ def _interval(observation: Observation) -> tuple[float, bool, float, bool] | Non
     value = observation.value
     if value is None or math.isnan(value):
         return None
+    if not observation.comparator:  # the usual case: an exact value
+        return (value, True, value, True)
     comparator = observation.comparator.strip()
     if comparator == "<":
         return (-math.inf, False, value, False)
@@ -62,17 +64,20 @@ def compare(observation: Observation, operator: str, limit: float) -> bool | Non
     if bounds is None:
         return None
     low, low_inclusive, high, high_inclusive = bounds
-    below_all = high < limit or (high == limit and not high_inclusive)  # every value < limit
-    at_most_all = high <= limit  # every value <= limit
-    above_all = low > limit or (low == limit and not low_inclusive)  # every value > limit
-    at_least_all = low >= limit  # every value >= limit
-    table = {
-        "<": (below_all, at_least_all),
-        "<=": (at_most_all, above_all),
-        ">": (above_all, at_most_all),
-        ">=": (at_least_all, below_all),
-    }
-    all_satisfy, none_satisfy = table[operator]
+    if operator == "<":
+        all_satisfy = high < limit or (high == limit and not high_inclusive)  # every value < limit
+        none_satisfy = low >= limit  # every value >= limit
+    elif operator == "<=":
+        all_satisfy = high <= limit
+        none_satisfy = low > limit or (low == limit and not low_inclusive)
+    elif operator == ">":
+        all_satisfy = low > limit or (low == limit and not low_inclusive)
+        none_satisfy = high <= limit
+    elif operator == ">=":
+        all_satisfy = low >= limit
+        none_satisfy = high < limit or (high == limit and not high_inclusive)
+    else:
+        raise KeyError(operator)
     if all_satisfy:
         return True
     if none_satisfy:

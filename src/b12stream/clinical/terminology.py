@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from b12stream.clinical.model import Observation, ResultKey
 from b12stream.clinical.reference_range import ReferenceRange, parse_reference_range
 from b12stream.clinical.terminology_config import load_terminology_data
-from b12stream.clinical.units import AS_REPORTED, UnitTable, convert, parse_censored
+from b12stream.clinical.units import AS_REPORTED, Conversion, UnitTable, convert, parse_censored
 from b12stream.errors import ClinicalError
 from b12stream.hl7.model import CodedElement, MessageHeader, Order, OruMessage, RawObservation
 from b12stream.paths import CONFIG_DIR
@@ -33,6 +34,7 @@ MAX_TEXT_LENGTH = 200
 _NUMERIC_TYPES = frozenset({"NM", "SN"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "IS", "ID"})
 _COMPARATORS = frozenset({"", "<", ">", "<=", ">="})
+_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ class Terminology:
             {code for analyte in analytes.values() for code in analyte.store_only_codes}
             | {local.code for local in local_codes if not local.triggers}
         )
+        # A feed repeats a few hundred codes: each coded element is matched once (bounded memo).
+        self._matches: dict[CodedElement, CodeMatch | None] = {}
 
     @classmethod
     def load(cls, paths: Sequence[Path] | None = None) -> Terminology:
@@ -188,6 +192,17 @@ class Terminology:
         then the alternate triplet the same way. An excluded LOINC in the primary triplet stops the
         search: it is never mapped, whatever the alternate says.
         """
+        try:
+            return self._matches[coded]
+        except KeyError:
+            pass
+        found = self._match(coded)
+        if len(self._matches) >= _MEMO_SIZE:
+            self._matches.clear()
+        self._matches[coded] = found
+        return found
+
+    def _match(self, coded: CodedElement) -> CodeMatch | None:
         triplets = ((coded.code, coded.system, "primary"), (coded.alt_code, coded.alt_system, "alternate"))
         for code, system, via in triplets:
             code, system = code.strip(), system.strip()
@@ -219,32 +234,45 @@ class Terminology:
         Time is OBX-14, else OBR-7. With neither, MSH-7 stands in and ``unusable_reason`` says so;
         with no time at all the result is left out (see `read`, which lists it as ``untimed``).
         """
-        return self.read(message).observations
+        return self._observations(message, None)
 
     def read(self, message: OruMessage) -> TerminologyReading:
         """`observations`, together with the codes left out and why."""
+        left_out = _LeftOut()
+        observations = self._observations(message, left_out)
+        return TerminologyReading(
+            observations, tuple(left_out.unmapped), tuple(left_out.excluded), tuple(left_out.untimed)
+        )
+
+    def _observations(self, message: OruMessage, left_out: _LeftOut | None) -> tuple[Observation, ...]:
+        """The observations; what is left out is noted in ``left_out`` when one is given."""
         observations: list[Observation] = []
-        unmapped: list[str] = []
-        excluded: list[str] = []
-        untimed: list[str] = []
         for order in message.orders:
             sources: Sequence[RawObservation | None] = order.observations or (None,)
             for obx in sources:
                 coded = order.universal_service_id if obx is None else obx.code
                 found = self.match(coded)
                 if found is None:
-                    reason = self.exclusion(coded)
-                    if reason is not None:
-                        excluded.append(reason)
-                    elif coded.code or coded.alt_code:
-                        unmapped.append(_er7(coded))
+                    if left_out is not None:
+                        reason = self.exclusion(coded)
+                        if reason is not None:
+                            left_out.excluded.append(reason)
+                        elif coded.code or coded.alt_code:
+                            left_out.unmapped.append(_er7(coded))
                     continue
                 observation = _observation(found, obx, order, message.header, self._result_words)
-                if observation is None:
-                    untimed.append(found.code)
-                else:
+                if observation is not None:
                     observations.append(observation)
-        return TerminologyReading(tuple(observations), tuple(unmapped), tuple(excluded), tuple(untimed))
+                elif left_out is not None:
+                    left_out.untimed.append(found.code)
+        return tuple(observations)
+
+
+@dataclass(slots=True)
+class _LeftOut:
+    unmapped: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    untimed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +303,9 @@ def _observation(
     else:
         value = _read_value(analyte, obx, result_words)
         status = obx.result_status.strip() or order.result_status.strip()
-        sub_id, flags = obx.sub_id.strip(), tuple(flag for flag in obx.abnormal_flags if flag.strip())
+        sub_id, flags = obx.sub_id.strip(), obx.abnormal_flags
+        if type(flags) is not tuple or not all(flag.strip() for flag in flags):
+            flags = tuple(flag for flag in flags if flag.strip())
     return Observation(
         analyte=analyte.id,
         code=found.code,
@@ -291,7 +321,9 @@ def _observation(
         reference_low=value.reference.low,
         reference_high=value.reference.high,
         flags=flags,
-        unusable_reason="; ".join(note for note in (time_note, value.unusable_reason) if note),
+        unusable_reason="; ".join((time_note, value.unusable_reason))
+        if time_note and value.unusable_reason
+        else time_note or value.unusable_reason,
     )
 
 
@@ -309,6 +341,20 @@ def _collection_time(
 
 def _read_value(analyte: Analyte, obx: RawObservation, result_words: Mapping[str, str]) -> _Value:
     table = analyte.units
+    numeric = obx.numeric
+    if (
+        numeric is not None
+        and numeric.number is not None
+        and not numeric.separator
+        and table.takes_numbers
+        and obx.value_type.strip() in _NUMERIC_TYPES
+    ):
+        # The usual result, one number in a known unit, reads the same as below without its text.
+        comparator = "" if numeric.comparator == "=" else numeric.comparator
+        conversion = table.lookup(obx.units) if comparator in _COMPARATORS else None
+        if conversion is not None:
+            reference = _reference(obx.reference_range, conversion)
+            return _Value(convert(numeric.number, conversion), conversion.unit, comparator, "", reference)
     coded = obx.value_type.strip() in _CODED_TYPES
     values = [value.strip() for value in obx.values if value.strip()]
     if coded:
@@ -317,9 +363,7 @@ def _read_value(analyte: Analyte, obx: RawObservation, result_words: Mapping[str
     conversion = table.lookup(obx.units)
     as_sent = obx.units.strip()
     unit = conversion.unit if conversion is not None else as_sent
-    reference = ReferenceRange()
-    if conversion is not None:
-        reference = parse_reference_range(obx.reference_range).converted(conversion)
+    reference = _NO_RANGE if conversion is None else _reference(obx.reference_range, conversion)
     # A coded value is a code even when it is all digits (SNOMED CT 52101004 means "Present").
     number = None if coded else _number(obx, text)
     if number is None:
@@ -335,6 +379,15 @@ def _read_value(analyte: Analyte, obx: RawObservation, result_words: Mapping[str
         return _Value(unit=as_sent, comparator=comparator, unusable_reason=_unit_reason(analyte, as_sent))
     text_kept = text if obx.value_type.strip() not in _NUMERIC_TYPES else ""
     return _Value(convert(amount, conversion), conversion.unit, comparator, text_kept, reference)
+
+
+_NO_RANGE = ReferenceRange()
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _reference(text: str, conversion: Conversion) -> ReferenceRange:
+    """OBX-7 limits in the canonical unit (memoised: labs send the same few ranges)."""
+    return parse_reference_range(text).converted(conversion)
 
 
 def _number(obx: RawObservation, text: str) -> tuple[str, float] | None:

@@ -22,6 +22,7 @@ AS_REPORTED = "as_reported"
 _POWER_OF_TEN = re.compile(r"^[xX×]?10(?:\*|[eE])(\d+)(?=/)")
 _MICRO_SIGNS = str.maketrans({"\u00b5": "u", "\u03bc": "u", "^": "*"})
 _ANNOTATION = re.compile(r"\{[^{}]*\}")
+_MEMO_SIZE = 1024
 _CENSORED = re.compile(r"^(<=|>=|<|>|=)?([-+]?(?:\d+(?:\.\d*)?|\.\d+))$")
 
 
@@ -59,6 +60,8 @@ class UnitTable:
     empty_unit_ok: bool = False
     _exact: dict[str, Conversion] = field(default_factory=dict, init=False, compare=False, repr=False)
     _folded: dict[str, Conversion] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # Units as sent → lookup result: a feed repeats a handful of spellings (bounded memo).
+    _seen: dict[str, Conversion | None] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for spelling, factor in self.accepted:
@@ -102,6 +105,17 @@ class UnitTable:
         Exact match on `spelling_key` first, then a case-insensitive match when unambiguous, then
         the same with UCUM ``{annotations}`` removed (unless nothing would be left).
         """
+        try:
+            return self._seen[unit]
+        except KeyError:
+            pass
+        found = self._lookup(unit)
+        if len(self._seen) >= _MEMO_SIZE:
+            self._seen.clear()
+        self._seen[unit] = found
+        return found
+
+    def _lookup(self, unit: str) -> Conversion | None:
         key = spelling_key(unit)
         if not key:
             return Conversion(1.0, self.canonical) if self.empty_unit_ok else None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from b12stream.clinical.history import PatientHistory, is_evidence, is_pending
+from b12stream.clinical.history import PatientHistory, history_order
 from b12stream.clinical.model import Observation, PatientKey
 
 __all__ = ["HistoryView", "days", "hours"]
+
+T = TypeVar("T")
 
 
 def days(count: float) -> timedelta:
@@ -19,10 +22,6 @@ def days(count: float) -> timedelta:
 
 def hours(count: float) -> timedelta:
     return timedelta(hours=count)
-
-
-def _names(analytes: str | Iterable[str]) -> tuple[str, ...]:
-    return (analytes,) if isinstance(analytes, str) else tuple(analytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +39,40 @@ class HistoryView:
     # Collection times parallel to the tuples above, filled on first use, for bisection.
     _evidence_times: dict[str, tuple[datetime, ...]] = field(default_factory=dict, repr=False, compare=False)
     _pending_times: dict[str, tuple[datetime, ...]] = field(default_factory=dict, repr=False, compare=False)
+    # Values derived from this view (see ``derived``).
+    _derived: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, history: PatientHistory, at: datetime) -> HistoryView:
+        """The view of ``history`` at ``at`` (a naive time is UTC); one instance per history and time."""
         moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-        evidence: dict[str, list[Observation]] = {}
-        pending: dict[str, list[Observation]] = {}
-        for record in history.records:  # already sorted by (observed_at, result_key)
-            if record.observed_at > moment:
-                break
-            if is_evidence(record):
-                evidence.setdefault(record.analyte, []).append(record)
-            elif is_pending(record):
-                pending.setdefault(record.analyte, []).append(record)
-        return cls(
-            patient=history.patient,
-            at=moment,
-            evidence={name: tuple(items) for name, items in evidence.items()},
-            pending={name: tuple(items) for name, items in pending.items()},
-        )
+        # The time zone is part of the key: equal instants in other zones are other views.
+        return history.derived((HistoryView, moment, moment.tzinfo), lambda: cls._build(history, moment))
+
+    def derived(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value ``make()`` computes from this view, computed once per ``key`` (a view is
+        immutable). ``key`` must name everything ``make`` depends on besides the view."""
+        if key in self._derived:
+            found: T = self._derived[key]
+            return found
+        value = self._derived[key] = make()
+        return value
+
+    @classmethod
+    def _build(cls, history: PatientHistory, moment: datetime) -> HistoryView:
+        grouped = history.by_analyte()
+        if grouped.latest is None or grouped.latest <= moment:  # the usual case: the whole history
+            return cls(
+                patient=history.patient,
+                at=moment,
+                evidence=grouped.evidence,
+                pending=grouped.pending,
+                _evidence_times=dict(grouped.evidence_times),
+                _pending_times=dict(grouped.pending_times),
+            )
+        evidence, evidence_times = _until(grouped.evidence, grouped.evidence_times, moment)
+        pending, pending_times = _until(grouped.pending, grouped.pending_times, moment)
+        return cls(history.patient, moment, evidence, pending, evidence_times, pending_times)
 
     def results(
         self,
@@ -94,17 +108,44 @@ class HistoryView:
         until: datetime | None,
     ) -> tuple[Observation, ...]:
         end = self.at if until is None else min(until, self.at)
+        if isinstance(analytes, str):  # the usual call: one analyte, already in order
+            return _between(source, times, analytes, since, end)
         chosen: list[Observation] = []
-        for name in _names(analytes):
-            records = source.get(name, ())
-            if not records:
-                continue
-            stamps = times.get(name)
-            if stamps is None:
-                stamps = times[name] = tuple(record.observed_at for record in records)
-            first = 0 if since is None else bisect_left(stamps, since)
-            chosen.extend(records[first : bisect_right(stamps, end)])
-        if isinstance(analytes, str):
-            return tuple(chosen)
-        chosen.sort(key=lambda record: (record.observed_at, record.result_key))
+        for name in analytes:
+            chosen.extend(_between(source, times, name, since, end))
+        chosen.sort(key=history_order)
         return tuple(chosen)
+
+
+def _between(
+    source: Mapping[str, tuple[Observation, ...]],
+    times: dict[str, tuple[datetime, ...]],
+    name: str,
+    since: datetime | None,
+    end: datetime,
+) -> tuple[Observation, ...]:
+    """One analyte's records collected in [since, end] (``times`` caches their collection times)."""
+    records = source.get(name)
+    if not records:
+        return ()
+    stamps = times.get(name)
+    if stamps is None:
+        stamps = times[name] = tuple(record.observed_at for record in records)
+    first = 0 if since is None else bisect_left(stamps, since)
+    return records[first : bisect_right(stamps, end)]
+
+def _until(
+    records: Mapping[str, tuple[Observation, ...]],
+    times: Mapping[str, tuple[datetime, ...]],
+    moment: datetime,
+) -> tuple[dict[str, tuple[Observation, ...]], dict[str, tuple[datetime, ...]]]:
+    """Each analyte's records collected at or before ``moment`` (analytes with none left out)."""
+    kept: dict[str, tuple[Observation, ...]] = {}
+    kept_times: dict[str, tuple[datetime, ...]] = {}
+    for name, items in records.items():
+        stamps = times[name]
+        end = bisect_right(stamps, moment)
+        if end:
+            kept[name] = items if end == len(items) else items[:end]
+            kept_times[name] = stamps if end == len(stamps) else stamps[:end]
+    return kept, kept_times

@@ -12,6 +12,7 @@ unreadable path, an unusable configuration or an unusable state store.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from collections import Counter
@@ -37,7 +38,12 @@ _log = get_logger("commands.replay")
 _STATE_FILE = "replay.sqlite"
 # A folder of messages often carries its own notes (README.md, SOURCES.md); those are not input.
 _DOCUMENTATION = frozenset({".md", ".rst"})
-_FLUSH_EVERY = 1000  # patient rows buffered before a write to SQLite
+# Patient states stay in memory while a replay runs; changed ones go to SQLite in batches of this many
+# rows (one transaction each). A patient seen many times in a batch is serialised once per batch.
+_FLUSH_EVERY = 5000
+# States kept in memory after a flush (least recently used beyond this are dropped): with the changed
+# ones between flushes, at most 15,000 states, some 25 KB each for a patient with 50 results.
+_CACHE_LIMIT = 10000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,47 +107,63 @@ class ReplaySummary:
 class Replay:
     """Runs messages through ``ingest`` and ``process`` against an SQLite patient-state store.
 
-    States are cached and written in batches; ``flush`` (also on ``close``) writes what is pending.
+    Patient states are kept in memory (least recently used first out) and changed ones are written
+    in batches; ``flush`` (also on ``close``) writes what is pending.
     """
 
     def __init__(self, engine: Engine, store: SqlitePatientStore) -> None:
         self._engine = engine
         self._store = store
-        self._pending: dict[str, bytes] = {}
+        self._states: dict[str, PatientState] = {}
+        self._dirty: set[str] = set()
         self.summary = ReplaySummary()
 
     def feed(self, data: bytes, source: str) -> Iterator[dict[str, Any]]:
         """Every event for the messages in ``data`` (one file's bytes), in order."""
         for frame in split_messages(data):
             self.summary.messages += 1
-            where = f"{source}@{frame.offset}"
             accepted = ingest(frame.data, self._engine)
             if isinstance(accepted, Rejection):
-                yield self._rejected(accepted, where)
+                yield self._rejected(accepted, f"{source}@{frame.offset}")
                 continue
             key = accepted.patient.as_text()
             _log_unusable(accepted, key)
-            stored = self._pending.get(key) or self._store.get(key)
-            state = PatientState.from_bytes(stored) if stored else PatientState.empty(accepted.patient)
+            state = self._state(key, accepted)
             try:
                 outcome = process(state, accepted, self._engine)
             except Exception as error:  # as in the stream: a defect rejects the message, not the run
                 reason = f"processing failed: {type(error).__name__}"
-                yield self._rejected(Rejection(reason, control_id=accepted.message.header.control_id), where)
+                control_id = accepted.message.header.control_id
+                yield self._rejected(Rejection(reason, control_id=control_id), f"{source}@{frame.offset}")
                 continue
             self.summary.observations += len(accepted.observations)
             if outcome.state is not state:
-                self._pending[key] = outcome.state.to_bytes()
-                if len(self._pending) >= _FLUSH_EVERY:
+                self._states[key] = outcome.state
+                self._dirty.add(key)
+                if len(self._dirty) >= _FLUSH_EVERY:
                     self.flush()
             for event in outcome.events:
                 self._count(event)
                 yield event
 
     def flush(self) -> None:
-        if self._pending:
-            self._store.put_many(self._pending)
-            self._pending = {}
+        """Write every changed state in one transaction, then trim the in-memory states to the limit."""
+        if self._dirty:
+            self._store.put_many({key: self._states[key].to_bytes() for key in self._dirty})
+            self._dirty = set()
+        surplus = len(self._states) - _CACHE_LIMIT
+        if surplus > 0:
+            for key in list(itertools.islice(self._states, surplus)):
+                del self._states[key]
+
+    def _state(self, key: str, accepted: Accepted) -> PatientState:
+        """The patient's state, most recently used last in the cache (an unknown patient starts empty)."""
+        state = self._states.pop(key, None)
+        if state is None:
+            stored = self._store.get(key)
+            state = PatientState.from_bytes(stored) if stored else PatientState.empty(accepted.patient)
+        self._states[key] = state
+        return state
 
     def _rejected(self, rejection: Rejection, where: str) -> dict[str, Any]:
         self.summary.rejected += 1

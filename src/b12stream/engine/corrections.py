@@ -26,6 +26,8 @@ def correcting_observations(
     observation gives both the reason (its status) and the evaluation time (its collection time).
     """
     wanted = frozenset(changed_keys)
+    if not wanted:
+        return {}
     return {o.result_key: o for o in observations if o.result_key in wanted}
 
 

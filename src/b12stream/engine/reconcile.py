@@ -44,6 +44,8 @@ def reconcile(
     observation; only alerts resting on those keys can be retracted. Pure: the returned memory
     records every emission.
     """
+    if not findings and not corrected:
+        return Reconciled(memory, (), (), ())  # nothing holds and nothing was taken back
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
