@@ -10,7 +10,7 @@ from typing import Any
 from b12stream.clinical.model import ResultKey, Severity
 from b12stream.errors import StateError
 
-__all__ = ["AlertRecord", "Memory", "SuggestionRecord"]
+__all__ = ["AlertRecord", "Memory", "SeenMessage", "SuggestionRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +57,25 @@ class SuggestionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SeenMessage:
+    """A message already applied: its MSH-10 and a digest of what it said (R10 idempotency).
+
+    A re-sent message must change nothing even after a later correction replaced its values, so the
+    history alone (which only sees values) cannot recognise it.
+    """
+
+    control_id: str
+    digest: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Memory:
-    """Immutable record of alerts and suggestions; every change returns a new Memory."""
+    """Immutable record of alerts, suggestions and applied messages; every change returns a new Memory."""
 
     alerts: tuple[AlertRecord, ...] = ()
     suggestions: tuple[SuggestionRecord, ...] = ()
+    messages: tuple[SeenMessage, ...] = ()
 
     def thread(self, rule: str, episode_id: str, branch: str) -> AlertRecord | None:
         """The alert thread of ``rule`` and ``branch`` in ``episode_id``, open or closed, if any."""
@@ -83,6 +97,12 @@ class Memory:
             if record.episode_id == episode_id and record.loinc == loinc:
                 return record
         return None
+
+    def has_seen(self, control_id: str, digest: str) -> bool:
+        return any(m.control_id == control_id and m.digest == digest for m in self.messages)
+
+    def with_seen(self, message: SeenMessage) -> Memory:
+        return replace(self, messages=(*self.messages, message))
 
     def with_alert(self, record: AlertRecord) -> Memory:
         """Replace the thread of ``record``'s rule, episode and branch (or add it); stable order."""
@@ -110,9 +130,16 @@ class Memory:
         """Forget alerts and suggestions with no activity in ``keep`` before ``at`` (the history they
         rest on is pruned on the same horizon, so nothing could correct or repeat them)."""
         horizon = at - keep
+        if (
+            all(a.observed_at >= horizon for a in self.alerts)
+            and all(s.last_emitted_at >= horizon for s in self.suggestions)
+            and all(m.observed_at >= horizon for m in self.messages)
+        ):
+            return self  # the usual case: nothing that old
         return Memory(
             alerts=tuple(a for a in self.alerts if a.observed_at >= horizon),
             suggestions=tuple(s for s in self.suggestions if s.last_emitted_at >= horizon),
+            messages=tuple(m for m in self.messages if m.observed_at >= horizon),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +147,7 @@ class Memory:
         return {
             "alerts": [_alert_to_dict(a) for a in self.alerts],
             "suggestions": [_suggestion_to_dict(s) for s in self.suggestions],
+            "messages": [[m.control_id, m.digest, m.observed_at.isoformat()] for m in self.messages],
         }
 
     @classmethod
@@ -129,6 +157,10 @@ class Memory:
             return cls(
                 alerts=tuple(_alert_from_dict(a) for a in data["alerts"]),
                 suggestions=tuple(_suggestion_from_dict(s) for s in data["suggestions"]),
+                messages=tuple(
+                    SeenMessage(str(c), str(d), datetime.fromisoformat(t))
+                    for c, d, t in data.get("messages", ())
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise StateError(f"malformed engine memory: {error!r}") from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from b12stream.clinical.model import Observation, ResultKey
 from b12stream.engine.corrections import correcting_observations
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted
-from b12stream.engine.memory import Memory
+from b12stream.engine.memory import Memory, SeenMessage
 from b12stream.engine.orders import OrderMessage
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import PatientState
@@ -44,7 +45,8 @@ def evaluation_times(
 def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     """Apply one accepted message to one patient's state. Pure and deterministic.
 
-    1. Apply the observations to the patient history; an identical re-send changes nothing → no events.
+    1. A message already applied (same MSH-10, same content) changes nothing, even after a later
+       correction; otherwise apply its observations to the patient history. No change → no events.
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
     3. Evaluate the rules at each evaluation time (``evaluation_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
@@ -54,10 +56,15 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     """
     if state.patient != accepted.patient:
         raise StateError("patient state and message belong to different patient keys")
+    seen = _seen(accepted)
+    if seen is not None and state.memory.has_seen(seen.control_id, seen.digest):
+        return Outcome(state, (), (), ())
     history, change = state.history.apply(accepted.observations)
     if not change.changed:
         return Outcome(state, (), (), ())
     memory = _lift(state.memory, change)
+    if seen is not None:
+        memory = memory.with_seen(seen)
     corrected = correcting_observations(accepted.observations, change.corrected | change.deleted)
     triggers = triggering_observations(change.added, history, engine.rules)
     events: list[dict[str, Any]] = []
@@ -79,6 +86,16 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         pages.extend(result.pages)
     history, memory = _pruned(history, memory, engine)
     return Outcome(PatientState(history, memory), tuple(events), tuple(orders), tuple(pages))
+
+
+def _seen(accepted: Accepted) -> SeenMessage | None:
+    """The message's identity for idempotency, or None when it carries no observation to apply."""
+    if not accepted.observations:
+        return None
+    content = repr(accepted.observations).encode("utf-8")
+    digest = hashlib.blake2b(content, digest_size=12).hexdigest()
+    newest = max(o.observed_at for o in accepted.observations)
+    return SeenMessage(accepted.message.header.control_id, digest, newest)
 
 
 def _lift(memory: Memory, change: HistoryChange) -> Memory:
