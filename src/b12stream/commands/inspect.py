@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from b12stream.clinical.model import Observation
 from b12stream.clinical.patient_key import KeyRule, choose_patient_key
 from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology
+from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings
 from b12stream.errors import ConfigError
 from b12stream.hl7.framing import split_messages
@@ -29,7 +30,6 @@ from b12stream.log import patient_hash
 
 __all__ = ["add_arguments", "describe_observation", "inspect_bytes", "run"]
 
-_DOCUMENTATION_SUFFIXES = frozenset({".md", ".rst"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     terminology, key_rule = _load(args.config, args.terminology)
-    files, missing = _files(args.paths)
+    files, missing = input_files(args.paths)
     for path in missing:
         print(f"b12stream inspect: no such file or directory: {path}", file=sys.stderr)
     unreadable = 0
@@ -165,25 +165,6 @@ def _load(config: Path, extra: Sequence[Path]) -> tuple[Terminology, KeyRule]:
     if not isinstance(patient_key, Mapping):
         raise ConfigError(f"{config.name}: engine.patient_key must be a mapping")
     return Terminology.load([*files, *extra]), KeyRule.from_mapping(patient_key)
-
-
-def _files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    files: list[Path] = []
-    missing: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            entries = (entry for entry in path.iterdir() if not _skipped_in_folders(entry))
-            files.extend(sorted(entry for entry in entries if entry.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            missing.append(path)
-    return files, missing
-
-
-def _skipped_in_folders(entry: Path) -> bool:
-    # Sample folders keep their provenance notes beside the messages.
-    return entry.name.startswith(".") or entry.suffix.lower() in _DOCUMENTATION_SUFFIXES
 
 
 def _write(stream: TextIO, line: dict[str, Any]) -> None:

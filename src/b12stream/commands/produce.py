@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from b12stream.commands.replay import input_files
+from b12stream.commands.inputs import input_files
 from b12stream.errors import StreamError
 from b12stream.hl7.framing import split_messages
 from b12stream.stream.publish import send_messages

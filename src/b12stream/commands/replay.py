@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, Engine
 from b12stream.engine.events import encode_event, rejected_event
 from b12stream.engine.ingest import Accepted, ingest
@@ -32,12 +33,11 @@ from b12stream.hl7.model import Rejection
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.store import SqlitePatientStore
 
-__all__ = ["Replay", "ReplaySummary", "add_arguments", "input_files", "run", "text_line"]
+__all__ = ["Replay", "ReplaySummary", "add_arguments", "run", "text_line"]
 
 _log = get_logger("commands.replay")
 _STATE_FILE = "replay.sqlite"
 # A folder of messages often carries its own notes (README.md, SOURCES.md); those are not input.
-_DOCUMENTATION = frozenset({".md", ".rst"})
 # Patient states stay in memory while a replay runs; changed ones go to SQLite in batches of this many
 # rows (one transaction each). A patient seen many times in a batch is serialised once per batch.
 _FLUSH_EVERY = 5000
@@ -60,26 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", choices=("json", "text"), default="json", help="events as JSON lines or readable text"
     )
-
-
-def input_files(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """The files to read, in order, and the paths that do not exist. A file named explicitly is always
-    read; from a directory, dot-files and documentation (``.md``, ``.rst``) are skipped."""
-    files: list[Path] = []
-    missing: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            entries = (
-                entry
-                for entry in path.iterdir()
-                if not entry.name.startswith(".") and entry.suffix.lower() not in _DOCUMENTATION
-            )
-            files.extend(sorted(entry for entry in entries if entry.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            missing.append(path)
-    return files, missing
 
 
 @dataclass
