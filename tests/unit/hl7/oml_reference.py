@@ -1,0 +1,79 @@
+"""The reference OML^O21 builder: the same request built field by field with hl7apy.
+
+The engine writes ER7 itself for speed (`b12stream.hl7.build`); this builder is what its bytes must
+equal, since hl7apy knows the v2.5.1 message structure and checks every value at strict level.
+"""
+
+from __future__ import annotations
+
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import Message
+from hl7apy.exceptions import HL7apyException
+
+from b12stream.errors import HL7Error
+from b12stream.hl7.build import OrderLine, OrderRequest, _text, _ts, escape
+
+__all__ = ["reference_oml"]
+
+_VERSION = "2.5.1"
+
+
+def reference_oml(request: OrderRequest) -> bytes:
+    """Raises HL7Error when hl7apy rejects the request, as the engine's writer must too."""
+    if not request.orders:
+        raise HL7Error("an OML^O21 needs at least one order")
+    try:
+        message = _message(request)
+        if not message.validate():
+            raise HL7Error("OML^O21 failed hl7apy validation")
+        return message.to_er7().encode("utf-8") + b"\r"
+    except HL7apyException as error:
+        raise HL7Error(f"OML^O21 could not be built: {error}") from error
+
+
+def _message(request: OrderRequest) -> Message:
+    message = Message("OML_O21", version=_VERSION, validation_level=VALIDATION_LEVEL.STRICT)
+    msh = message.msh
+    msh.msh_3.hd_1 = escape(request.sending_application)
+    if request.sending_facility:
+        msh.msh_4.hd_1 = escape(request.sending_facility)
+    if request.receiving_application:
+        msh.msh_5.hd_1 = escape(request.receiving_application)
+    if request.receiving_facility:
+        msh.msh_6.hd_1 = escape(request.receiving_facility)
+    msh.msh_7 = _ts(request.message_time)
+    msh.msh_9 = "OML^O21^OML_O21"
+    msh.msh_10 = request.control_id
+    msh.msh_11 = "P"
+    msh.msh_12 = _VERSION
+    pid = message.add_group("OML_O21_PATIENT").pid
+    pid.pid_3.cx_1 = escape(request.patient_id)
+    if request.assigning_authority:
+        pid.pid_3.cx_4.hd_1 = escape(request.assigning_authority)
+    pid.pid_5.xpn_7 = "U"
+    for number, line in enumerate(request.orders, start=1):
+        _add_order(message, request, line, number)
+    return message
+
+
+def _add_order(message: Message, request: OrderRequest, line: OrderLine, number: int) -> None:
+    group = message.add_group("OML_O21_ORDER")
+    orc = group.orc
+    orc.orc_1 = "NW"
+    orc.orc_2.ei_1 = escape(line.placer_order_number)
+    orc.orc_2.ei_2 = escape(request.sending_application)
+    if request.parent_filler_order_number:
+        orc.orc_8.eip_2.ei_1 = escape(request.parent_filler_order_number)
+    tq1 = group.add_group("OML_O21_TIMING").tq1
+    tq1.tq1_1 = str(number)
+    tq1.tq1_9 = "S^Stat^HL70485" if line.stat else "R^Routine^HL70485"
+    obr = group.add_group("OML_O21_OBSERVATION_REQUEST").obr
+    obr.obr_1 = str(number)
+    obr.obr_2.ei_1 = escape(line.placer_order_number)
+    obr.obr_2.ei_2 = escape(request.sending_application)
+    obr.obr_4.ce_1 = escape(line.code)
+    obr.obr_4.ce_2 = _text(line.text)
+    obr.obr_4.ce_3 = escape(line.coding_system)
+    obr.obr_11 = "G"
+    if request.parent_filler_order_number:
+        obr.obr_29.eip_2.ei_1 = escape(request.parent_filler_order_number)

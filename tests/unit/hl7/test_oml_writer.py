@@ -1,0 +1,83 @@
+"""The engine's OML^O21 writer gives exactly the bytes hl7apy builds for the same request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b12stream.errors import HL7Error
+from b12stream.hl7.build import OrderLine, OrderRequest, build_oml
+from tests.unit.hl7.oml_reference import reference_oml
+
+# Printable text with every ER7 delimiter in it, so escaping is exercised on each field.
+_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x24F), max_size=40)
+
+
+def _short(maximum: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet="AZaz09-._|^~\\&", min_size=1, max_size=maximum)
+
+
+_LINES = st.builds(
+    OrderLine,
+    placer_order_number=_short(40),
+    code=st.text(alphabet="0123456789-", min_size=1, max_size=12),
+    text=_TEXT,
+    coding_system=st.sampled_from(["LN", "L", "99LOCAL"]),
+    stat=st.booleans(),
+)
+
+_REQUESTS = st.builds(
+    OrderRequest,
+    control_id=st.text(alphabet="0123456789abcdef", min_size=1, max_size=20),
+    message_time=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ),
+    patient_id=_short(15),
+    assigning_authority=st.one_of(st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=16)),
+    orders=st.lists(_LINES, min_size=1, max_size=4).map(tuple),
+    parent_filler_order_number=st.one_of(st.just(""), _short(30)),
+    sending_application=st.sampled_from(["B12STREAM", "CDS"]),
+    sending_facility=st.sampled_from(["", "LAB", "NORTH&SOUTH"]),
+    receiving_application=st.sampled_from(["", "EHR"]),
+    receiving_facility=st.sampled_from(["", "WARD7"]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_REQUESTS)
+def test_written_bytes_equal_the_hl7apy_built_message(request: OrderRequest) -> None:
+    assert build_oml(request) == reference_oml(request)
+
+
+def _request(**changes: object) -> OrderRequest:
+    base = {
+        "control_id": "C1",
+        "message_time": datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(seconds=1),
+        "patient_id": "MRN1",
+        "assigning_authority": "HOSP",
+        "orders": (OrderLine("P1", "2132-9", "Cobalamin", stat=True),),
+        "parent_filler_order_number": "F1",
+    }
+    return OrderRequest(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"assigning_authority": "H" * 21},
+        {"sending_application": "B" * 21},
+        {"orders": (OrderLine("P" * 200, "2132-9", "x"),)},
+        {"parent_filler_order_number": "F" * 200},
+        {"orders": ()},
+    ],
+    ids=["authority", "application", "placer", "parent", "no-orders"],
+)
+def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) -> None:
+    request = _request(**changes)
+    with pytest.raises(HL7Error):
+        reference_oml(request)
+    with pytest.raises(HL7Error):
+        build_oml(request)
