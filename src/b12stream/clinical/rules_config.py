@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from b12stream.clinical.history import Retention
+from b12stream.config_file import read_yaml_mapping
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
@@ -242,13 +241,7 @@ def load_rules_config(path: Path | None = None) -> RulesConfig:
     (zero or negative where a positive number is needed) or an inverted pair (low above high).
     """
     source = path or DEFAULT_RULES_PATH
-    try:
-        document = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{source.name}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source.name}: not valid YAML: {error}") from error
-    return rules_config_from_mapping({} if document is None else document, source.name)
+    return rules_config_from_mapping(read_yaml_mapping(source), source.name)
 
 
 def _check_order(config: RulesConfig, source: str) -> None:

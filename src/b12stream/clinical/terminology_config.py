@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from b12stream.clinical.units import spelling_key
+from b12stream.config_file import read_yaml_mapping
 from b12stream.errors import ConfigError
 
 __all__ = [
@@ -87,23 +86,9 @@ def load_terminology_data(paths: Sequence[Path]) -> TerminologyData:
     """Merge the files in order and check the result; raises `ConfigError` naming file and key."""
     data = TerminologyData()
     for path in paths:
-        _merge(data, _read(path), path.name)
+        _merge(data, read_yaml_mapping(path), path.name)
     _check(data)
     return data
-
-
-def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"terminology file {path}: {error.strerror or error}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"terminology file {path}: not valid YAML: {error}") from error
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, Mapping):
-        raise ConfigError(f"terminology file {path}: the top level must be a mapping")
-    return loaded
 
 
 def _merge(data: TerminologyData, raw: Mapping[str, Any], where: str) -> None:

@@ -8,12 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from b12stream.clinical.model import Severity
 from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.rules_config import RulesConfig, load_rules_config
 from b12stream.clinical.terminology import Terminology
+from b12stream.config_file import read_yaml_mapping
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
@@ -76,16 +75,7 @@ class Engine:
 
 def engine_settings(path: Path) -> Mapping[str, Any]:
     """The ``engine:`` mapping of a configuration file (empty when the section is empty)."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path.name}: not valid YAML: {error}") from error
-    if document is None:
-        return {}
-    if not isinstance(document, Mapping):
-        raise ConfigError(f"{path.name}: top level must be a mapping")
+    document = read_yaml_mapping(path)
     section = document.get("engine") or {}
     if not isinstance(section, Mapping):
         raise ConfigError(f"{path.name}: engine must be a mapping")

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from b12stream.config_file import read_yaml_mapping
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
@@ -162,12 +161,7 @@ def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None 
     a wrong type or an invalid choice. ``bootstrap_servers`` (from the command line) overrides the file.
     """
     config_path = path or DEFAULT_CONFIG
-    try:
-        document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read {config_path}: {error}") from error
-    if not isinstance(document, Mapping):
-        raise ConfigError(f"{config_path}: expected a mapping at the top level")
+    document = read_yaml_mapping(config_path)
     raw = dict(document.get("kafka") or {})
     nested = {
         "topics": TopicNames,
