@@ -6,6 +6,8 @@ import codecs
 from dataclasses import dataclass
 from functools import lru_cache
 
+from b12stream.hl7.records import slot_constructor
+
 __all__ = ["DecodedText", "codec_for_charset", "decode_message"]
 
 # HL7 table 0211 names (and the spellings senders actually use) to Python codecs.
@@ -63,6 +65,9 @@ class DecodedText:
         return self.prefix + len(self.text[:char_index].encode(self.codec, errors="replace"))
 
 
+_decoded = slot_constructor(DecodedText)
+
+
 def decode_message(data: bytes) -> DecodedText:
     """Decode one message's bytes; never raises.
 
@@ -70,21 +75,22 @@ def decode_message(data: bytes) -> DecodedText:
     character set and the bytes decode with it; strict UTF-8; Latin-1 (which decodes any byte).
     The ``note`` says which rule decided, e.g. ``"MSH-18 8859/7"`` or ``"fallback latin-1"``.
     """
-    for bom, codec, note in _BOMS:
+    # No byte-order mark starts with "M": a message that starts with its MSH skips the BOM checks.
+    for bom, codec, note in () if data[:3] == b"MSH" else _BOMS:
         if data.startswith(bom):
             body = data[len(bom):]
             try:
-                return DecodedText(body.decode(codec), codec, note, len(bom))
+                return _decoded(body.decode(codec), codec, note, len(bom))
             except UnicodeDecodeError:
                 text = body.decode("latin-1")
-                return DecodedText(text, "latin-1", f"{note} invalid; fallback latin-1", len(bom))
+                return _decoded(text, "latin-1", f"{note} invalid; fallback latin-1", len(bom))
     declared = _declared_charset(data)
     if declared:
         codec = codec_for_charset(declared)
         if codec is None:
             return _fallback(data, f"MSH-18 {declared!r} unknown; ")
         try:
-            return DecodedText(data.decode(codec), codec, f"MSH-18 {declared}")
+            return _decoded(data.decode(codec), codec, f"MSH-18 {declared}")
         except (UnicodeError, LookupError, ValueError):
             return _fallback(data, f"MSH-18 {declared!r} does not decode; ")
     return _fallback(data, "")
@@ -111,9 +117,9 @@ def codec_for_charset(name: str) -> str | None:
 
 def _fallback(data: bytes, why: str) -> DecodedText:
     try:
-        return DecodedText(data.decode("utf-8"), "utf-8", f"{why}utf-8" if why else "utf-8")
+        return _decoded(data.decode("utf-8"), "utf-8", f"{why}utf-8" if why else "utf-8")
     except UnicodeDecodeError:
-        return DecodedText(data.decode("latin-1"), "latin-1", f"{why}not UTF-8; fallback latin-1")
+        return _decoded(data.decode("latin-1"), "latin-1", f"{why}not UTF-8; fallback latin-1")
 
 
 def _declared_charset(data: bytes) -> str:
@@ -125,9 +131,10 @@ def _declared_charset(data: bytes) -> str:
         at = data.find(terminator, 0, line_end)
         if at != -1:
             line_end = at
-    fields = data[:line_end].split(data[3:4])
-    if len(fields) <= _MSH18:
-        return ""
+    separator = data[3:4]
+    if data.count(separator, 0, line_end) < _MSH18:
+        return ""  # the usual MSH ends before MSH-18: no need to split it
+    fields = data[:line_end].split(separator)
     value = fields[_MSH18]
     repetition = data[5:6]
     if repetition and repetition in value:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from b12stream.hl7.errors import BadEncodingCharacters, NotAMessage
 
 __all__ = [
     "NULL",
     "Encoding",
+    "FieldMemo",
     "component_text",
     "first_text",
     "is_segment_id",
@@ -25,6 +28,9 @@ _SEGMENT_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 # Memo of declarations already validated, keyed by the text from MSH-1 to just past MSH-2.
 _ENCODINGS: dict[str, Encoding] = {}
 _ENCODINGS_KEPT = 256
+_MEMO_KEPT = 4096
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +89,38 @@ def read_encoding(text: str) -> Encoding:
     return enc
 
 
+class FieldMemo(dict[str, T], Generic[T]):
+    """``memo[raw]`` is ``decode(raw)``, computed once per distinct raw field text.
+
+    A feed sends the same set ids, value types, codes, units, ranges, flags and statuses over and
+    over, and the timestamps of one message's results repeat within it; decoding each distinct text
+    once keeps the per-segment work to a dictionary look-up. ``decode`` must be a pure function of
+    the text (bind the ``Encoding`` into it: one memo per set of delimiters). At most 4096 texts are
+    kept; when full, the memo starts afresh, which bounds memory on a feed of unique values.
+    """
+
+    __slots__ = ("_decode",)
+
+    def __init__(self, decode: Callable[[str], T]) -> None:
+        super().__init__()
+        self._decode = decode
+
+    def __missing__(self, raw: str) -> T:
+        value = self._decode(raw)
+        if len(self) >= _MEMO_KEPT:
+            self.clear()
+        self[raw] = value
+        return value
+
+
 def split_segments(text: str) -> list[str]:
     """The non-blank segments of ``text``; CR, LF and CRLF (mixed too) all end a segment."""
     if "\n" in text:
         text = text.replace("\n", "\r")
-    return [s for s in text.split("\r") if s and not s.isspace()]
+    segments = text.split("\r")
+    if "" in segments or any(map(str.isspace, segments)):  # both checks run in C, no per-line bytecode
+        return [s for s in segments if s and not s.isspace()]
+    return segments
 
 
 def is_segment_id(name: str) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from b12stream.hl7.charset import DecodedText, decode_message
 from b12stream.hl7.er7 import (
     NULL,
     Encoding,
+    FieldMemo,
     component_text,
     first_text,
     is_segment_id,
@@ -37,7 +39,7 @@ from b12stream.hl7.model import (
 )
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
-from b12stream.hl7.values import observation_values
+from b12stream.hl7.values import abnormal_flags, coded_element, observation_values
 
 __all__ = ["read_oru"]
 
@@ -46,6 +48,10 @@ _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1"
 _PATIENT_OBSERVATIONS_FROM = (2, 7)  # ORU^R01 has OBX in its PATIENT group from v2.7 on
 _SEGMENT_LINE = re.compile(r"[^\r\n]+")
 _new_observation = slot_constructor(RawObservation)
+_new_order = slot_constructor(Order)
+_new_header = slot_constructor(MessageHeader)
+_new_message = slot_constructor(OruMessage)
+_new_identifier = slot_constructor(PatientIdentifier)
 
 
 def read_oru(data: bytes) -> OruMessage | Rejection:
@@ -84,82 +90,103 @@ def _read(decoded: DecodedText) -> OruMessage:
     text = decoded.text
     enc = read_encoding(text)
     lines = split_segments(text)
-    separator, repetition, subcomponent, escape = enc.field, enc.repetition, enc.subcomponent, enc.escape
+    separator = enc.field
+    fields = _decoders(enc)
+    first, coded, flags, ranges, times = fields.first, fields.coded, fields.flags, fields.ranges, fields.times
     msh = lines[0].split(separator)
     msh.insert(1, separator)
-    header = _header(padded(msh, 13), enc, decoded)
-    codes = _code_cache(enc)
+    header = _header(padded(msh, 13), enc, decoded, fields)
 
     patient: list[str] | None = None
     visit_class = ""
     orders: list[_OrderDraft] = []
+    observations: list[RawObservation] | None = None  # those of the latest OBR
     pending_orc: list[str] | None = None
-    observation: _ObservationDraft | None = None
-    for index in range(2, len(lines) + 1):
-        line = lines[index - 1]
-        fields = line.split(separator)
-        name = fields[0]
-        if name == "OBX":
-            if not orders:
+    # An OBX's NTE comments arrive after it: the comments of the open OBX, and every commented OBX
+    # (its order's list, its position there, its comments) to complete once all segments are read.
+    open_observation = False
+    notes: list[str] | None = None
+    annotated: list[tuple[list[RawObservation], int, list[str]]] = []
+    obx_head = "OBX" + separator
+    for index, line in enumerate(lines[1:], 2):
+        if line[:4] == obx_head or line == "OBX":
+            if observations is None:
                 if pending_orc is None and patient is not None and _version_at_least(
                         header.version, _PATIENT_OBSERVATIONS_FROM):
-                    observation = None
+                    open_observation = False
                     continue
                 raise BadStructure("OBX before any OBR", segment="OBX", segment_index=index,
                                    control_id=header.control_id, message_type="ORU^R01")
-            plain = not (escape in line or repetition in line or subcomponent in line or '"' in line)
-            observation = _ObservationDraft(fields, index, plain)
-            orders[-1].observations.append(observation)
-        elif name == "NTE":
-            if observation is not None:
-                comment = _comment(fields, enc)
+            f = line.split(separator)
+            if len(f) < 15:
+                f = padded(f, 15)
+            value_type = first[f[2]]
+            values, numeric, explicit_null = observation_values(f[5], value_type, enc)
+            observations.append(_new_observation(
+                first[f[1]], value_type, coded[f[3]], first[f[4]], values, numeric, first[f[6]],
+                ranges[f[7]], flags[f[8]], first[f[11]], times[f[14]], (), index, explicit_null))
+            open_observation, notes = True, None
+            continue
+        # Only the id (the first field) is needed to skip a segment.
+        at = line.find(separator)
+        name = line if at == -1 else line[:at]
+        if name == "NTE":
+            if open_observation:
+                comment = _comment(line.split(separator), enc)
                 if comment:
-                    observation.comments.append(comment)
+                    if notes is None:
+                        notes = []
+                        annotated.append((observations, len(observations) - 1, notes))  # type: ignore[arg-type]
+                    notes.append(comment)
         elif name == "OBR":
             if patient is None:
                 raise BadStructure("no PID before the first OBR", segment="OBR", segment_index=index,
                                    control_id=header.control_id, message_type="ORU^R01")
-            orders.append(_OrderDraft(pending_orc, fields, index))
+            draft = _OrderDraft(pending_orc, line.split(separator), index)
+            orders.append(draft)
+            observations = draft.observations
             pending_orc = None
-            observation = None
+            open_observation = False
         elif name == "ORC":
-            pending_orc = fields
-            observation = None
+            pending_orc = line.split(separator)
+            open_observation = False
         elif name == "PID":
             if patient is not None:
                 raise BadStructure("more than one PID: one patient per ORU^R01 is supported",
                                    segment="PID", segment_index=index,
                                    control_id=header.control_id, message_type="ORU^R01")
-            patient = fields
-            observation = None
+            patient = line.split(separator)
+            open_observation = False
         elif name == "PV1":
-            visit_class = first_text(fields[2], enc) if len(fields) > 2 else ""
-            observation = None
+            pv1 = line.split(separator)
+            visit_class = first[pv1[2]] if len(pv1) > 2 else ""
+            open_observation = False
         elif not is_segment_id(name):
             shown = name if len(name) <= 20 else name[:20] + "…"
             raise BadStructure(f"malformed segment id {shown!r}", segment=name[:20] or None,
                                segment_index=index, control_id=header.control_id, message_type="ORU^R01")
         elif name in _CLOSES_OBSERVATION:
-            observation = None
+            open_observation = False
     if patient is None:
         raise BadStructure("no PID segment", segment="PID",
                            control_id=header.control_id, message_type="ORU^R01")
-    return OruMessage(
-        header=header,
-        patient_ids=_patient_ids(patient, enc),
-        visit_class=visit_class,
-        orders=tuple(draft.build(enc, codes) for draft in orders),
-        sex=first_text(patient[8], enc) if len(patient) > 8 else "",
+    for commented, position, comments in annotated:
+        commented[position] = _with_comments(commented[position], tuple(comments))
+    return _new_message(
+        header,
+        _patient_ids(patient, enc),
+        visit_class,
+        tuple([draft.build(enc, fields) for draft in orders]),
+        first[patient[8]] if len(patient) > 8 else "",
     )
 
 
-def _header(msh: list[str], enc: Encoding, decoded: DecodedText) -> MessageHeader:
+def _header(msh: list[str], enc: Encoding, decoded: DecodedText, fields: _FieldDecoders) -> MessageHeader:
     control_id = first_text(msh[10], enc)
-    message_type = first_text(msh[9], enc)
+    message_type, trigger = fields.message_type[msh[9]]
     if not message_type:
         raise MissingField("MSH-9 message type is empty", segment="MSH", segment_index=1, field=9,
                            control_id=control_id or None)
-    trigger = component_text(msh[9], 2, enc).strip()
     if (message_type, trigger) != ("ORU", "R01"):
         shown = f"{message_type}^{trigger}" if trigger else message_type
         raise UnsupportedMessageType(f"message type {shown} is not ORU^R01", segment="MSH", segment_index=1,
@@ -167,54 +194,55 @@ def _header(msh: list[str], enc: Encoding, decoded: DecodedText) -> MessageHeade
     if not control_id:
         raise MissingField("MSH-10 message control id is empty", segment="MSH", segment_index=1, field=10,
                            message_type="ORU^R01")
-    return MessageHeader(
-        control_id=control_id,
-        message_type=message_type,
-        trigger_event=trigger,
-        version=first_text(msh[12], enc),
-        sending_application=first_text(msh[3], enc),
-        sending_facility=first_text(msh[4], enc),
-        message_time=parse_ts(first_text(msh[7], enc)),
-        charset=decoded.codec,
-        charset_note=decoded.note,
+    first = fields.first
+    return _new_header(
+        control_id,
+        message_type,
+        trigger,
+        first[msh[12]],
+        first[msh[3]],
+        first[msh[4]],
+        parse_ts(first_text(msh[7], enc)),
+        decoded.codec,
+        decoded.note,
     )
 
 
-class _ObservationDraft:
-    """An OBX waiting for the NTE segments that may follow it.
+class _FieldDecoders:
+    """Memoised decoders (``FieldMemo``) for the fields whose texts repeat, for one set of delimiters.
 
-    ``plain`` says the segment holds no repetition, sub-component, escape character or quote (so
-    no explicit null): every field's first component can be cut out without the general decoding
-    path. That is the common case.
+    Values such as control ids, identifiers and OBX-5 change from message to message and are decoded
+    directly; everything decoded here is immutable, so sharing one result per text is safe.
     """
 
-    __slots__ = ("comments", "fields", "index", "plain")
+    __slots__ = ("coded", "first", "flags", "message_type", "ranges", "times")
 
-    def __init__(self, fields: list[str], index: int, plain: bool) -> None:
-        self.fields = fields
-        self.index = index
-        self.plain = plain
-        self.comments: list[str] = []
+    def __init__(self, enc: Encoding) -> None:
+        self.first: FieldMemo[str] = FieldMemo(lambda raw: first_text(raw, enc))
+        self.coded: FieldMemo[CodedElement] = FieldMemo(lambda raw: coded_element(raw, enc))
+        self.flags: FieldMemo[tuple[str, ...]] = FieldMemo(lambda raw: abnormal_flags(raw, enc))
+        self.ranges: FieldMemo[str] = FieldMemo(lambda raw: repetition_text(raw, enc).strip())
+        self.times: FieldMemo[datetime | None] = FieldMemo(lambda raw: parse_ts(first_text(raw, enc)))
+        self.message_type: FieldMemo[tuple[str, str]] = FieldMemo(
+            lambda raw: (first_text(raw, enc), component_text(raw, 2, enc).strip()))
 
-    def build(self, enc: Encoding, codes: dict[str, CodedElement]) -> RawObservation:
-        f = padded(self.fields, 15)
-        code = codes.get(f[3]) or _coded(f[3], enc, codes)
-        if self.plain:
-            comp = enc.component
-            set_id, value_type, sub_id, units, flag, status, observed = [
-                raw.partition(comp)[0].strip() for raw in (f[1], f[2], f[4], f[6], f[8], f[11], f[14])]
-            flags: tuple[str, ...] = (flag,) if flag else ()
-            reference_range = f[7].strip()
-        else:
-            set_id, value_type, sub_id, units, status, observed = [
-                first_text(raw, enc) for raw in (f[1], f[2], f[4], f[6], f[11], f[14])]
-            flags = _flags(f[8], enc)
-            reference_range = repetition_text(f[7], enc).strip()
-        values, numeric, explicit_null = observation_values(f[5], value_type, enc)
-        comments = self.comments
-        return _new_observation(set_id, value_type, code, sub_id, values, numeric, units, reference_range,
-                                flags, status, parse_ts(observed), tuple(comments) if comments else (),
-                                self.index, explicit_null)
+
+def _decoders(enc: Encoding) -> _FieldDecoders:
+    """The decoders for ``enc``, looked up by identity: ``read_encoding`` hands out one instance per
+    declaration, and hashing a dataclass per message costs more than this whole look-up. The entry
+    keeps ``enc`` alive and is checked against it, so a recycled ``id`` cannot alias another."""
+    entry = _DECODERS.get(id(enc))
+    if entry is not None and entry[0] is enc:
+        return entry[1]
+    if len(_DECODERS) >= _DECODERS_KEPT:
+        _DECODERS.clear()
+    decoders = _FieldDecoders(enc)
+    _DECODERS[id(enc)] = (enc, decoders)
+    return decoders
+
+
+_DECODERS: dict[int, tuple[Encoding, _FieldDecoders]] = {}
+_DECODERS_KEPT = 16
 
 
 class _OrderDraft:
@@ -226,73 +254,29 @@ class _OrderDraft:
         self.orc = orc or []
         self.obr = obr
         self.index = index
-        self.observations: list[_ObservationDraft] = []
+        self.observations: list[RawObservation] = []
 
-    def build(self, enc: Encoding, codes: dict[str, CodedElement]) -> Order:
+    def build(self, enc: Encoding, fields: _FieldDecoders) -> Order:
         orc, obr = padded(self.orc, 4), padded(self.obr, 26)
-        return Order(
-            placer_order_number=first_text(orc[2], enc) or first_text(obr[2], enc),
-            filler_order_number=first_text(orc[3], enc) or first_text(obr[3], enc),
-            universal_service_id=codes.get(obr[4]) or _coded(obr[4], enc, codes),
-            observation_time=parse_ts(first_text(obr[7], enc)),
-            result_status=first_text(obr[25], enc),
-            observations=tuple(draft.build(enc, codes) for draft in self.observations),
-            order_control=first_text(orc[1], enc),
-            segment_index=self.index,
+        first = fields.first
+        return _new_order(
+            first_text(orc[2], enc) or first_text(obr[2], enc),
+            first_text(orc[3], enc) or first_text(obr[3], enc),
+            fields.coded[obr[4]],
+            fields.times[obr[7]],
+            first[obr[25]],
+            tuple(self.observations),
+            first[orc[1]],
+            self.index,
         )
 
 
-def _coded(raw: str, enc: Encoding, cache: dict[str, CodedElement]) -> CodedElement:
-    """A CE/CWE from a field's first repetition (each component's first sub-component), memoised."""
-    if not raw or raw == NULL:
-        return _EMPTY_CODE
-    parts = raw.split(enc.repetition, 1)[0].split(enc.component)
-    if len(parts) < 6:
-        parts.extend([""] * (6 - len(parts)))
-    sub, esc = enc.subcomponent, enc.escape
-    for i in range(6):
-        part = parts[i]
-        if sub in part:
-            part = part.split(sub, 1)[0]
-        if esc in part:
-            part = unescape(part, enc)
-        parts[i] = part.strip()
-    coded = CodedElement(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
-    if len(cache) >= _CODE_CACHE_SIZE:
-        cache.clear()
-    cache[raw] = coded
-    return coded
-
-
-def _code_cache(enc: Encoding) -> dict[str, CodedElement]:
-    """The memo of coded elements for one set of delimiters.
-
-    A feed sends the same few hundred OBX-3/OBR-4 texts over and over; CodedElement is immutable,
-    so sharing one instance per text is safe and saves building it for every result.
-    """
-    cache = _CODE_CACHES.get(enc)
-    if cache is None:
-        if len(_CODE_CACHES) >= _CODE_CACHE_SIZE:
-            _CODE_CACHES.clear()
-        cache = _CODE_CACHES[enc] = {}
-    return cache
-
-
-_EMPTY_CODE = CodedElement()
-_CODE_CACHE_SIZE = 4096
-_CODE_CACHES: dict[Encoding, dict[str, CodedElement]] = {}
-
-
-def _flags(raw: str, enc: Encoding) -> tuple[str, ...]:
-    """OBX-8: the code of every non-empty repetition."""
-    if not raw or raw == NULL:
-        return ()
-    flags = []
-    for repetition in raw.split(enc.repetition):
-        flag = first_text(repetition, enc)
-        if flag:
-            flags.append(flag)
-    return tuple(flags)
+def _with_comments(observation: RawObservation, comments: tuple[str, ...]) -> RawObservation:
+    """The observation with its NTE comments (known only once the segments after it are read)."""
+    o = observation
+    return _new_observation(o.set_id, o.value_type, o.code, o.sub_id, o.values, o.numeric, o.units,
+                            o.reference_range, o.abnormal_flags, o.result_status, o.observed_at, comments,
+                            o.segment_index, o.explicit_null)
 
 
 def _comment(nte: list[str], enc: Encoding) -> str:
@@ -310,15 +294,25 @@ def _patient_ids(pid: list[str], enc: Encoding) -> tuple[PatientIdentifier, ...]
     if not raw:
         return ()
     ids = []
+    component = enc.component
     for repetition in raw.split(enc.repetition):
-        identifier = component_text(repetition, 1, enc).strip()
+        parts = repetition.split(component)
+        identifier = _sub_first(parts[0], enc).strip()
         if identifier and identifier != NULL:
-            ids.append(PatientIdentifier(
-                id=identifier,
-                assigning_authority=component_text(repetition, 4, enc).strip(),
-                identifier_type=component_text(repetition, 5, enc).strip(),
+            ids.append(_new_identifier(
+                identifier,
+                _sub_first(parts[3], enc).strip() if len(parts) > 3 else "",
+                _sub_first(parts[4], enc).strip() if len(parts) > 4 else "",
             ))
     return tuple(ids)
+
+
+def _sub_first(component: str, enc: Encoding) -> str:
+    """A component's first sub-component, escapes decoded."""
+    at = component.find(enc.subcomponent)
+    if at != -1:
+        component = component[:at]
+    return unescape(component, enc) if enc.escape in component else component
 
 
 def _version_at_least(version: str, minimum: tuple[int, int]) -> bool:

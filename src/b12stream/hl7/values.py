@@ -1,13 +1,19 @@
-"""OBX-5 values: repetitions, explicit nulls, and NM/SN text to StructuredNumeric."""
+"""Field values: OBX-5 (repetitions, explicit nulls, NM/SN to StructuredNumeric), CE/CWE codes, flags."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from b12stream.hl7.er7 import NULL, Encoding, unescape
-from b12stream.hl7.model import StructuredNumeric
+from b12stream.hl7.er7 import NULL, Encoding, first_text, unescape
+from b12stream.hl7.model import CodedElement, StructuredNumeric
 
-__all__ = ["observation_values", "parse_numeric", "parse_structured_numeric"]
+__all__ = [
+    "abnormal_flags",
+    "coded_element",
+    "observation_values",
+    "parse_numeric",
+    "parse_structured_numeric",
+]
 
 # Value types whose OBX-5 is a code: the value is the code (component 1).
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "IS", "ID"})
@@ -16,6 +22,7 @@ _SN_COMPARATORS = frozenset({"", "<", ">", "<=", ">=", "=", "<>"})
 _SN_SEPARATORS = frozenset({"", "-", "+", "/", ".", ":"})
 _NUMBER_CHARS = frozenset("0123456789+-.")
 _NO_VALUES: tuple[str, ...] = ()
+_EMPTY_CODE = CodedElement()
 
 
 def observation_values(
@@ -111,3 +118,33 @@ def _code(repetition: str, enc: Encoding) -> str:
     if at != -1:
         repetition = repetition[:at]
     return unescape(repetition, enc) if enc.escape in repetition else repetition
+
+
+def coded_element(raw: str, enc: Encoding) -> CodedElement:
+    """A CE/CWE from a field's first repetition (each component's first sub-component), trimmed."""
+    if not raw or raw == NULL:
+        return _EMPTY_CODE
+    parts = raw.split(enc.repetition, 1)[0].split(enc.component)
+    if len(parts) < 6:
+        parts.extend([""] * (6 - len(parts)))
+    sub, esc = enc.subcomponent, enc.escape
+    for i in range(6):
+        part = parts[i]
+        if sub in part:
+            part = part.split(sub, 1)[0]
+        if esc in part:
+            part = unescape(part, enc)
+        parts[i] = part.strip()
+    return CodedElement(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
+
+
+def abnormal_flags(raw: str, enc: Encoding) -> tuple[str, ...]:
+    """OBX-8: the code of every non-empty repetition."""
+    if not raw or raw == NULL:
+        return ()
+    flags = []
+    for repetition in raw.split(enc.repetition):
+        flag = first_text(repetition, enc)
+        if flag:
+            flags.append(flag)
+    return tuple(flags)
