@@ -33,6 +33,12 @@ def _refuse_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutabl
     return event_dict
 
 
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    # sys.stderr is looked up per logger, not once: an embedding program (or a test runner) may
+    # replace it after logging was configured, and the old stream may be closed by then.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Idempotent: safe to call from every entry point."""
     structlog.configure(
@@ -45,7 +51,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 
