@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from b12stream.clinical.model import Observation, PatientKey
@@ -15,11 +16,13 @@ __all__ = ["Accepted", "ingest"]
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A usable message: its patient key and the observations the terminology recognised (maybe none)."""
+    """A usable message: its patient key, the observations the terminology recognised (maybe none),
+    and a digest of its bytes, by which a re-sent message is recognised (R10 idempotency)."""
 
     message: OruMessage
     patient: PatientKey
     observations: tuple[Observation, ...]
+    digest: str
 
 
 def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
@@ -40,4 +43,5 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
             control_id=message.header.control_id,
             message_type=f"{message.header.message_type}^{message.header.trigger_event}",
         )
-    return Accepted(message, patient, engine.terminology.observations(message))
+    digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    return Accepted(message, patient, engine.terminology.observations(message), digest)

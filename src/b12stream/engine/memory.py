@@ -58,7 +58,7 @@ class SuggestionRecord:
 
 @dataclass(frozen=True, slots=True)
 class SeenMessage:
-    """A message already applied: its MSH-10 and a digest of what it said (R10 idempotency).
+    """A message already applied: its MSH-10 and a digest of its bytes (R10 idempotency).
 
     A re-sent message must change nothing even after a later correction replaced its values, so the
     history alone (which only sees values) cannot recognise it.

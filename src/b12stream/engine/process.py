@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -92,10 +91,8 @@ def _seen(accepted: Accepted) -> SeenMessage | None:
     """The message's identity for idempotency, or None when it carries no observation to apply."""
     if not accepted.observations:
         return None
-    content = repr(accepted.observations).encode("utf-8")
-    digest = hashlib.blake2b(content, digest_size=12).hexdigest()
     newest = max(o.observed_at for o in accepted.observations)
-    return SeenMessage(accepted.message.header.control_id, digest, newest)
+    return SeenMessage(accepted.message.header.control_id, accepted.digest, newest)
 
 
 def _lift(memory: Memory, change: HistoryChange) -> Memory:
