@@ -192,10 +192,8 @@ class Terminology:
         then the alternate triplet the same way. An excluded LOINC in the primary triplet stops the
         search: it is never mapped, whatever the alternate says.
         """
-        try:
+        if coded in self._matches:
             return self._matches[coded]
-        except KeyError:
-            pass
         found = self._match(coded)
         if len(self._matches) >= _MEMO_SIZE:
             self._matches.clear()

@@ -105,10 +105,8 @@ class UnitTable:
         Exact match on `spelling_key` first, then a case-insensitive match when unambiguous, then
         the same with UCUM ``{annotations}`` removed (unless nothing would be left).
         """
-        try:
+        if unit in self._seen:
             return self._seen[unit]
-        except KeyError:
-            pass
         found = self._lookup(unit)
         if len(self._seen) >= _MEMO_SIZE:
             self._seen.clear()
