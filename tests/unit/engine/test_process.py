@@ -102,3 +102,17 @@ def test_evaluation_times_are_distinct_and_ordered():
     early, late = platelets(80, day(0)), platelets(70, day(1), "F2")
     corrected = replace(platelets(240, day(0), status="C"))
     assert evaluation_times((late, early), {corrected.result_key: corrected}) == (day(0), day(1))
+
+
+def test_every_order_message_of_every_sample_is_valid_at_hl7apy_strict_level(engine, samples_dir):
+    states: dict[str, PatientState] = {}
+    checked = 0
+    for path in sorted(samples_dir.glob("*.hl7")):
+        for message in accepted_messages(path.read_bytes(), engine):
+            key = message.patient.as_text()
+            outcome = process(states.get(key) or PatientState.empty(message.patient), message, engine)
+            states[key] = outcome.state
+            for order in outcome.orders:
+                strict_message(order.er7)
+                checked += 1
+    assert checked == 26  # every alert or update with suggested orders in samples/ has its message
