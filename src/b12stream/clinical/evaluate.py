@@ -121,7 +121,8 @@ def evaluate(
     which neither has held (otherwise its content already lives in that alert); R06 (severe)
     suppresses R05 and R07 for the episode; the grey zone suppresses R05 while R07 runs with 'A13
     indeterminate'. Suggested orders already exclude sets covered by a valid or pending result
-    (R11 a/b). ``sex`` ('M', 'F', 'U') selects the anaemia fallback; the HL7 feed gives 'U'.
+    (R11 a/b). ``sex`` is PID-8: 'M' selects the male anaemia fallback, anything else the female or
+    unknown one.
     Findings come in rule order R01..R09.
     """
     if not episodes(HistoryView.of(history, at), config):

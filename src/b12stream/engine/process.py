@@ -73,7 +73,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         result = reconcile(
             patient=accepted.patient,
             memory=memory,
-            findings=evaluate(history, at, engine.rules),
+            findings=evaluate(history, at, engine.rules, sex=accepted.message.sex),
             at=at,
             corrected={key: o for key, o in corrected.items() if o.observed_at == at},
             policy=engine.suppression,

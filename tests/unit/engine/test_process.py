@@ -116,3 +116,25 @@ def test_every_order_message_of_every_sample_is_valid_at_hl7apy_strict_level(eng
                 strict_message(order.er7)
                 checked += 1
     assert checked == 26  # every alert or update with suggested orders in samples/ has its message
+
+
+def test_pid8_selects_the_anaemia_fallback_when_the_lab_gives_no_range(engine):
+    """Hb 125 g/L with no OBX-7 is anaemia for a man (< 130) but not for a woman (< 120): with
+    schistocytes and a raised LDH, only the man's thrombocytopenia is haemolytic (MAHA → R07)."""
+
+    def rules_fired(sex: str) -> set[str]:
+        lines = [
+            "MSH|^~\\&|LIS|LAB|||20260302090000||ORU^R01|M1|P|2.5.1",
+            f"PID|||MRN9^^^HOSP^MR||TEST^PID-EIGHT||19600101|{sex}",
+            "OBR|1||F1|58410-2^CBC^LN|||20260302080000||||||||||||||||||F",
+            "OBX|1|NM|718-7^Hgb^LN||12.5|g/dL|||||F|||20260302080000",
+            "OBX|2|ST|800-3^Schistocytes^LN||Present||||||F|||20260302080000",
+            "OBX|3|NM|2532-0^LDH^LN||900|U/L|135-250|H|||F|||20260302080000",
+            "OBX|4|NM|777-3^Platelets^LN||60|10*3/uL|||||F|||20260302080000",
+        ]
+        (message,) = accepted_messages("\r".join(lines).encode(), engine)
+        outcome = process(PatientState.empty(message.patient), message, engine)
+        return {event["rule"] for event in outcome.events}
+
+    assert "MAHA-ADAMTS13-PENDING" in rules_fired("M")
+    assert "MAHA-ADAMTS13-PENDING" not in rules_fired("F")
