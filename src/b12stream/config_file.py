@@ -1,7 +1,11 @@
-"""Reading one YAML configuration file into a mapping, with errors that name the file."""
+"""Reading YAML configuration: a file into a mapping, a mapping into a checked dataclass."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +14,10 @@ import yaml
 
 from b12stream.errors import ConfigError
 
-__all__ = ["read_yaml_mapping"]
+__all__ = ["ZERO_OK", "dataclass_from_mapping", "read_yaml_mapping"]
+
+# Field metadata: zero is a valid value (a window of 0 days, a poll timeout of 0 ms).
+ZERO_OK = {"zero_ok": True}
 
 
 def read_yaml_mapping(path: Path) -> Mapping[str, Any]:
@@ -29,3 +36,67 @@ def read_yaml_mapping(path: Path) -> Mapping[str, Any]:
     if not isinstance(document, Mapping):
         raise ConfigError(f"{path.name}: the top level must be a mapping")
     return document
+
+
+def dataclass_from_mapping(defaults: Any, document: Any, source: str, prefix: str = "") -> Any:
+    """A copy of the dataclass ``defaults`` with the keys of ``document`` checked and applied.
+
+    Nested dataclasses are built the same way. Raises ConfigError naming ``source`` and the dotted key
+    for an unknown key, a wrong type, or a number that is not positive (non-negative where the field's
+    metadata is ``ZERO_OK``). A field typed ``X | None`` also takes null.
+    """
+    if not isinstance(document, Mapping):
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(document).__name__}")
+    cls = type(defaults)
+    hints = typing.get_type_hints(cls)
+    fields = {item.name: item for item in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in document.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {dotted}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = dataclass_from_mapping(getattr(defaults, key), raw, source, dotted + ".")
+        else:
+            values[key] = _convert(hint, raw, source, dotted, fields[key].metadata)
+    return dataclasses.replace(defaults, **values)
+
+
+def _convert(hint: Any, raw: Any, source: str, dotted: str, metadata: Mapping[str, Any]) -> Any:
+    optional = typing.get_args(hint)
+    if types.NoneType in optional:
+        if raw is None:
+            return None
+        (hint,) = (arg for arg in optional if arg is not types.NoneType)
+    if hint is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{source}: {dotted} must be true or false, got {raw!r}")
+        return raw
+    if hint is str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise ConfigError(f"{source}: {dotted} must be a non-empty string, got {raw!r}")
+        return raw.strip()
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            raise ConfigError(f"{source}: {dotted} must be a list of strings, got {raw!r}")
+        return tuple(raw)
+    if hint in (int, float):
+        return _number(hint, raw, source, dotted, zero_ok=bool(metadata.get("zero_ok")))
+    raise ConfigError(f"{source}: {dotted} has an unsupported type")
+
+
+def _number(hint: type, raw: Any, source: str, dotted: str, zero_ok: bool) -> float | int:
+    kind = "whole number" if hint is int else "number"
+    adjective = "non-negative" if zero_ok else "positive"
+    valid_type = isinstance(raw, int) if hint is int else isinstance(raw, int | float)
+    if (
+        isinstance(raw, bool)
+        or not valid_type
+        or not math.isfinite(raw)
+        or raw < 0
+        or (raw == 0 and not zero_ok)
+    ):
+        raise ConfigError(f"{source}: {dotted} must be a {adjective} {kind}, got {raw!r}")
+    return hint(raw)

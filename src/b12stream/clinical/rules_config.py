@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from b12stream.clinical.history import Retention
-from b12stream.config_file import read_yaml_mapping
+from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
@@ -42,7 +39,6 @@ __all__ = [
 DEFAULT_RULES_PATH = CONFIG_DIR / "rules.yaml"
 
 # Field metadata: zero allowed where "none" is a meaningful setting (OS-CBC has no pending window).
-_ZERO_OK = {"zero_ok": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +153,7 @@ class Window:
     """R11 (a) result validity and (b) pending window of one order set, in days."""
 
     validity_days: float = 90.0
-    pending_days: float = field(default=7.0, metadata=_ZERO_OK)
+    pending_days: float = field(default=7.0, metadata=ZERO_OK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +249,7 @@ def _check_order(config: RulesConfig, source: str) -> None:
 
 def rules_config_from_mapping(document: Mapping[str, Any], name: str = "rules") -> RulesConfig:
     """Build from an already-parsed mapping (for tests and embedded configuration); same checks."""
-    config: RulesConfig = _build(RulesConfig(), document, name, "")
+    config: RulesConfig = dataclass_from_mapping(RulesConfig(), document, name)
     _check_order(config, name)
     return config
 
@@ -263,57 +259,3 @@ def _lookup(config: RulesConfig, dotted: str) -> float:
     for part in dotted.split("."):
         value = getattr(value, part)
     return float(value)
-
-
-def _build(defaults: Any, document: Any, source: str, prefix: str) -> Any:
-    """A copy of the dataclass ``defaults`` with the keys of ``document`` checked and applied."""
-    if not isinstance(document, Mapping):
-        where = prefix.rstrip(".") or "top level"
-        raise ConfigError(f"{source}: {where} must be a mapping, got {type(document).__name__}")
-    cls = type(defaults)
-    hints = typing.get_type_hints(cls)
-    fields = {item.name: item for item in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, raw in document.items():
-        dotted = f"{prefix}{key}"
-        if key not in fields:
-            raise ConfigError(f"{source}: unknown key {dotted}")
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            values[key] = _build(getattr(defaults, key), raw, source, dotted + ".")
-        else:
-            values[key] = _convert(hint, raw, source, dotted, fields[key].metadata)
-    return dataclasses.replace(defaults, **values)
-
-
-def _convert(hint: Any, raw: Any, source: str, dotted: str, metadata: Mapping[str, Any]) -> Any:
-    if hint is bool:
-        if not isinstance(raw, bool):
-            raise ConfigError(f"{source}: {dotted} must be true or false, got {raw!r}")
-        return raw
-    if hint is str:
-        if not isinstance(raw, str) or not raw.strip():
-            raise ConfigError(f"{source}: {dotted} must be a non-empty string, got {raw!r}")
-        return raw.strip()
-    if typing.get_origin(hint) is tuple:
-        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            raise ConfigError(f"{source}: {dotted} must be a list of strings, got {raw!r}")
-        return tuple(raw)
-    if hint in (int, float):
-        return _number(hint, raw, source, dotted, zero_ok=bool(metadata.get("zero_ok")))
-    raise ConfigError(f"{source}: {dotted} has an unsupported type")
-
-
-def _number(hint: type, raw: Any, source: str, dotted: str, zero_ok: bool) -> float | int:
-    kind = "whole number" if hint is int else "number"
-    adjective = "non-negative" if zero_ok else "positive"
-    valid_type = isinstance(raw, int) if hint is int else isinstance(raw, int | float)
-    if (
-        isinstance(raw, bool)
-        or not valid_type
-        or not math.isfinite(raw)
-        or raw < 0
-        or (raw == 0 and not zero_ok)
-    ):
-        raise ConfigError(f"{source}: {dotted} must be a {adjective} {kind}, got {raw!r}")
-    return hint(raw)

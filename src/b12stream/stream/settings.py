@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from b12stream.config_file import read_yaml_mapping
+from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
@@ -41,7 +41,7 @@ class TopicNames:
 @dataclass(frozen=True, slots=True)
 class BatchSettings:
     max_records: int = 1000
-    poll_timeout_ms: int = 100
+    poll_timeout_ms: int = field(default=100, metadata=ZERO_OK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,31 +129,6 @@ def _secret(variable: str) -> str:
     return value
 
 
-def _section(cls: type, data: Any, where: str) -> Any:
-    if data is None:
-        return cls()
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown setting")
-    defaults = cls()
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        expected = type(getattr(defaults, name))
-        widened = expected is float and isinstance(value, int) and not isinstance(value, bool)
-        if (
-            value is not None
-            and expected in (int, float, bool, str)
-            and not isinstance(value, expected)
-            and not widened
-        ):
-            raise ConfigError(f"{where}.{name}: expected {expected.__name__}, got {value!r}")
-        values[name] = value
-    return cls(**values)
-
-
 def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None = None) -> KafkaSettings:
     """Read the `kafka:` section of ``path`` (default config/b12stream.yaml).
 
@@ -162,6 +137,7 @@ def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None 
     """
     config_path = path or DEFAULT_CONFIG
     document = read_yaml_mapping(config_path)
+    where = config_path.name
     raw = dict(document.get("kafka") or {})
     nested = {
         "topics": TopicNames,
@@ -169,13 +145,16 @@ def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None 
         "retry": RetrySettings,
         "security": SecuritySettings,
     }
-    parts = {name: _section(cls, raw.pop(name, None), f"kafka.{name}") for name, cls in nested.items()}
+    parts = {
+        name: dataclass_from_mapping(cls(), raw.pop(name, None) or {}, where, f"kafka.{name}.")
+        for name, cls in nested.items()
+    }
     for name in ("consumer", "producer"):
         value = raw.pop(name, None) or {}
         if not isinstance(value, Mapping):
             raise ConfigError(f"kafka.{name}: expected a mapping of kafka-python options")
         parts[name] = dict(value)
-    settings = replace(_section(KafkaSettings, raw, "kafka"), **parts)
+    settings = replace(dataclass_from_mapping(KafkaSettings(), raw, where, "kafka."), **parts)
     if bootstrap_servers:
         settings = replace(settings, bootstrap_servers=bootstrap_servers)
     _validate(settings)
