@@ -138,6 +138,11 @@ class StreamApp:
         producer = output_producer(self.settings, self._transactional_id)
         if self.settings.exactly_once:
             producer.init_transactions()
+        topics = self.settings.topics
+        for topic in (topics.alerts, topics.orders, topics.pager, topics.dlq, topics.changelog):
+            producer.partitions_for(topic)  # fetch metadata now, not in the first batch that pages someone
+        if not self.settings.input_keyed_by_patient:
+            producer.partitions_for(topics.repartition)
         return producer
 
     def _cycle(self) -> None:

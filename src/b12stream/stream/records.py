@@ -10,6 +10,7 @@ __all__ = [
     "OutRecord",
     "SourceRef",
     "header_text",
+    "repartition_headers",
     "source_from_headers",
     "source_headers",
 ]
@@ -21,6 +22,9 @@ _PARTITION = "b12stream.source.partition"
 _OFFSET = "b12stream.source.offset"
 _FRAME = "b12stream.source.frame"
 _FRAME_OFFSET = "b12stream.source.frame-offset"
+# The repartition topic carries the source in one header: it is read and written once per message,
+# and five headers cost more to encode and decode than the rest of the record's framing.
+_SOURCE = "b12stream.source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +83,16 @@ def source_headers(source: SourceRef) -> tuple[Header, ...]:
     )
 
 
+def repartition_headers(source: SourceRef) -> tuple[Header, ...]:
+    """``topic/partition/offset/frame/frame-offset`` in one header (topic names never hold a slash)."""
+    text = f"{source.topic}/{source.partition}/{source.offset}/{source.frame}/{source.frame_offset}"
+    return ((_SOURCE, text.encode()),)
+
+
 def source_from_headers(headers: object, fallback: SourceRef) -> SourceRef:
     """The original source carried through the repartition topic; ``fallback`` when headers lack it."""
-    topic = header_text(headers, _TOPIC)
-    numbers = [header_text(headers, name) for name in (_PARTITION, _OFFSET, _FRAME, _FRAME_OFFSET)]
-    if topic is None or any(n is None or not n.isdigit() for n in numbers):
+    text = header_text(headers, _SOURCE)
+    parts = text.rsplit("/", 4) if text is not None else []
+    if len(parts) != 5 or not parts[0] or not all(n.isdigit() for n in parts[1:]):
         return fallback
-    partition, offset, frame, frame_offset = (int(n) for n in numbers if n is not None)
-    return SourceRef(topic, partition, offset, frame, frame_offset)
+    return SourceRef(parts[0], int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))

@@ -16,7 +16,7 @@ from b12stream.hl7.model import Rejection
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
-from b12stream.stream.records import Message, OutRecord, SourceRef, source_headers
+from b12stream.stream.records import Message, OutRecord, SourceRef, repartition_headers
 from b12stream.stream.settings import TopicNames
 
 __all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
@@ -74,7 +74,7 @@ class Stages:
                     topic=self._topics.repartition,
                     key=accepted.patient.as_text().encode("utf-8"),
                     value=message.data,
-                    headers=source_headers(message.source),
+                    headers=repartition_headers(message.source),
                 )
             )
         return result
