@@ -109,15 +109,25 @@ def create(bootstrap: str, name: str) -> None:
     admin.close()
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+def produce(bootstrap: str, topic: str, values: list[bytes], keyed: bool = False) -> None:
+    """Send ``values`` unkeyed, or keyed by patient key as an interface engine keyed by patient would."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024)
     for value in values:
-        producer.send(topic, value)
+        producer.send(topic, value, key=_patient_key(value).encode() if keyed else None)
     producer.flush()
     producer.close()
 
 
 # -- passthrough ceiling ----------------------------------------------------------------------------
+def _engine_producer_options() -> dict[str, object]:
+    """acks=all plus the shipped config's producer options (batch size, linger), so that the ceiling
+    and the engine send with the same client settings."""
+    document = yaml.safe_load((ROOT / "config" / "b12stream.yaml").read_text())
+    options = dict(document["kafka"]["producer"])
+    options.pop("transaction_timeout_ms", None)
+    return {"acks": "all", **options}
+
+
 def passthrough(bootstrap: str, values: list[bytes]) -> float:
     """Messages/s of a plain kafka-python loop: poll a batch, send each record on, flush, commit."""
     names = topics("pass")
@@ -132,7 +142,7 @@ def passthrough(bootstrap: str, values: list[bytes]) -> float:
         auto_offset_reset="earliest",
         max_poll_records=1000,
     )
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(**_engine_producer_options(), bootstrap_servers=bootstrap)
     moved, started = 0, None
     while moved < len(values):
         batch = consumer.poll(timeout_ms=200)
@@ -152,7 +162,9 @@ def passthrough(bootstrap: str, values: list[bytes]) -> float:
 
 
 # -- the engine -------------------------------------------------------------------------------------
-def engine_config(folder: Path, bootstrap: str, names: dict[str, str], guarantee: str) -> Path:
+def engine_config(
+    folder: Path, bootstrap: str, names: dict[str, str], guarantee: str, keyed: bool = False
+) -> Path:
     target = folder / "config"
     shutil.copytree(ROOT / "config", target, dirs_exist_ok=True)
     path = target / "b12stream.yaml"
@@ -163,6 +175,7 @@ def engine_config(folder: Path, bootstrap: str, names: dict[str, str], guarantee
         topics=names,
         processing_guarantee=guarantee,
         partitions=PARTITIONS,
+        input_keyed_by_patient=keyed,
     )
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -200,15 +213,19 @@ def _committed_reader(bootstrap: str) -> KafkaConsumer:
     )
 
 
-def throughput(bootstrap: str, values: list[bytes], guarantee: str, instances: int = 1) -> float:
+def throughput(
+    bootstrap: str, values: list[bytes], guarantee: str, instances: int = 1, keyed: bool = False
+) -> float:
     """Messages/s of `b12stream run` working off a backlog of ``values`` (from the first assignment
-    until every changelog record of the backlog is committed)."""
+    until every changelog record of the backlog is committed). ``keyed``: the input is keyed by
+    patient key and the engine told so (``input_keyed_by_patient``), so there is no repartition hop."""
     names = topics(guarantee)
     create(bootstrap, names["input"])
-    produce(bootstrap, names["input"], values)
+    produce(bootstrap, names["input"], values, keyed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with engine(folder, engine_config(folder, bootstrap, names, guarantee), instances) as log:
+        config = engine_config(folder, bootstrap, names, guarantee, keyed)
+        with engine(folder, config, instances) as log:
             reader = _committed_reader(bootstrap)
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline and not reader.partitions_for_topic(names["changelog"]):
@@ -251,13 +268,16 @@ def _percentiles(name: str, seen: list[float]) -> dict[str, float]:
     }
 
 
-def latency(bootstrap: str, rate: float, seconds: float, alerting: float) -> dict[str, float]:
-    """Offer ``rate`` messages/s for ``seconds`` to a running exactly-once engine and measure, from
-    each message's send, (a) its alert becoming readable (read_committed), for the alerting messages,
-    and (b) its patient's changelog record becoming readable, for every message (same transaction)."""
+def latency(bootstrap: str, rate: float, seconds: float, alerting: float, warmup: float) -> dict[str, float]:
+    """Offer ``rate`` messages/s for ``warmup`` + ``seconds`` to a running exactly-once engine and
+    measure, for the messages sent after the warm-up, from each message's send (a) its alert becoming
+    readable (read_committed), for the alerting messages, and (b) its patient's changelog record
+    becoming readable, for every message (same transaction). The warm-up messages are sent at the same
+    rate but not counted: they pay for the first fetch positions, connections and transactions."""
     names = topics("latency")
     create(bootstrap, names["input"])
-    values = workload(int(rate * seconds), alerting, seed=11)
+    values = workload(int(rate * (warmup + seconds)), alerting, seed=11)
+    counted_from = int(rate * warmup)
     sent_by_control: dict[str, float] = {}
     sent_by_patient: dict[str, float] = {}
     alert_seen: list[float] = []
@@ -277,6 +297,8 @@ def latency(bootstrap: str, rate: float, seconds: float, alerting: float) -> dic
             ]
             reader.assign(tps)
             reader.seek_to_end(*tps)
+            for tp in tps:
+                reader.position(tp)  # resolve the end offsets before the clock starts
             stop = threading.Event()
 
             def read() -> None:
@@ -296,13 +318,15 @@ def latency(bootstrap: str, rate: float, seconds: float, alerting: float) -> dic
             thread = threading.Thread(target=read)
             thread.start()
             producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+            producer.partitions_for(names["input"])
             started = time.monotonic()
             for n, value in enumerate(values):
                 delay = started + n / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                control_id = value.split(b"\r", 1)[0].split(b"|")[9].decode()
-                sent_by_control[control_id] = sent_by_patient[_patient_key(value)] = time.time()
+                if n >= counted_from:
+                    control_id = value.split(b"\r", 1)[0].split(b"|")[9].decode()
+                    sent_by_control[control_id] = sent_by_patient[_patient_key(value)] = time.time()
                 producer.send(names["input"], value)
             producer.flush()
             time.sleep(5)
@@ -319,6 +343,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rate", type=float, nargs="+", default=[500.0], help="offered loads (messages/s)")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--warmup-seconds", type=float, default=3.0, help="offered but not counted")
     parser.add_argument("--instances", type=int, default=1, help="engine processes in the group")
     parser.add_argument("--alerting", type=float, default=0.01, help="fraction of messages raising an alert")
     args = parser.parse_args()
@@ -326,15 +351,16 @@ def main() -> int:
     with broker(args.bootstrap_servers) as bootstrap:
         ceiling = passthrough(bootstrap, values)
         print(f"passthrough ceiling (kafka-python consume->produce): {ceiling:8.0f} messages/s", flush=True)
-        for guarantee in ("exactly_once", "at_least_once"):
-            rate = throughput(bootstrap, values, guarantee, args.instances)
+        for guarantee, keyed in (("exactly_once", False), ("at_least_once", False), ("exactly_once", True)):
+            rate = throughput(bootstrap, values, guarantee, args.instances, keyed)
+            input_kind = "keyed input  " if keyed else "unkeyed input"
             print(
-                f"engine x{args.instances} {guarantee:>13}: {rate:8.0f} messages/s"
+                f"engine x{args.instances} {guarantee:>13}, {input_kind}: {rate:8.0f} messages/s"
                 f" ({100 * rate / ceiling:.0f} % of ceiling)",
                 flush=True,
             )
         for rate in args.rate:
-            figures = latency(bootstrap, rate, args.latency_seconds, args.alerting)
+            figures = latency(bootstrap, rate, args.latency_seconds, args.alerting, args.warmup_seconds)
             print(
                 f"send->output latency at {rate:.0f} messages/s, exactly-once: "
                 + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
