@@ -33,10 +33,26 @@ def _refuse_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutabl
     return event_dict
 
 
-def _stderr_logger(*_: Any) -> structlog.PrintLogger:
-    # sys.stderr is looked up per logger, not once: an embedding program (or a test runner) may
-    # replace it after logging was configured, and the old stream may be closed by then.
-    return structlog.PrintLogger(file=sys.stderr)
+class _StderrLines:
+    """Writes each rendered line to the current ``sys.stderr``.
+
+    sys.stderr is looked up per line, not once: an embedding program (or a test runner) may replace
+    it after logging was configured, and the old stream may be closed by then. The line and its
+    newline go out in one write: unbuffered stderr (PYTHONUNBUFFERED, common in containers) would
+    otherwise write them separately, and lines of several engine processes sharing one stderr could
+    interleave.
+    """
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warning = error = critical = exception = msg
+
+
+def _stderr_logger(*_: Any) -> _StderrLines:
+    return _StderrLines()
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -47,3 +47,61 @@ def test_values_override_and_the_command_line_wins(tmp_path: Path) -> None:
 def test_a_bad_value_is_an_error_naming_its_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_kafka_settings(_write(tmp_path, text))
+
+
+def test_processes_defaults_to_one_and_the_command_line_overrides_the_file(tmp_path: Path) -> None:
+    assert load_kafka_settings().processes == 1
+    path = _write(tmp_path, "kafka:\n  processes: 3\n")
+    assert load_kafka_settings(path).processes == 3
+    assert load_kafka_settings(path, processes=2).processes == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kafka:\n  processes: 0\n", "kafka.processes must be a positive whole number, got 0"),
+        ("kafka:\n  processes: two\n", "kafka.processes must be a positive whole number"),
+        ("kafka:\n  processes: 1.5\n", "kafka.processes must be a positive whole number"),
+    ],
+)
+def test_processes_in_the_file_must_be_a_whole_number_of_at_least_one(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_kafka_settings(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("processes", [0, -2])
+def test_processes_from_the_command_line_must_be_at_least_one(tmp_path: Path, processes: int) -> None:
+    with pytest.raises(ConfigError, match=r"kafka\.processes: must be at least 1"):
+        load_kafka_settings(_write(tmp_path, "kafka: {}\n"), processes=processes)
+
+
+def test_sasl_ssl_gives_kafka_python_its_option_names_with_secrets_from_the_named_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(
+        tmp_path,
+        "kafka:\n  bootstrap_servers: a:1,b:2\n  security:\n    protocol: SASL_SSL\n"
+        "    ssl_cafile: /etc/ca.pem\n    sasl_mechanism: SCRAM-SHA-512\n"
+        "    sasl_username_env: SITE_KAFKA_USER\n    sasl_password_env: SITE_KAFKA_SECRET\n",
+    )
+    monkeypatch.setenv("SITE_KAFKA_USER", "engine")
+    monkeypatch.setenv("SITE_KAFKA_SECRET", "s3cret")
+    options = load_kafka_settings(path).client_options()
+    assert options["bootstrap_servers"] == ["a:1", "b:2"]
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["ssl_cafile"] == "/etc/ca.pem"
+    assert options["ssl_check_hostname"] is True
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("engine", "s3cret")
+
+
+def test_a_missing_secret_variable_is_a_config_error_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "kafka:\n  security:\n    protocol: SASL_PLAINTEXT\n    sasl_mechanism: PLAIN\n")
+    monkeypatch.setenv("B12STREAM_KAFKA_USERNAME", "engine")
+    monkeypatch.delenv("B12STREAM_KAFKA_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match="B12STREAM_KAFKA_PASSWORD is not set"):
+        load_kafka_settings(path).client_options()

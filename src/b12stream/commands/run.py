@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from b12stream.engine.engine import Engine
-from b12stream.errors import StateError, StreamError
-from b12stream.log import get_logger
-from b12stream.stream.app import StreamApp
 from b12stream.stream.settings import DEFAULT_CONFIG, load_kafka_settings
-from b12stream.stream.signals import stop_on_signals
+from b12stream.stream.workers import run_engine, supervise
 
 __all__ = ["add_arguments", "run"]
-
-_log = get_logger("commands.run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,17 +23,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path(".b12stream-state"),
         help="folder of the embedded patient-state store (default .b12stream-state)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="engine processes, one core each (default: kafka.processes). With N > 1 this process "
+        "supervises N workers with state in STATE/process-1..N and exits 1 as soon as one of them "
+        "exits on its own, so that the service manager restarts the whole instance",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs until SIGTERM/SIGINT (exit 0 after committing the batch in flight); exit 1 when the broker
-    stays unreachable past the retry budget or the state folder cannot be used."""
-    settings = load_kafka_settings(args.config, args.bootstrap_servers)
+    stays unreachable past the retry budget or the state folder cannot be used.
+
+    With ``--processes N`` (or ``kafka.processes``) above 1, this process becomes a supervisor of N
+    worker processes, each a full engine in the same consumer group with its own state folder
+    ``STATE/process-<k>``. SIGTERM/SIGINT are forwarded and the exit is 0 when every worker stopped
+    cleanly. A worker that crashes or exits on its own is logged (worker index and exit code); the
+    others are then stopped cleanly and the exit is 1: fail fast, so that systemd or Kubernetes
+    restarts the instance instead of leaving it running with part of its capacity.
+    """
+    settings = load_kafka_settings(args.config, args.bootstrap_servers, args.processes)
     engine = Engine.load(args.config)
-    stop = threading.Event()
-    stop_on_signals(stop)
-    try:
-        return StreamApp(settings, engine, args.state, stop).run()
-    except (StreamError, StateError) as error:
-        _log.error("stream stopped", error=str(error))
-        return 1
+    if settings.processes == 1:
+        return run_engine(settings, engine, args.state)
+    return supervise(settings, engine, args.state, args.log_level)

@@ -80,6 +80,7 @@ class KafkaSettings:
     partitions: int = 4
     input_partitions: int = 1
     replication_factor: int = 1
+    processes: int = 1
     topics: TopicNames = field(default_factory=TopicNames)
     batch: BatchSettings = field(default_factory=BatchSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -129,11 +130,14 @@ def _secret(variable: str) -> str:
     return value
 
 
-def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None = None) -> KafkaSettings:
+def load_kafka_settings(
+    path: Path | None = None, bootstrap_servers: str | None = None, processes: int | None = None
+) -> KafkaSettings:
     """Read the `kafka:` section of ``path`` (default config/b12stream.yaml).
 
     An absent section or key takes its default. Raises ConfigError naming the key for an unknown key,
-    a wrong type or an invalid choice. ``bootstrap_servers`` (from the command line) overrides the file.
+    a wrong type or an invalid choice. ``bootstrap_servers`` and ``processes`` (from the command line)
+    override the file when given.
     """
     config_path = path or DEFAULT_CONFIG
     document = read_yaml_mapping(config_path)
@@ -157,6 +161,8 @@ def load_kafka_settings(path: Path | None = None, bootstrap_servers: str | None 
     settings = replace(dataclass_from_mapping(KafkaSettings(), raw, where, "kafka."), **parts)
     if bootstrap_servers:
         settings = replace(settings, bootstrap_servers=bootstrap_servers)
+    if processes is not None:
+        settings = replace(settings, processes=processes)
     _validate(settings)
     return settings
 
@@ -169,7 +175,7 @@ def _validate(settings: KafkaSettings) -> None:
     mechanism = settings.security.sasl_mechanism
     if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
         raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
-    for name in ("partitions", "input_partitions", "replication_factor"):
+    for name in ("partitions", "input_partitions", "replication_factor", "processes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"kafka.{name}: must be at least 1")
     if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:
