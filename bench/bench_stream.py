@@ -2,7 +2,7 @@
 alert latency at a fixed offered load, and the kafka-python consume->produce passthrough ceiling.
 
     .venv/bin/python bench/bench_stream.py [--bootstrap-servers HOST:PORT] [--messages 20000]
-        [--rate 500 [200 ...]] [--latency-seconds 20] [--alerting 0.01] [--instances 1]
+        [--rate 500 [200 ...]] [--latency-seconds 20] [--alerting 0.01] [--processes 1]
 
 Without --bootstrap-servers it starts deploy/local-kafka/kafka-local on a free port in a temporary
 folder and stops it at the end. The workload is made from samples/: normal blood counts (one new
@@ -182,20 +182,19 @@ def engine_config(
 
 
 @contextmanager
-def engine(folder: Path, config: Path, instances: int = 1) -> Iterator[Path]:
-    """``instances`` engine processes in one group; yields the first one's log."""
-    processes = []
-    for n in range(instances):
-        with open(folder / f"engine-{n}.log", "wb") as sink:
-            command = [*_B12STREAM, "run", "--config", str(config), "--state", str(folder / f"state-{n}")]
-            processes.append(subprocess.Popen(command, stdout=sink, stderr=sink, cwd=ROOT))
+def engine(folder: Path, config: Path, processes: int = 1) -> Iterator[Path]:
+    """`b12stream run --processes N` (N engine processes in one group); yields its log."""
+    log = folder / "engine.log"
+    command = [*_B12STREAM, "run", "--config", str(config), "--state", str(folder / "state")]
+    with open(log, "wb") as sink:
+        running = subprocess.Popen(
+            [*command, "--processes", str(processes)], stdout=sink, stderr=sink, cwd=ROOT
+        )
     try:
-        yield folder / "engine-0.log"
+        yield log
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        running.terminate()
+        running.wait(timeout=30)
 
 
 def _log_events(log: Path) -> list[dict]:
@@ -214,7 +213,7 @@ def _committed_reader(bootstrap: str) -> KafkaConsumer:
 
 
 def throughput(
-    bootstrap: str, values: list[bytes], guarantee: str, instances: int = 1, keyed: bool = False
+    bootstrap: str, values: list[bytes], guarantee: str, processes: int = 1, keyed: bool = False
 ) -> float:
     """Messages/s of `b12stream run` working off a backlog of ``values`` (from the first assignment
     until every changelog record of the backlog is committed). ``keyed``: the input is keyed by
@@ -225,7 +224,7 @@ def throughput(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         config = engine_config(folder, bootstrap, names, guarantee, keyed)
-        with engine(folder, config, instances) as log:
+        with engine(folder, config, processes) as log:
             reader = _committed_reader(bootstrap)
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline and not reader.partitions_for_topic(names["changelog"]):
@@ -268,7 +267,9 @@ def _percentiles(name: str, seen: list[float]) -> dict[str, float]:
     }
 
 
-def latency(bootstrap: str, rate: float, seconds: float, alerting: float, warmup: float) -> dict[str, float]:
+def latency(
+    bootstrap: str, rate: float, seconds: float, alerting: float, warmup: float, processes: int = 1
+) -> dict[str, float]:
     """Offer ``rate`` messages/s for ``warmup`` + ``seconds`` to a running exactly-once engine and
     measure, for the messages sent after the warm-up, from each message's send (a) its alert becoming
     readable (read_committed), for the alerting messages, and (b) its patient's changelog record
@@ -284,7 +285,7 @@ def latency(bootstrap: str, rate: float, seconds: float, alerting: float, warmup
     state_seen: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with engine(folder, engine_config(folder, bootstrap, names, "exactly_once")) as log:
+        with engine(folder, engine_config(folder, bootstrap, names, "exactly_once"), processes) as log:
             while not any(_assigned(e) for e in _log_events(log)):
                 time.sleep(0.2)
             reader = _committed_reader(bootstrap)
@@ -344,7 +345,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, nargs="+", default=[500.0], help="offered loads (messages/s)")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="offered but not counted")
-    parser.add_argument("--instances", type=int, default=1, help="engine processes in the group")
+    parser.add_argument("--processes", type=int, default=1, help="b12stream run --processes N")
     parser.add_argument("--alerting", type=float, default=0.01, help="fraction of messages raising an alert")
     args = parser.parse_args()
     values = workload(args.messages, args.alerting)
@@ -352,15 +353,17 @@ def main() -> int:
         ceiling = passthrough(bootstrap, values)
         print(f"passthrough ceiling (kafka-python consume->produce): {ceiling:8.0f} messages/s", flush=True)
         for guarantee, keyed in (("exactly_once", False), ("at_least_once", False), ("exactly_once", True)):
-            rate = throughput(bootstrap, values, guarantee, args.instances, keyed)
+            rate = throughput(bootstrap, values, guarantee, args.processes, keyed)
             input_kind = "keyed input  " if keyed else "unkeyed input"
             print(
-                f"engine x{args.instances} {guarantee:>13}, {input_kind}: {rate:8.0f} messages/s"
+                f"engine x{args.processes} {guarantee:>13}, {input_kind}: {rate:8.0f} messages/s"
                 f" ({100 * rate / ceiling:.0f} % of ceiling)",
                 flush=True,
             )
         for rate in args.rate:
-            figures = latency(bootstrap, rate, args.latency_seconds, args.alerting, args.warmup_seconds)
+            figures = latency(
+                bootstrap, rate, args.latency_seconds, args.alerting, args.warmup_seconds, args.processes
+            )
             print(
                 f"send->output latency at {rate:.0f} messages/s, exactly-once: "
                 + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
