@@ -246,6 +246,32 @@ def reference_outputs(
     return found
 
 
+SAMPLES = sorted(p for p in (ROOT / "samples").iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def replay_events(config: Path, files: Sequence[Path] = SAMPLES) -> list[dict]:
+    """The events `b12stream replay` prints for ``files`` (rejections left out), in output order."""
+    result = subprocess.run(
+        [sys.executable, "-m", "b12stream.cli", "replay", "--config", str(config), *map(str, files)],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    decoded = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return [e for e in decoded if e["type"] != "rejected"]
+
+
+def events_by_patient(found: list[dict]) -> dict[str, list[str]]:
+    """Events grouped by patient key, each as canonical JSON, in their order: the order that must
+    hold across a stream (one patient's events are ordered; different patients' are not)."""
+    grouped: dict[str, list[str]] = {}
+    for event in found:
+        patient = event["patient"]
+        key = f"{patient['assigning_authority']}|{patient['id']}"
+        grouped.setdefault(key, []).append(json.dumps(event, sort_keys=True))
+    return grouped
+
+
 def hl7_messages(files: Sequence[Path]) -> list[bytes]:
     from b12stream.hl7.framing import split_messages
 

@@ -12,17 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import (
+    SAMPLES,
     EngineProcess,
     create_topic,
     events,
+    events_by_patient,
     hl7_messages,
     produce,
     read_topic,
     reference_outputs,
+    replay_events,
     topic_names,
     write_config,
 )
-from tests.integration.test_stream_scenarios import SAMPLES, _by_patient, _replay_events
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +79,7 @@ def _transactional_ids(lines: list[dict]) -> dict[int, str]:
 
 def test_two_processes_give_exactly_what_replay_gives(bootstrap: str, tmp_path: Path) -> None:
     engine, names = _two_process_engine(bootstrap, tmp_path, "processes")
-    expected_events = _replay_events(engine.config)
+    expected_events = replay_events(engine.config)
     _, expected_orders, _ = reference_outputs(SAMPLES, engine.config)
     assert expected_events and expected_orders
 
@@ -91,7 +93,7 @@ def test_two_processes_give_exactly_what_replay_gives(bootstrap: str, tmp_path: 
         assert engine.terminate() == 0
 
     got = events(alerts)
-    assert _by_patient(got) == _by_patient(expected_events)
+    assert events_by_patient(got) == events_by_patient(expected_events)
     assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
         json.dumps(e, sort_keys=True) for e in expected_events
     )

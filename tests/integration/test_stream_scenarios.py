@@ -13,47 +13,28 @@ from kafka.admin import KafkaAdminClient
 
 from tests.integration.harness import (
     ROOT,
+    SAMPLES,
     EngineProcess,
     create_topic,
     events,
+    events_by_patient,
     hl7_messages,
     produce,
     read_topic,
     reference_outputs,
+    replay_events,
     topic_names,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = sorted(p for p in (ROOT / "samples").iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def _replay_events(config: Path) -> list[dict]:
-    result = subprocess.run(
-        [sys.executable, "-m", "b12stream.cli", "replay", "--config", str(config), *map(str, SAMPLES)],
-        capture_output=True,
-        check=True,
-        cwd=ROOT,
-    )
-    decoded = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return [e for e in decoded if e["type"] != "rejected"]
-
-
-def _by_patient(found: list[dict]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for event in found:
-        patient = event["patient"]
-        key = f"{patient['assigning_authority']}|{patient['id']}"
-        grouped.setdefault(key, []).append(json.dumps(event, sort_keys=True))
-    return grouped
-
 
 def test_samples_through_kafka_equal_replay(bootstrap: str, tmp_path: Path) -> None:
     names = topic_names("scenarios")
     create_topic(bootstrap, names["input"], 1)  # an ordered, unkeyed feed as interface engines send it
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
-    expected_events = _replay_events(config)
+    expected_events = replay_events(config)
     reference_events, expected_orders, expected_pages = reference_outputs(SAMPLES, config)
     assert expected_events == reference_events  # replay and the engine API agree: the oracle is sound
     assert expected_events, "the samples should raise alerts"
@@ -75,7 +56,7 @@ def test_samples_through_kafka_equal_replay(bootstrap: str, tmp_path: Path) -> N
         assert engine.terminate() == 0
 
     got = events(alerts)
-    assert _by_patient(got) == _by_patient(expected_events)
+    assert events_by_patient(got) == events_by_patient(expected_events)
     assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
         json.dumps(e, sort_keys=True) for e in expected_events
     )
@@ -108,7 +89,7 @@ def test_input_keyed_by_patient_skips_the_repartition_stage_and_gives_the_same_a
         alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected))
         assert engine.terminate() == 0
 
-    assert _by_patient(events(alerts)) == _by_patient(expected)
+    assert events_by_patient(events(alerts)) == events_by_patient(expected)
     admin_topics = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         assert names["repartition"] not in admin_topics.list_topics()
@@ -135,6 +116,6 @@ def test_batched_and_framed_records_give_the_same_alerts(bootstrap: str, tmp_pat
         alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected))
         assert engine.terminate() == 0
 
-    assert _by_patient(events(alerts)) == _by_patient(expected)
+    assert events_by_patient(events(alerts)) == events_by_patient(expected)
     rejected = [json.loads(r.value) for r in alerts if json.loads(r.value)["type"] == "rejected"]
     assert rejected == []
