@@ -17,6 +17,7 @@ from b12stream.engine.engine import Engine
 from b12stream.errors import B12StreamError, StateError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
+from b12stream.stream.access import check_access
 from b12stream.stream.admin import ensure_topics
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
@@ -110,6 +111,7 @@ class StreamApp:
 
     def _connect(self) -> None:
         try:
+            check_access(self.settings)  # a refused login stops here, named, instead of being retried
             partitions = ensure_topics(self.settings)
             if self._producer is None:
                 self._producer = self._new_producer()
