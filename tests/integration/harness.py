@@ -261,6 +261,18 @@ def replay_events(config: Path, files: Sequence[Path] = SAMPLES) -> list[dict]:
     return [e for e in decoded if e["type"] != "rejected"]
 
 
+def produce_files(config: Path, files: Sequence[Path] = SAMPLES) -> subprocess.CompletedProcess[str]:
+    """`b12stream produce --config CONFIG FILE...`, as an interface analyst runs it; the caller checks
+    the exit code (a refused login is a test case too)."""
+    return subprocess.run(
+        [sys.executable, "-m", "b12stream.cli", "produce", "--config", str(config), *map(str, files)],
+        capture_output=True,
+        cwd=ROOT,
+        text=True,
+        timeout=120,
+    )
+
+
 def events_by_patient(found: list[dict]) -> dict[str, list[str]]:
     """Events grouped by patient key, each as canonical JSON, in their order: the order that must
     hold across a stream (one patient's events are ordered; different patients' are not)."""

@@ -16,11 +16,11 @@ import pytest
 from tests.integration.conftest import KAFKA_LOCAL, Broker, _free_port
 from tests.integration.harness import (
     ROOT,
-    SAMPLES,
     EngineProcess,
     create_topic,
     events,
     events_by_patient,
+    produce_files,
     read_topic,
     replay_events,
     topic_names,
@@ -112,13 +112,7 @@ def test_samples_over_sasl_ssl_give_what_replay_gives(
     assert expected, "the samples should raise alerts"
 
     with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
-        produced = subprocess.run(
-            [sys.executable, "-m", "b12stream.cli", "produce", "--config", str(config), *map(str, SAMPLES)],
-            capture_output=True,
-            cwd=ROOT,
-            text=True,
-            timeout=120,
-        )
+        produced = produce_files(config)
         assert produced.returncode == 0, produced.stderr[-3000:]
         alerts = read_topic(
             secure_broker.bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tests.integration.harness import (
     events_by_patient,
     hl7_messages,
     produce,
+    produce_files,
     read_topic,
     reference_outputs,
     replay_events,
@@ -40,13 +39,8 @@ def test_samples_through_kafka_equal_replay(bootstrap: str, tmp_path: Path) -> N
     assert expected_events, "the samples should raise alerts"
 
     with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
-        produced = subprocess.run(
-            [sys.executable, "-m", "b12stream.cli", "produce", "--config", str(config), *map(str, SAMPLES)],
-            capture_output=True,
-            check=True,
-            cwd=ROOT,
-            text=True,
-        )
+        produced = produce_files(config)
+        assert produced.returncode == 0, produced.stderr[-3000:]
         assert "sent" in produced.stderr
         alerts = read_topic(
             bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected_events)
