@@ -8,12 +8,15 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from b12stream.clinical.analyte_codes import Analyte, CodeMatch, LocalCode, LoincCode
 from b12stream.clinical.model import Observation, ResultKey
 from b12stream.clinical.reference_range import ReferenceRange, parse_reference_range
+from b12stream.clinical.result_value import MAX_TEXT_LENGTH, NUMERIC_TYPES, ResultValue, read_value
 from b12stream.clinical.terminology_config import load_terminology_data
-from b12stream.clinical.units import AS_REPORTED, Conversion, UnitTable, convert, parse_censored
+from b12stream.clinical.units import AS_REPORTED, Conversion, UnitTable
 from b12stream.errors import ClinicalError
 from b12stream.hl7.model import CodedElement, MessageHeader, Order, OruMessage, RawObservation
+from b12stream.hl7.records import slot_constructor
 from b12stream.paths import CONFIG_DIR
 
 __all__ = [
@@ -28,66 +31,15 @@ __all__ = [
 ]
 
 DEFAULT_TERMINOLOGY_PATH = CONFIG_DIR / "terminology.yaml"
-MAX_TEXT_LENGTH = 200
-"""Qualitative text longer than this is cut (with ``…``): results carry short coded text, not narrative."""
 
-_NUMERIC_TYPES = frozenset({"NM", "SN"})
-_CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "IS", "ID"})
-_COMPARATORS = frozenset({"", "<", ">", "<=", ">="})
+# A single value: ``=`` reads as no comparator, ``<>`` is not one value.
+_SINGLE_VALUE_COMPARATORS = frozenset({"", "=", "<", ">", "<=", ">="})
 _MEMO_SIZE = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class LoincCode:
-    """One LOINC code of an analyte; ``level`` is the spec's verification level (VR, V2, VL, U)."""
-
-    code: str
-    level: str
-    name: str
-    triggers: bool = True  # False: stored as the analyte, but never a rule trigger (plasma platelets)
-
-
-@dataclass(frozen=True, slots=True)
-class LocalCode:
-    """A site's own code (any coding system but LOINC) for an analyte."""
-
-    system: str
-    code: str
-    analyte: str
-    triggers: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Analyte:
-    """An analyte id from the spec's Engine contract, with its codes and accepted units."""
-
-    id: str
-    key: str  # the spec's short key: PLT, B12, ...
-    display: str
-    canonical_unit: str  # UCUM; "" for qualitative results and orders; AS_REPORTED for A13I
-    primary_loinc: str  # the code a suggested order uses (spec 2.4)
-    codes: tuple[LoincCode, ...]
-    units: UnitTable
-
-    @property
-    def loinc_codes(self) -> tuple[str, ...]:
-        return tuple(code.code for code in self.codes)
-
-    @property
-    def store_only_codes(self) -> frozenset[str]:
-        """LOINC codes stored as this analyte that never trigger a rule."""
-        return frozenset(code.code for code in self.codes if not code.triggers)
-
-
-@dataclass(frozen=True, slots=True)
-class CodeMatch:
-    """How a coded element was recognised: the analyte, the code and system that matched."""
-
-    analyte: Analyte
-    code: str
-    system: str
-    triggers: bool
-    via: str  # "primary" (OBX-3.1-3) or "alternate" (OBX-3.4-6)
+_NO_RANGE = ReferenceRange()
+_UNTIMED_NOTE = "no collection time (OBX-14, OBR-7)"
+# One Observation per mapped result: built without the frozen dataclass's per-field __setattr__.
+_new_observation = slot_constructor(Observation)
+_new_result_key = slot_constructor(ResultKey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +91,8 @@ class Terminology:
         )
         # A feed repeats a few hundred codes: each coded element is matched once (bounded memo).
         self._matches: dict[CodedElement, CodeMatch | None] = {}
+        # ... and a few hundred result shapes (code, unit, range, value type): each is planned once.
+        self._plans: dict[tuple[int, str, str, str], _ResultPlan] = {}
 
     @classmethod
     def load(cls, paths: Sequence[Path] | None = None) -> Terminology:
@@ -244,26 +198,91 @@ class Terminology:
 
     def _observations(self, message: OruMessage, left_out: _LeftOut | None) -> tuple[Observation, ...]:
         """The observations; what is left out is noted in ``left_out`` when one is given."""
+        header = message.header
+        control_id = header.control_id
+        plans, result_words = self._plans, self._result_words
         observations: list[Observation] = []
         for order in message.orders:
-            sources: Sequence[RawObservation | None] = order.observations or (None,)
-            for obx in sources:
-                coded = order.universal_service_id if obx is None else obx.code
-                found = self.match(coded)
+            if not order.observations:
+                self._order_level(order, header, observations, left_out)
+                continue
+            for obx in order.observations:
+                # Keyed by the coded element's identity: the HL7 reader shares one CodedElement per
+                # distinct OBX-3 text, and hashing a dataclass costs more than the whole look-up.
+                # The plan keeps its coded element alive, so a stored id is never another object's.
+                plan = plans.get((id(obx.code), obx.units, obx.reference_range, obx.value_type))
+                if plan is None:
+                    plan = self._plan(obx)
+                found = plan.found
                 if found is None:
                     if left_out is not None:
-                        reason = self.exclusion(coded)
-                        if reason is not None:
-                            left_out.excluded.append(reason)
-                        elif coded.code or coded.alt_code:
-                            left_out.unmapped.append(_er7(coded))
+                        self._note_unmapped(obx.code, left_out)
                     continue
-                observation = _observation(found, obx, order, message.header, self._result_words)
-                if observation is not None:
-                    observations.append(observation)
-                elif left_out is not None:
-                    left_out.untimed.append(found.code)
+                observed_at, time_note = obx.observed_at, ""
+                if observed_at is None:
+                    observed_at, time_note = _fallback_time(order, header)
+                    if observed_at is None:
+                        if left_out is not None:
+                            left_out.untimed.append(found.code)
+                        continue
+                value = _value(plan, found, obx, result_words)
+                flags = obx.abnormal_flags
+                if flags and (type(flags) is not tuple or not all(map(str.strip, flags))):
+                    flags = tuple(flag for flag in flags if flag.strip())
+                status = obx.result_status.strip() or order.result_status.strip()
+                sub_id = obx.sub_id.strip()
+                observations.append(
+                    _observation(
+                        found, order, sub_id, status, observed_at, time_note, flags, value, control_id
+                    )
+                )
         return tuple(observations)
+
+    def _plan(self, obx: RawObservation) -> _ResultPlan:
+        """Match OBX-3 and look up OBX-6 and OBX-7 for this shape of result, and remember the answer."""
+        found = self.match(obx.code)
+        conversion: Conversion | None = None
+        reference = _NO_RANGE
+        plain_numbers = False
+        if found is not None:
+            table = found.analyte.units
+            conversion = table.lookup(obx.units)
+            if conversion is not None:
+                reference = _reference(obx.reference_range, conversion)
+            plain_numbers = table.takes_numbers and obx.value_type.strip() in NUMERIC_TYPES
+        plan = _ResultPlan(obx.code, found, conversion, reference, plain_numbers)
+        if len(self._plans) >= _MEMO_SIZE:
+            self._plans.clear()
+        self._plans[(id(obx.code), obx.units, obx.reference_range, obx.value_type)] = plan
+        return plan
+
+    def _order_level(
+        self, order: Order, header: MessageHeader, observations: list[Observation], left_out: _LeftOut | None
+    ) -> None:
+        """An OBR without OBX: its OBR-4 as an observation with no value and the OBR-25 status."""
+        found = self.match(order.universal_service_id)
+        if found is None:
+            if left_out is not None:
+                self._note_unmapped(order.universal_service_id, left_out)
+            return
+        observed_at, time_note = _fallback_time(order, header)
+        if observed_at is None:
+            if left_out is not None:
+                left_out.untimed.append(found.code)
+            return
+        canonical = found.analyte.canonical_unit
+        value = ResultValue(unit="" if canonical == AS_REPORTED else canonical)
+        status = order.result_status.strip()
+        observations.append(
+            _observation(found, order, "", status, observed_at, time_note, (), value, header.control_id)
+        )
+
+    def _note_unmapped(self, coded: CodedElement, left_out: _LeftOut) -> None:
+        reason = self.exclusion(coded)
+        if reason is not None:
+            left_out.excluded.append(reason)
+        elif coded.code or coded.alt_code:
+            left_out.unmapped.append(_er7(coded))
 
 
 @dataclass(slots=True)
@@ -274,150 +293,87 @@ class _LeftOut:
 
 
 @dataclass(frozen=True, slots=True)
-class _Value:
-    value: float | None = None
-    unit: str = ""
-    comparator: str = ""
-    text: str = ""
-    reference: ReferenceRange = field(default_factory=ReferenceRange)
-    unusable_reason: str = ""
+class _ResultPlan:
+    """What an OBX of one shape (OBX-3, OBX-6, OBX-7, OBX-2) reads as, whatever its value.
+
+    ``coded`` is kept so that the identity it is memoised under stays in use; ``plain_numbers``: a
+    single NM/SN number converts directly when ``conversion`` is known (the analyte takes numbers).
+    """
+
+    coded: CodedElement
+    found: CodeMatch | None
+    conversion: Conversion | None
+    reference: ReferenceRange
+    plain_numbers: bool
+
+
+def _value(
+    plan: _ResultPlan, found: CodeMatch, obx: RawObservation, result_words: Mapping[str, str]
+) -> ResultValue:
+    """`read_value` with the plan's conversion and reference, and the usual result read sooner."""
+    numeric = obx.numeric
+    conversion = plan.conversion
+    if (
+        plan.plain_numbers
+        and conversion is not None
+        and numeric is not None
+        and numeric.number is not None
+        and not numeric.separator
+        and numeric.comparator in _SINGLE_VALUE_COMPARATORS
+    ):
+        # One number in a known unit: what read_value makes of it, without its text handling.
+        reference = plan.reference
+        comparator = "" if numeric.comparator == "=" else numeric.comparator
+        return ResultValue(
+            conversion.apply(numeric.number), conversion.unit, comparator, "", reference.low, reference.high
+        )
+    return read_value(found.analyte, obx, conversion, plan.reference, result_words)
 
 
 def _observation(
     found: CodeMatch,
-    obx: RawObservation | None,
     order: Order,
-    header: MessageHeader,
-    result_words: Mapping[str, str],
-) -> Observation | None:
-    observed_at, time_note = _collection_time(obx, order, header)
-    if observed_at is None:
-        return None
-    analyte = found.analyte
-    flags: tuple[str, ...] = ()
-    if obx is None:
-        value = _Value(unit="" if analyte.canonical_unit == AS_REPORTED else analyte.canonical_unit)
-        status, sub_id = order.result_status.strip(), ""
-    else:
-        value = _read_value(analyte, obx, result_words)
-        status = obx.result_status.strip() or order.result_status.strip()
-        sub_id, flags = obx.sub_id.strip(), obx.abnormal_flags
-        if type(flags) is not tuple or not all(flag.strip() for flag in flags):
-            flags = tuple(flag for flag in flags if flag.strip())
-    return Observation(
-        analyte=analyte.id,
-        code=found.code,
-        value=value.value,
-        unit=value.unit,
-        observed_at=observed_at,
-        status=status,
+    sub_id: str,
+    status: str,
+    observed_at: datetime,
+    time_note: str,
+    flags: tuple[str, ...],
+    value: ResultValue,
+    control_id: str,
+) -> Observation:
+    number, unit, comparator, text, low, high, reason = value
+    return _new_observation(
+        found.analyte.id,
+        found.code,
+        number,
+        unit,
+        observed_at,
+        status,
         # Without a filler number the placer number is the best identity a correction can match.
-        result_key=ResultKey(order.filler_order_number or order.placer_order_number, found.code, sub_id),
-        source_message_id=header.control_id,
-        comparator=value.comparator,
-        text=value.text,
-        reference_low=value.reference.low,
-        reference_high=value.reference.high,
-        flags=flags,
-        unusable_reason="; ".join((time_note, value.unusable_reason))
-        if time_note and value.unusable_reason
-        else time_note or value.unusable_reason,
+        _new_result_key(order.filler_order_number or order.placer_order_number, found.code, sub_id),
+        control_id,
+        comparator,
+        text,
+        low,
+        high,
+        flags,
+        f"{time_note}; {reason}" if time_note and reason else time_note or reason,
     )
 
 
-def _collection_time(
-    obx: RawObservation | None, order: Order, header: MessageHeader
-) -> tuple[datetime | None, str]:
-    if obx is not None and obx.observed_at is not None:
-        return obx.observed_at, ""
+def _fallback_time(order: Order, header: MessageHeader) -> tuple[datetime | None, str]:
+    """The time of a result without OBX-14: OBR-7, else MSH-7 (noted), else none."""
     if order.observation_time is not None:
         return order.observation_time, ""
     if header.message_time is not None:
-        return header.message_time, "no collection time (OBX-14, OBR-7)"
+        return header.message_time, _UNTIMED_NOTE
     return None, ""
-
-
-def _read_value(analyte: Analyte, obx: RawObservation, result_words: Mapping[str, str]) -> _Value:
-    table = analyte.units
-    numeric = obx.numeric
-    if (
-        numeric is not None
-        and numeric.number is not None
-        and not numeric.separator
-        and table.takes_numbers
-        and obx.value_type.strip() in _NUMERIC_TYPES
-    ):
-        # The usual result, one number in a known unit, reads the same as below without its text.
-        comparator = "" if numeric.comparator == "=" else numeric.comparator
-        conversion = table.lookup(obx.units) if comparator in _COMPARATORS else None
-        if conversion is not None:
-            reference = _reference(obx.reference_range, conversion)
-            return _Value(convert(numeric.number, conversion), conversion.unit, comparator, "", reference)
-    coded = obx.value_type.strip() in _CODED_TYPES
-    values = [value.strip() for value in obx.values if value.strip()]
-    if coded:
-        values = [result_words.get(value, value) for value in values]
-    text = _short(_sn_text(obx) or ", ".join(values))
-    conversion = table.lookup(obx.units)
-    as_sent = obx.units.strip()
-    unit = conversion.unit if conversion is not None else as_sent
-    reference = _NO_RANGE if conversion is None else _reference(obx.reference_range, conversion)
-    # A coded value is a code even when it is all digits (SNOMED CT 52101004 means "Present").
-    number = None if coded else _number(obx, text)
-    if number is None:
-        if text and obx.value_type.strip() in _NUMERIC_TYPES and table.takes_numbers:
-            reason = f"{analyte.id}: {obx.value_type.strip()} value is not one number"
-            return _Value(unit=unit, text=text, reference=reference, unusable_reason=reason)
-        return _Value(unit=unit, text=text, reference=reference)
-    comparator, amount = number
-    if not table.takes_numbers:
-        reason = f"{analyte.id} is reported as presence or text, not as a number"
-        return _Value(unit=as_sent, text=text, unusable_reason=reason)
-    if conversion is None:
-        return _Value(unit=as_sent, comparator=comparator, unusable_reason=_unit_reason(analyte, as_sent))
-    text_kept = text if obx.value_type.strip() not in _NUMERIC_TYPES else ""
-    return _Value(convert(amount, conversion), conversion.unit, comparator, text_kept, reference)
-
-
-_NO_RANGE = ReferenceRange()
 
 
 @lru_cache(maxsize=_MEMO_SIZE)
 def _reference(text: str, conversion: Conversion) -> ReferenceRange:
     """OBX-7 limits in the canonical unit (memoised: labs send the same few ranges)."""
     return parse_reference_range(text).converted(conversion)
-
-
-def _number(obx: RawObservation, text: str) -> tuple[str, float] | None:
-    numeric = obx.numeric
-    if numeric is not None and numeric.number is not None and not numeric.separator:
-        comparator = "" if numeric.comparator == "=" else numeric.comparator
-        return (comparator, numeric.number) if comparator in _COMPARATORS else None
-    if numeric is not None and numeric.separator:
-        return None  # a range or ratio (SN ^10^-^20, ^1^:^128) is not one value
-    return parse_censored(text) if text else None
-
-
-def _sn_text(obx: RawObservation) -> str:
-    numeric = obx.numeric
-    if numeric is None or not numeric.separator:
-        return ""
-    return "".join((numeric.comparator, _plain(numeric.number), numeric.separator, _plain(numeric.second)))
-
-
-def _plain(number: float | None) -> str:
-    return "" if number is None else f"{number:g}"
-
-
-def _unit_reason(analyte: Analyte, unit: str) -> str:
-    accepted = ", ".join(spelling for spelling, _ in analyte.units.accepted)
-    if not unit:
-        return f"no unit (OBX-6) for {analyte.id}; accepted: {accepted}"
-    return f"unit {unit!r} is not accepted for {analyte.id}; accepted: {accepted}"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_TEXT_LENGTH else text[: MAX_TEXT_LENGTH - 1] + "…"
 
 
 def _er7(coded: CodedElement) -> str:

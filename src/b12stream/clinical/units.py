@@ -23,6 +23,7 @@ _POWER_OF_TEN = re.compile(r"^[xX×]?10(?:\*|[eE])(\d+)(?=/)")
 _MICRO_SIGNS = str.maketrans({"\u00b5": "u", "\u03bc": "u", "^": "*"})
 _ANNOTATION = re.compile(r"\{[^{}]*\}")
 _MEMO_SIZE = 1024
+_VALUES_KEPT = 4096
 _CENSORED = re.compile(r"^(<=|>=|<|>|=)?([-+]?(?:\d+(?:\.\d*)?|\.\d+))$")
 
 
@@ -42,6 +43,19 @@ class Conversion:
 
     factor: float
     unit: str
+    # Numbers as sent → `convert` of them: a lab reports the same few hundred values per analyte, and
+    # formatting to 12 digits and back is the dearest step of a conversion (bounded memo).
+    _converted: dict[float, float] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def apply(self, number: float) -> float:
+        """``convert(number, self)``, memoised."""
+        converted = self._converted.get(number)
+        if converted is None or not number:  # 0.0 and -0.0 are one key but convert to two values
+            converted = convert(number, self)
+            if len(self._converted) >= _VALUES_KEPT:
+                self._converted.clear()
+            self._converted[number] = converted
+        return converted
 
 
 @dataclass(frozen=True, slots=True)
