@@ -62,14 +62,6 @@ def _could_trigger(observation: Observation, config: RulesConfig) -> bool:
     return config.secondary_triggers and observation.analyte in SECONDARY_TRIGGER_ANALYTES
 
 
-def _is_trigger(observation: Observation, history: PatientHistory, config: RulesConfig) -> bool:
-    if not _could_trigger(observation, config):
-        return False
-    if _primary(observation, config):
-        return True
-    return current_episode(HistoryView.of(history, observation.observed_at), config) is not None
-
-
 def triggering_observations(
     added: Sequence[Observation], history: PatientHistory, config: RulesConfig
 ) -> tuple[Observation, ...]:
@@ -82,8 +74,26 @@ def triggering_observations(
     ``history`` (the history after the results were applied). Sorted by collection time; several
     may share a time, and one evaluation per distinct time is enough.
     """
-    found = [item for item in added if _is_trigger(item, history, config)]
-    return tuple(sorted(found, key=lambda item: (item.observed_at, item.result_key)))
+    # Whether an episode is open depends only on the collection time, and a CBC brings a dozen
+    # secondary results collected at one time: ask once per distinct time.
+    open_at: dict[datetime, bool] = {}
+    found: list[Observation] = []
+    for item in added:
+        if not _could_trigger(item, config):
+            continue
+        if not _primary(item, config):
+            moment = item.observed_at
+            is_open = open_at.get(moment)
+            if is_open is None:
+                is_open = open_at[moment] = (
+                    current_episode(HistoryView.of(history, moment), config) is not None
+                )
+            if not is_open:
+                continue
+        found.append(item)
+    if len(found) > 1:
+        found.sort(key=lambda item: (item.observed_at, item.result_key))
+    return tuple(found)
 
 
 def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Identification | None:
@@ -101,11 +111,28 @@ def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Id
         }
     )
     for moment in candidates:
-        earlier = derive(history, moment, snapshot.config, sex)
-        if r02_applies(earlier):
-            return Identification(moment, R02)
-        if r05_branch(earlier) == "b" and earlier.a13.result is not None:
-            return Identification(moment, R05)
+        rule = _identifying_rule(history, moment, snapshot.config, sex)
+        if rule is not None:
+            return Identification(moment, rule)
+    return None
+
+
+def _identifying_rule(history: PatientHistory, moment: datetime, config: RulesConfig, sex: str) -> str | None:
+    """R02 when it held at ``moment``, else R05 when its branch b did (with an ADAMTS13 result).
+
+    Settled once per moment: every later result of the episode asks again about every earlier one.
+    """
+    key = ("identifying_rule", id(config), sex)
+    kept, rule = history.settled(moment, key, lambda: (config, _rule_at(history, moment, config, sex)))
+    return rule if kept is config else _rule_at(history, moment, config, sex)
+
+
+def _rule_at(history: PatientHistory, moment: datetime, config: RulesConfig, sex: str) -> str | None:
+    earlier = derive(history, moment, config, sex)
+    if r02_applies(earlier):
+        return R02
+    if r05_branch(earlier) == "b" and earlier.a13.result is not None:
+        return R05
     return None
 
 

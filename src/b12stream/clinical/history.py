@@ -6,10 +6,29 @@ from bisect import insort
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from b12stream.clinical.analyte_records import AnalyteRecords, extended, grouped
 from b12stream.clinical.model import Observation, PatientKey, ResultKey
-from b12stream.clinical.observation_json import aware, observation_from_dict, observation_to_dict
+from b12stream.clinical.observation_json import (
+    aware,
+    observation_json,
+    observation_to_dict,
+    observations_from_dicts,
+    patient_json,
+)
+from b12stream.clinical.result_status import (
+    CANCELLED_STATUSES,
+    EVIDENCE_STATUSES,
+    ORDERED_STATUSES,
+    PENDING_STATUSES,
+    PROVISIONAL_STATUSES,
+    REMOVAL_STATUSES,
+    STORED_STATUSES,
+    is_evidence,
+    is_pending,
+    normalised,
+)
 from b12stream.errors import ClinicalError
 
 __all__ = [
@@ -28,42 +47,11 @@ __all__ = [
     "is_pending",
 ]
 
-EVIDENCE_STATUSES = frozenset({"F", "C", "U"})
-PROVISIONAL_STATUSES = frozenset({"P", "S", "R"})
-ORDERED_STATUSES = frozenset({"I", "O"})
-CANCELLED_STATUSES = frozenset({"X"})
-REMOVAL_STATUSES = frozenset({"D", "W"})
-# Provisional results count as pending for suggestion coverage (R11 b) and ADAMTS13 status.
-PENDING_STATUSES = PROVISIONAL_STATUSES | ORDERED_STATUSES
-_STORED_STATUSES = EVIDENCE_STATUSES | PENDING_STATUSES | CANCELLED_STATUSES
-_NORMALISED_STATUSES = _STORED_STATUSES | REMOVAL_STATUSES
-
 _FORMAT_VERSION = 1
 T = TypeVar("T")
-
-
-def _status(observation: Observation) -> str:
-    status = observation.status
-    # Stored records already carry the normalised code; only raw input needs stripping and folding.
-    return status if status in _NORMALISED_STATUSES else status.strip().upper()
-
-
-def is_evidence(observation: Observation) -> bool:
-    """True for final, corrected and 'changed to final' results: the only ones rules may use."""
-    return _status(observation) in EVIDENCE_STATUSES
-
-
-def is_pending(observation: Observation) -> bool:
-    """True for an ordered, in-lab or provisional record: an order whose result has not arrived."""
-    return _status(observation) in PENDING_STATUSES
-
-
-def _normalised(observation: Observation) -> Observation:
-    status = _status(observation)
-    moment = aware(observation.observed_at)
-    if status == observation.status and moment is observation.observed_at:
-        return observation
-    return replace(observation, status=status, observed_at=moment)
+# Values derived from the records up to a time (see ``PatientHistory.settled``): by key, moment and
+# the moment's time zone.
+_Settled = dict[tuple[Hashable, datetime, Any], Any]
 
 
 def _same_content(a: Observation, b: Observation) -> bool:
@@ -119,10 +107,13 @@ class PatientHistory:
     patient: PatientKey
     records: tuple[Observation, ...] = ()
     # Derived from ``records`` on first use and never part of equality: records by key (and the
-    # pending ones), and records by analyte (see ``by_analyte``).
+    # pending ones), records by analyte (see ``by_analyte``), and the JSON text of the first records
+    # (see ``to_json``), which a history shares with the histories that grew from it.
     _keyed: _Keyed | None = field(default=None, init=False, repr=False, compare=False)
     _by_analyte: AnalyteRecords | None = field(default=None, init=False, repr=False, compare=False)
     _derived: dict[Hashable, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _texts: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _settled: _Settled | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Views select by time within each analyte's records, so the order is an invariant.
@@ -141,15 +132,19 @@ class PatientHistory:
         records: tuple[Observation, ...],
         keyed: _Keyed | None = None,
         by_analyte: AnalyteRecords | None = None,
+        texts: tuple[str, ...] = (),
+        settled: _Settled | None = None,
     ) -> PatientHistory:
         """A history from records the caller keeps in history order (skips the re-sort), with the
-        derived indexes when the caller already has them."""
+        derived indexes when the caller already has them (``texts``: JSON of the first records)."""
         history = cls.__new__(cls)
         object.__setattr__(history, "patient", patient)
         object.__setattr__(history, "records", records)
         object.__setattr__(history, "_keyed", keyed)
         object.__setattr__(history, "_by_analyte", by_analyte)
         object.__setattr__(history, "_derived", None)
+        object.__setattr__(history, "_texts", texts)
+        object.__setattr__(history, "_settled", settled)
         return history
 
     def derived(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -169,12 +164,28 @@ class PatientHistory:
         value = derived[key] = make()
         return value
 
+    def settled(self, moment: datetime, key: Hashable, make: Callable[[], T]) -> T:
+        """The value ``make()`` computes from the records collected at or before ``moment`` alone,
+        computed once per ``key`` and moment (a naive moment is UTC). Unlike ``derived``, it is kept
+        by the histories that grow from this one by records collected after ``moment``: a patient's
+        earlier states are asked about again at every later result. ``key`` must name everything
+        ``make`` depends on besides those records."""
+        if self._settled is None:
+            object.__setattr__(self, "_settled", {})
+        settled = cast(_Settled, self._settled)
+        moment = aware(moment)
+        entry = (key, moment, moment.tzinfo)
+        if entry not in settled:
+            settled[entry] = make()
+        found: T = settled[entry]
+        return found
+
     def by_analyte(self) -> AnalyteRecords:
         """Evidence and pending records grouped by analyte, each group in history order, with their
         collection times. Computed once per history (it is immutable)."""
         found = self._by_analyte
         if found is None:
-            found = _group(self.records)
+            found = grouped(self.records)
             object.__setattr__(self, "_by_analyte", found)
         return found
 
@@ -207,7 +218,7 @@ class PatientHistory:
         added: list[Observation] = []
         reshaped = False  # a stored record was replaced or removed (not only new keys added)
         for raw in observations:
-            observation = _normalised(raw)
+            observation = normalised(raw)
             status = observation.status
             key = observation.result_key
             prior = by_key.get(key)
@@ -220,7 +231,7 @@ class PatientHistory:
                     corrected.discard(key)
                     reshaped = True
                 continue
-            if status not in _STORED_STATUSES:
+            if status not in STORED_STATUSES:
                 continue
             if prior is not None and _same_content(prior, observation):
                 continue
@@ -271,14 +282,18 @@ class PatientHistory:
             kept = [record for record in self.records if record.result_key in by_key]
             kept = [record for record in kept if record.result_key not in stored]
         elif not self.records or (fresh and history_order(self.records[-1]) < history_order(fresh[0])):
-            grouped = self._by_analyte
-            extended = None if grouped is None else _extended(grouped, fresh)
-            return PatientHistory._in_order(self.patient, (*self.records, *fresh), keyed, extended)
+            known = self._by_analyte
+            groups = None if known is None else extended(known, fresh)
+            records = (*self.records, *fresh)
+            settled = _before(self._settled, fresh[0].observed_at)
+            return PatientHistory._in_order(self.patient, records, keyed, groups, self._texts, settled)
         else:
             kept = list(self.records)
         for record in fresh:
             insort(kept, record, key=history_order)
-        return PatientHistory._in_order(self.patient, tuple(kept), keyed)
+        # Unless reshaped, records were only added: what was settled before the first of them holds.
+        settled = None if reshaped else _before(self._settled, fresh[0].observed_at)
+        return PatientHistory._in_order(self.patient, tuple(kept), keyed, settled=settled)
 
     def pruned(self, at: datetime, retention: Retention) -> PatientHistory:
         """Drop records collected longer ago than their analyte's retention before ``at``."""
@@ -296,7 +311,12 @@ class PatientHistory:
             for record in self.records
             if record.observed_at >= (long_horizon if record.analyte in long_lived else default_horizon)
         )
-        return self if len(kept) == len(self.records) else PatientHistory._in_order(self.patient, kept)
+        dropped = len(self.records) - len(kept)
+        if not dropped:
+            return self
+        # Usually only the oldest records go, and the others keep their JSON text.
+        texts = self._texts[dropped:] if self.records[dropped:] == kept else ()
+        return PatientHistory._in_order(self.patient, kept, texts=texts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; ``from_dict(to_dict())`` is equal to the original."""
@@ -306,17 +326,41 @@ class PatientHistory:
             "records": [observation_to_dict(record) for record in self.records],
         }
 
+    def to_json(self) -> str:
+        """``compact_json(self.to_dict())``. A record's text is written once and kept with the
+        history and the histories that grow from it, so writing a long history after a new result
+        costs little more than the new records."""
+        texts = self._texts
+        if len(texts) < len(self.records):
+            texts = (*texts, *[observation_json(record) for record in self.records[len(texts) :]])
+            object.__setattr__(self, "_texts", texts)
+        records = ",".join(texts)
+        return f'{{"version":{_FORMAT_VERSION},"patient":{patient_json(self.patient)},"records":[{records}]}}'
+
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PatientHistory:
-        """Inverse of ``to_dict``; raises ClinicalError when the data is not a stored history."""
+    def from_dict(cls, data: Mapping[str, Any], texts: Sequence[str] | None = None) -> PatientHistory:
+        """Inverse of ``to_dict``; raises ClinicalError when the data is not a stored history.
+
+        ``texts``, when given, are the records' JSON text as ``to_json`` wrote them (in the order of
+        ``data["records"]``): they are kept for the next ``to_json`` when the records are stored
+        as ``to_json`` writes them (in history order, with the JSON types it writes).
+        """
         try:
             if data["version"] != _FORMAT_VERSION:
                 raise ClinicalError(f"patient history format {data['version']!r} is not supported")
             patient = PatientKey(str(data["patient"]["id"]), str(data["patient"]["assigning_authority"]))
-            records = tuple(observation_from_dict(item) for item in data["records"])
+            records, as_written = observations_from_dicts(data["records"])
         except (KeyError, TypeError, ValueError) as error:
             raise ClinicalError(f"stored patient history is malformed: {error!r}") from error
-        return cls(patient, records)
+        history = cls(patient, records)
+        if texts is not None and as_written and len(texts) == len(records) and history.records is records:
+            object.__setattr__(history, "_texts", tuple(texts))
+        return history
+
+
+def _before(settled: _Settled | None, moment: datetime) -> _Settled | None:
+    """The settled values that records collected at ``moment`` or later cannot change."""
+    return {entry: value for entry, value in settled.items() if entry[1] < moment} if settled else None
 
 
 def _clear_pending_of_order(
@@ -351,54 +395,3 @@ class _Keyed:
 
     by_key: dict[ResultKey, Observation]
     pending: dict[ResultKey, Observation]
-
-
-@dataclass(frozen=True, slots=True)
-class AnalyteRecords:
-    """One history's records by analyte: evidence (F/C/U) and pending (ordered or provisional), each
-    in history order, with parallel tuples of collection times for selection by time."""
-
-    evidence: Mapping[str, tuple[Observation, ...]]
-    evidence_times: Mapping[str, tuple[datetime, ...]]
-    pending: Mapping[str, tuple[Observation, ...]]
-    pending_times: Mapping[str, tuple[datetime, ...]]
-    latest: datetime | None  # collection time of the last record of the history
-
-
-def _extended(grouped: AnalyteRecords, later: Sequence[Observation]) -> AnalyteRecords:
-    """``grouped`` with records collected after all of its own appended (same result as ``_group``)."""
-    evidence = dict(grouped.evidence)
-    evidence_times = dict(grouped.evidence_times)
-    pending = dict(grouped.pending)
-    pending_times = dict(grouped.pending_times)
-    for record in later:
-        status = _status(record)
-        if status in EVIDENCE_STATUSES:
-            records, times = evidence, evidence_times
-        elif status in PENDING_STATUSES:
-            records, times = pending, pending_times
-        else:
-            continue
-        name = record.analyte
-        records[name] = (*records.get(name, ()), record)
-        times[name] = (*times.get(name, ()), record.observed_at)
-    latest = later[-1].observed_at if later else grouped.latest
-    return AnalyteRecords(evidence, evidence_times, pending, pending_times, latest)
-
-
-def _group(records: Sequence[Observation]) -> AnalyteRecords:
-    evidence: dict[str, list[Observation]] = {}
-    pending: dict[str, list[Observation]] = {}
-    for record in records:
-        status = _status(record)
-        if status in EVIDENCE_STATUSES:
-            evidence.setdefault(record.analyte, []).append(record)
-        elif status in PENDING_STATUSES:
-            pending.setdefault(record.analyte, []).append(record)
-    return AnalyteRecords(
-        evidence={name: tuple(items) for name, items in evidence.items()},
-        evidence_times={name: tuple(r.observed_at for r in items) for name, items in evidence.items()},
-        pending={name: tuple(items) for name, items in pending.items()},
-        pending_times={name: tuple(r.observed_at for r in items) for name, items in pending.items()},
-        latest=records[-1].observed_at if records else None,
-    )

@@ -1,14 +1,34 @@
-"""Observations as JSON-safe dicts, the form patient histories are stored in."""
+"""Observations as JSON-safe dicts, the form patient histories are stored in, and as JSON text."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
+from math import isfinite
+from operator import itemgetter
 from typing import Any
 
-from b12stream.clinical.model import Observation, ResultKey
+from b12stream.clinical.model import Observation, PatientKey, ResultKey
 
-__all__ = ["aware", "observation_from_dict", "observation_to_dict"]
+__all__ = [
+    "aware",
+    "compact_json",
+    "observation_from_dict",
+    "observation_json",
+    "observation_to_dict",
+    "observations_from_dicts",
+    "patient_json",
+]
+
+# The one JSON form of stored state: compact, UTF-8 kept as is, no NaN or infinity.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def compact_json(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)``."""
+    return _ENCODER.encode(value)
 
 
 def aware(moment: datetime) -> datetime:
@@ -37,26 +57,141 @@ def observation_to_dict(observation: Observation) -> dict[str, Any]:
     }
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def patient_json(patient: PatientKey) -> str:
+    """``compact_json`` of the patient key as a history stores it (``id``, ``assigning_authority``)."""
+    if type(patient.id) is str and type(patient.assigning_authority) is str:
+        identifier, authority = encode_basestring(patient.id), encode_basestring(patient.assigning_authority)
+        return f'{{"id":{identifier},"assigning_authority":{authority}}}'
+    return compact_json({"id": patient.id, "assigning_authority": patient.assigning_authority})
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is float and isfinite(value):
+        return float.__repr__(value)  # what the encoder writes for a float
+    return _ENCODER.encode(value)  # an int, or a non-finite float (ValueError, as the encoder says)
+
+
+def observation_json(observation: Observation) -> str:
+    """``compact_json(observation_to_dict(observation))``, written directly (no dict in between):
+    stored state is mostly these, and a patient's state is written after every change."""
+    key = observation.result_key
+    try:
+        # The encoder's own string escaping, in one pass over every string field.
+        (analyte, code, unit, moment, status, filler, key_code, sub_id, source, comparator, text, reason) = (
+            map(
+                encode_basestring,
+                (
+                    observation.analyte,
+                    observation.code,
+                    observation.unit,
+                    observation.observed_at.isoformat(),
+                    observation.status,
+                    key.filler_order_number,
+                    key.code,
+                    key.sub_id,
+                    observation.source_message_id,
+                    observation.comparator,
+                    observation.text,
+                    observation.unusable_reason,
+                ),
+            )
+        )
+        flags = ",".join(map(encode_basestring, observation.flags))
+    except TypeError:  # a field that is not a string (never in a well-typed observation)
+        return compact_json(observation_to_dict(observation))
+    value = _number(observation.value)
+    low = _number(observation.reference_low)
+    high = _number(observation.reference_high)
+    return (
+        f'{{"analyte":{analyte},"code":{code},"value":{value},"unit":{unit},"observed_at":{moment},'
+        f'"status":{status},"result_key":[{filler},{key_code},{sub_id}],"source_message_id":{source},'
+        f'"comparator":{comparator},"text":{text},"reference_low":{low},"reference_high":{high},'
+        f'"flags":[{flags}],"unusable_reason":{reason}}}'
+    )
 
 
 def observation_from_dict(data: Mapping[str, Any]) -> Observation:
     """Inverse of ``observation_to_dict``; raises KeyError, TypeError or ValueError when malformed."""
-    filler, code, sub_id = data["result_key"]
-    return Observation(
-        analyte=str(data["analyte"]),
-        code=str(data["code"]),
-        value=_optional_float(data["value"]),
-        unit=str(data["unit"]),
-        observed_at=aware(datetime.fromisoformat(data["observed_at"])),
-        status=str(data["status"]),
-        result_key=ResultKey(str(filler), str(code), str(sub_id)),
-        source_message_id=str(data["source_message_id"]),
-        comparator=str(data["comparator"]),
-        text=str(data["text"]),
-        reference_low=_optional_float(data["reference_low"]),
-        reference_high=_optional_float(data["reference_high"]),
-        flags=tuple(str(flag) for flag in data["flags"]),
-        unusable_reason=str(data["unusable_reason"]),
+    return _read(data, {})[0]
+
+
+def observations_from_dicts(items: Sequence[Mapping[str, Any]]) -> tuple[tuple[Observation, ...], bool]:
+    """``observation_from_dict`` of each, and whether every item is exactly what ``observation_json``
+    writes for the observation read (same JSON types, the time as ``isoformat`` writes it), so that
+    writing the observations again gives the text read. Results collected together share one time."""
+    times: dict[str, datetime] = {}
+    read = [_read(item, times) for item in items]
+    as_written = all([written for _, written in read]) and all(
+        [moment.isoformat() == stamp for stamp, moment in times.items()]
     )
+    return tuple([observation for observation, _ in read]), as_written
+
+
+_FIELDS = itemgetter(
+    "analyte",
+    "code",
+    "value",
+    "unit",
+    "observed_at",
+    "status",
+    "result_key",
+    "source_message_id",
+    "comparator",
+    "text",
+    "reference_low",
+    "reference_high",
+    "flags",
+    "unusable_reason",
+)
+_FIELD_COUNT = 14
+_NUMBER_TYPES = frozenset({float, type(None)})
+_STRING_TYPE = {str}
+
+
+def _read(data: Mapping[str, Any], times: dict[str, datetime]) -> tuple[Observation, bool]:
+    """The observation, and whether ``data`` holds exactly the JSON types ``observation_json`` writes.
+    ``times`` maps the time texts read so far to their datetime."""
+    (analyte, code, value, unit, stamp, status, key, source, comparator, text, low, high, flags, reason) = (
+        _FIELDS(data)
+    )
+    filler, key_code, sub_id = key
+    strings = (
+        analyte,
+        code,
+        unit,
+        status,
+        source,
+        comparator,
+        text,
+        reason,
+        filler,
+        key_code,
+        sub_id,
+        *flags,
+    )
+    exact = set(map(type, strings)) == _STRING_TYPE
+    if not exact:
+        strings = tuple(map(str, strings))
+    moment = times.get(stamp)
+    if moment is None:
+        moment = times[stamp] = aware(datetime.fromisoformat(stamp))
+    observation = Observation(
+        analyte=strings[0],
+        code=strings[1],
+        value=None if value is None else float(value),
+        unit=strings[2],
+        observed_at=moment,
+        status=strings[3],
+        result_key=ResultKey(strings[8], strings[9], strings[10]),
+        source_message_id=strings[4],
+        comparator=strings[5],
+        text=strings[6],
+        reference_low=None if low is None else float(low),
+        reference_high=None if high is None else float(high),
+        flags=strings[11:],
+        unusable_reason=strings[7],
+    )
+    numbers = type(value) in _NUMBER_TYPES and type(low) in _NUMBER_TYPES and type(high) in _NUMBER_TYPES
+    return observation, exact and numbers and len(data) == _FIELD_COUNT

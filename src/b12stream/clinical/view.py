@@ -134,6 +134,7 @@ def _between(
     first = 0 if since is None else bisect_left(stamps, since)
     return records[first : bisect_right(stamps, end)]
 
+
 def _until(
     records: Mapping[str, tuple[Observation, ...]],
     times: Mapping[str, tuple[datetime, ...]],

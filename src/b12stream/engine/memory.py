@@ -102,7 +102,7 @@ class Memory:
         return any(m.control_id == control_id and m.digest == digest for m in self.messages)
 
     def with_seen(self, message: SeenMessage) -> Memory:
-        return replace(self, messages=(*self.messages, message))
+        return Memory(self.alerts, self.suggestions, (*self.messages, message))
 
     def with_alert(self, record: AlertRecord) -> Memory:
         """Replace the thread of ``record``'s rule, episode and branch (or add it); stable order."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import PatientKey
+from b12stream.clinical.observation_json import compact_json
 from b12stream.engine.memory import Memory
 from b12stream.errors import ClinicalError, StateError
 
@@ -31,21 +32,50 @@ class PatientState:
         return cls(PatientHistory.empty(patient))
 
     def to_bytes(self) -> bytes:
-        """Deterministic: equal states give equal bytes (fixed key order, no whitespace)."""
-        document = {
-            "format": STATE_FORMAT,
-            "history": self.history.to_dict(),
-            "memory": self.memory.to_dict(),
-        }
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        """Deterministic: equal states give equal bytes (fixed key order, no whitespace). The bytes
+        are ``json.dumps`` of ``{"format", "history": history.to_dict(), "memory": memory.to_dict()}``
+        (compact, UTF-8), written from the history's kept record texts (``PatientHistory.to_json``)."""
+        history = self.history.to_json()
+        memory = compact_json(self.memory.to_dict())
+        return f'{{"format":{STATE_FORMAT},"history":{history},"memory":{memory}}}'.encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PatientState:
-        """Inverse of ``to_bytes``. Raises StateError when the bytes are not a stored state of this format."""
+        """Inverse of ``to_bytes``. Raises StateError when the bytes are not a stored state of this format.
+
+        The records' text is kept with the history for the next ``to_bytes``, which therefore writes
+        back what it read for unchanged records: bytes are expected to come from ``to_bytes``.
+        """
         try:
-            document = json.loads(data.decode("utf-8"))
+            text = data.decode("utf-8")
+            document = json.loads(text)
             if document["format"] != STATE_FORMAT:
                 raise StateError(f"patient state format {document['format']!r} is not supported")
-            return cls(PatientHistory.from_dict(document["history"]), Memory.from_dict(document["memory"]))
+            history = PatientHistory.from_dict(document["history"], _record_texts(text))
+            return cls(history, Memory.from_dict(document["memory"]))
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ClinicalError) as error:
             raise StateError(f"stored patient state is unreadable: {error!r}") from error
+
+
+_RECORDS_START = '"records":['
+_RECORDS_END = ']},"memory":'
+_RECORD_START = '{"analyte":'
+
+
+def _record_texts(text: str) -> list[str] | None:
+    """Each history record's JSON text as ``to_bytes`` wrote it, in stored order; None when the text
+    is not laid out that way. Unambiguous: inside a JSON string every quote is escaped, so the
+    markers (which contain unescaped quotes) can only be the document's own structure."""
+    if text.count(_RECORDS_START) != 1 or text.count(_RECORDS_END) != 1:
+        return None
+    start = text.find(_RECORDS_START)
+    end = text.find(_RECORDS_END, start)
+    if end < 0:
+        return None
+    body = text[start + len(_RECORDS_START) : end]
+    if not body:
+        return []
+    if not body.startswith(_RECORD_START) or not body.endswith("}"):
+        return None
+    parts = body[len(_RECORD_START) : -1].split("}," + _RECORD_START)
+    return [f"{_RECORD_START}{part}}}" for part in parts]

@@ -9,10 +9,12 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b12stream.clinical.evaluate import evaluate, triggering_observations
-from b12stream.clinical.history import PatientHistory
+from b12stream.clinical.episodes import current_episode
+from b12stream.clinical.evaluate import SECONDARY_TRIGGER_ANALYTES, evaluate, triggering_observations
+from b12stream.clinical.history import PatientHistory, is_evidence
 from b12stream.clinical.model import Observation
 from b12stream.clinical.rules_config import RulesConfig
+from b12stream.clinical.view import HistoryView
 from tests.unit.clinical.clinical_builders import CONFIG, DEFAULTS, PATIENT, day, history_of, obs, plt
 
 STATUSES = ["F", "C", "U", "P", "S", "R", "I", "O", "X", "D", "W", "N", ""]
@@ -91,6 +93,35 @@ def test_arrival_order_and_batching_do_not_change_findings(
 def test_storage_round_trip_for_arbitrary_histories(items: list[Observation]) -> None:
     history, _ = PatientHistory.empty(PATIENT).apply(items)
     assert PatientHistory.from_dict(json.loads(json.dumps(history.to_dict()))) == history
+
+
+def _triggers_one_by_one(
+    added: list[Observation], history: PatientHistory, config: RulesConfig
+) -> tuple[Observation, ...]:
+    """Spec 2.2 read literally: each added result on its own, asking for the open episode each time."""
+    found = []
+    for item in added:
+        if not is_evidence(item):
+            continue
+        primary = (item.analyte == "platelets" and item.code not in config.platelets.non_trigger_codes) or (
+            item.analyte == "adamts13_activity"
+        )
+        secondary = config.secondary_triggers and item.analyte in SECONDARY_TRIGGER_ANALYTES
+        if primary or (secondary and current_episode(HistoryView.of(history, item.observed_at), config)):
+            found.append(item)
+    return tuple(sorted(found, key=lambda item: (item.observed_at, item.result_key)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=histories(), later=histories(), secondary=st.booleans())
+def test_triggers_asked_once_per_collection_time_equal_the_one_by_one_answer(
+    items: list[Observation], later: list[Observation], secondary: bool
+) -> None:
+    config = replace(CONFIG, secondary_triggers=secondary)
+    history, _ = PatientHistory.empty(PATIENT).apply(items)
+    grown, change = history.apply([replace(item, source_message_id="LATER") for item in later])
+    expected = _triggers_one_by_one(list(change.added), grown, config)
+    assert triggering_observations(change.added, grown, config) == expected
 
 
 def test_primary_triggers_are_final_blood_platelets_and_adamts13() -> None:

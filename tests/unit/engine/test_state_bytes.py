@@ -1,0 +1,91 @@
+"""PatientState bytes: the same format-1 JSON as the encoder writes, also for states read back and grown."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from b12stream.clinical.history import PatientHistory
+from b12stream.clinical.model import Observation, ResultKey
+from b12stream.engine.engine import OutputSettings
+from b12stream.engine.memory import Memory
+from b12stream.engine.reconcile import reconcile
+from b12stream.engine.state import STATE_FORMAT, PatientState
+from b12stream.engine.suppression import SuggestionPolicy
+from tests.unit.engine.builders import PATIENT, day, finding, platelets
+
+# Text that looks like the stored layout's own structure must stay inside its string.
+TRICKY = ['},{"analyte":', ']},"memory":', '"records":[', '{"analyte":', "\\", '"', "é\n\u2028", ""]
+texts = st.one_of(st.sampled_from(TRICKY), st.text(max_size=8))
+
+
+def _reference(state: PatientState) -> bytes:
+    """Format 1 as ``json.dumps`` writes it (how every stored state so far was written)."""
+    document = {"format": STATE_FORMAT, "history": state.history.to_dict(), "memory": state.memory.to_dict()}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _memory(at_day: int) -> Memory:
+    return reconcile(
+        patient=PATIENT,
+        memory=Memory(),
+        findings=[finding(at=day(at_day))],
+        at=day(at_day),
+        corrected={},
+        policy=SuggestionPolicy(),
+        outputs=OutputSettings(),
+    ).memory
+
+
+@st.composite
+def results(draw: st.DrawFn) -> Observation:
+    base = platelets(draw(st.sampled_from([20.0, 90.0, 250.0])), day(draw(st.integers(0, 8))))
+    return replace(
+        base,
+        status=draw(st.sampled_from(["F", "C", "P", "I", "X", "D"])),
+        result_key=ResultKey(draw(texts), draw(st.sampled_from(["777-3", "718-7"])), draw(texts)),
+        source_message_id=draw(texts),
+        text=draw(texts),
+        flags=tuple(draw(st.lists(texts, max_size=2))),
+        reference_low=draw(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False))),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(results(), max_size=5), min_size=1, max_size=4), with_memory=st.booleans())
+def test_bytes_are_the_encoders_and_survive_reading_back_and_growing(
+    batches: list[list[Observation]], with_memory: bool
+) -> None:
+    state = PatientState.empty(PATIENT)
+    for index, batch in enumerate(batches):
+        history, _ = state.history.apply(batch)
+        state = PatientState(history, _memory(index) if with_memory else state.memory)
+        data = state.to_bytes()
+        assert data == _reference(state)
+        again = PatientState.from_bytes(data)
+        assert again == state
+        assert again.to_bytes() == data
+        state = again  # the next batch grows the state read back, as the stream does
+
+
+def test_bytes_written_by_the_plain_encoder_are_read_and_written_back_identically() -> None:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0)), platelets(70, day(1), "F2")])
+    state = PatientState(history, _memory(1).with_lift({"b12_total"}, day(2)))
+    stored = _reference(state)
+    again = PatientState.from_bytes(stored)
+    assert again == state
+    assert again.to_bytes() == stored
+    grown, _ = again.history.apply([platelets(80, day(3), "F3")])
+    assert PatientState(grown, again.memory).to_bytes() == _reference(PatientState(grown, again.memory))
+
+
+def test_reindented_bytes_are_read_and_written_in_the_one_layout() -> None:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0)), platelets(70, day(1), "F2")])
+    state = PatientState(history, _memory(0))
+    pretty = json.dumps(json.loads(state.to_bytes()), indent=2).encode()
+    again = PatientState.from_bytes(pretty)
+    assert again == state
+    assert again.to_bytes() == state.to_bytes()
