@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 from b12stream.hl7.charset import DecodedText, decode_message
+from b12stream.hl7.decoders import FieldDecoders, decoders_for
 from b12stream.hl7.er7 import (
     NULL,
     Encoding,
-    FieldMemo,
-    component_text,
     first_text,
     is_segment_id,
     padded,
     read_encoding,
-    repetition_text,
     split_segments,
     unescape,
 )
@@ -28,7 +25,6 @@ from b12stream.hl7.errors import (
 )
 from b12stream.hl7.framing import strip_envelope
 from b12stream.hl7.model import (
-    CodedElement,
     Location,
     MessageHeader,
     Order,
@@ -39,7 +35,6 @@ from b12stream.hl7.model import (
 )
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
-from b12stream.hl7.values import abnormal_flags, coded_element, observation_values
 
 __all__ = ["read_oru"]
 
@@ -91,8 +86,8 @@ def _read(decoded: DecodedText) -> OruMessage:
     enc = read_encoding(text)
     lines = split_segments(text)
     separator = enc.field
-    fields = _decoders(enc)
-    first, coded, flags, ranges, times = fields.first, fields.coded, fields.flags, fields.ranges, fields.times
+    fields = decoders_for(enc)
+    first, times, descriptions = fields.first, fields.times, fields.descriptions
     msh = lines[0].split(separator)
     msh.insert(1, separator)
     header = _header(padded(msh, 13), enc, decoded, fields)
@@ -120,11 +115,16 @@ def _read(decoded: DecodedText) -> OruMessage:
             f = line.split(separator)
             if len(f) < 15:
                 f = padded(f, 15)
-            value_type = first[f[2]]
-            values, numeric, explicit_null = observation_values(f[5], value_type, enc)
+            key = (f[1], f[2], f[3], f[4], f[6], f[7], f[8], f[11])
+            try:
+                described = descriptions[key]
+            except KeyError:
+                described = fields.describe(key)
+            set_id, value_type, code, sub_id, units, reference_range, abnormal, status, values_of = described
+            values, numeric, explicit_null = values_of[f[5]]
             observations.append(_new_observation(
-                first[f[1]], value_type, coded[f[3]], first[f[4]], values, numeric, first[f[6]],
-                ranges[f[7]], flags[f[8]], first[f[11]], times[f[14]], (), index, explicit_null))
+                set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,
+                times[f[14]], (), index, explicit_null))
             open_observation, notes = True, None
             continue
         # Only the id (the first field) is needed to skip a segment.
@@ -181,7 +181,7 @@ def _read(decoded: DecodedText) -> OruMessage:
     )
 
 
-def _header(msh: list[str], enc: Encoding, decoded: DecodedText, fields: _FieldDecoders) -> MessageHeader:
+def _header(msh: list[str], enc: Encoding, decoded: DecodedText, fields: FieldDecoders) -> MessageHeader:
     control_id = first_text(msh[10], enc)
     message_type, trigger = fields.message_type[msh[9]]
     if not message_type:
@@ -208,43 +208,6 @@ def _header(msh: list[str], enc: Encoding, decoded: DecodedText, fields: _FieldD
     )
 
 
-class _FieldDecoders:
-    """Memoised decoders (``FieldMemo``) for the fields whose texts repeat, for one set of delimiters.
-
-    Values such as control ids, identifiers and OBX-5 change from message to message and are decoded
-    directly; everything decoded here is immutable, so sharing one result per text is safe.
-    """
-
-    __slots__ = ("coded", "first", "flags", "message_type", "ranges", "times")
-
-    def __init__(self, enc: Encoding) -> None:
-        self.first: FieldMemo[str] = FieldMemo(lambda raw: first_text(raw, enc))
-        self.coded: FieldMemo[CodedElement] = FieldMemo(lambda raw: coded_element(raw, enc))
-        self.flags: FieldMemo[tuple[str, ...]] = FieldMemo(lambda raw: abnormal_flags(raw, enc))
-        self.ranges: FieldMemo[str] = FieldMemo(lambda raw: repetition_text(raw, enc).strip())
-        self.times: FieldMemo[datetime | None] = FieldMemo(lambda raw: parse_ts(first_text(raw, enc)))
-        self.message_type: FieldMemo[tuple[str, str]] = FieldMemo(
-            lambda raw: (first_text(raw, enc), component_text(raw, 2, enc).strip()))
-
-
-def _decoders(enc: Encoding) -> _FieldDecoders:
-    """The decoders for ``enc``, looked up by identity: ``read_encoding`` hands out one instance per
-    declaration, and hashing a dataclass per message costs more than this whole look-up. The entry
-    keeps ``enc`` alive and is checked against it, so a recycled ``id`` cannot alias another."""
-    entry = _DECODERS.get(id(enc))
-    if entry is not None and entry[0] is enc:
-        return entry[1]
-    if len(_DECODERS) >= _DECODERS_KEPT:
-        _DECODERS.clear()
-    decoders = _FieldDecoders(enc)
-    _DECODERS[id(enc)] = (enc, decoders)
-    return decoders
-
-
-_DECODERS: dict[int, tuple[Encoding, _FieldDecoders]] = {}
-_DECODERS_KEPT = 16
-
-
 class _OrderDraft:
     """An OBR (with the ORC before it) collecting its OBX."""
 
@@ -256,7 +219,7 @@ class _OrderDraft:
         self.index = index
         self.observations: list[RawObservation] = []
 
-    def build(self, enc: Encoding, fields: _FieldDecoders) -> Order:
+    def build(self, enc: Encoding, fields: FieldDecoders) -> Order:
         orc, obr = padded(self.orc, 4), padded(self.obr, 26)
         first = fields.first
         return _new_order(

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from b12stream.hl7.er7 import NULL, Encoding, first_text, unescape
 from b12stream.hl7.model import CodedElement, StructuredNumeric
+from b12stream.hl7.records import slot_constructor
 
 __all__ = [
     "abnormal_flags",
@@ -23,6 +24,9 @@ _SN_SEPARATORS = frozenset({"", "-", "+", "/", ".", ":"})
 _NUMBER_CHARS = frozenset("0123456789+-.")
 _NO_VALUES: tuple[str, ...] = ()
 _EMPTY_CODE = CodedElement()
+# Results vary from message to message, so numbers are built often: the frozen dataclass __init__
+# costs several times the slot constructor.
+_new_numeric = slot_constructor(StructuredNumeric)
 
 
 def observation_values(
@@ -72,7 +76,7 @@ def parse_numeric(text: str) -> StructuredNumeric | None:
                 text = text[len(candidate):].strip()
                 break
     number = _number(text)
-    return None if number is None else StructuredNumeric(comparator, number)
+    return None if number is None else _new_numeric(comparator, number)
 
 
 def parse_structured_numeric(raw: str, enc: Encoding) -> StructuredNumeric | None:
@@ -93,11 +97,11 @@ def parse_structured_numeric(raw: str, enc: Encoding) -> StructuredNumeric | Non
     if number is None:
         return None
     if not separator:
-        return StructuredNumeric(comparator, number) if not second else None
+        return _new_numeric(comparator, number) if not second else None
     other = _number(second)
     if other is None:
         return None
-    return StructuredNumeric(comparator, number, separator, other)
+    return _new_numeric(comparator, number, separator, other)
 
 
 def _number(text: str) -> float | None:

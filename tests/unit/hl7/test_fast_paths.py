@@ -9,6 +9,7 @@ from dataclasses import FrozenInstanceError, dataclass, field
 import pytest
 
 from b12stream.hl7.charset import decode_message
+from b12stream.hl7.decoders import _DECODERS
 from b12stream.hl7.er7 import FieldMemo
 from b12stream.hl7.framing import Frame, split_messages
 from b12stream.hl7.model import CodedElement, OruMessage, RawObservation, Rejection, StructuredNumeric
@@ -108,6 +109,16 @@ def test_field_memo_decodes_each_text_once_and_stays_bounded() -> None:
         assert memo[f"k{i}"] == f"K{i}"
     assert len(memo) <= 4096
 
+
+
+def test_observation_descriptions_keep_each_value_type_and_stay_bounded() -> None:
+    # The same OBX-5 text read as NM, then ST, then as many other value types as fill the cache.
+    for value_type in ["NM", "ST", "NM", *(f"Z{i}" for i in range(100)), "NM", "ST"]:
+        observation = _read(_message(obx=OBX.replace("|NM|", f"|{value_type}|"))).orders[0].observations[0]
+        assert (observation.value_type, observation.values) == (value_type, ("85",))
+        assert observation.numeric == (StructuredNumeric("", 85.0) if value_type == "NM" else None)
+    decoders = [entry for _, entry in _DECODERS.values()]
+    assert all(len(d.descriptions) <= 4096 and len(d._values) <= 32 for d in decoders)
 
 @dataclass(frozen=True, slots=True)
 class _WithFactory:
