@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,20 @@ def events_by_patient(found: list[dict]) -> dict[str, list[str]]:
         key = f"{patient['assigning_authority']}|{patient['id']}"
         grouped.setdefault(key, []).append(json.dumps(event, sort_keys=True))
     return grouped
+
+
+def assert_same_events_and_orders(
+    alerts: Sequence[Any], orders: Sequence[Any], expected_events: list[dict], expected_orders: list
+) -> list[dict]:
+    """The events read from the alerts topic are the expected ones (each patient's in their order, and
+    as a whole, duplicates counted), and so are the (key, ER7) order messages. Returns the events."""
+    got = events(alerts)
+    assert events_by_patient(got) == events_by_patient(expected_events)
+    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
+        json.dumps(e, sort_keys=True) for e in expected_events
+    )
+    assert Counter((r.key.decode(), r.value) for r in orders) == Counter(expected_orders)
+    return got
 
 
 def hl7_messages(files: Sequence[Path]) -> list[bytes]:

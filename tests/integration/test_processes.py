@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,9 @@ import pytest
 from tests.integration.harness import (
     SAMPLES,
     EngineProcess,
+    assert_same_events_and_orders,
     create_topic,
     events,
-    events_by_patient,
     hl7_messages,
     produce,
     read_topic,
@@ -92,12 +90,7 @@ def test_two_processes_give_exactly_what_replay_gives(bootstrap: str, tmp_path: 
         orders = read_topic(bootstrap, names["orders"], until=lambda rs: len(rs) >= len(expected_orders))
         assert engine.terminate() == 0
 
-    got = events(alerts)
-    assert events_by_patient(got) == events_by_patient(expected_events)
-    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
-        json.dumps(e, sort_keys=True) for e in expected_events
-    )
-    assert Counter((r.key.decode(), r.value) for r in orders) == Counter(expected_orders)
+    assert_same_events_and_orders(alerts, orders, expected_events, expected_orders)
     state = tmp_path / "state"
     assert sorted(p.name for p in state.iterdir()) == ["process-1", "process-2"]
     instance_ids = {(state / f"process-{k}" / "instance-id").read_text() for k in (1, 2)}

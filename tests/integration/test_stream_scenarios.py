@@ -13,6 +13,7 @@ from tests.integration.harness import (
     ROOT,
     SAMPLES,
     EngineProcess,
+    assert_same_events_and_orders,
     create_topic,
     events,
     events_by_patient,
@@ -49,12 +50,7 @@ def test_samples_through_kafka_equal_replay(bootstrap: str, tmp_path: Path) -> N
         pages = read_topic(bootstrap, names["pager"], until=lambda rs: len(rs) >= len(expected_pages))
         assert engine.terminate() == 0
 
-    got = events(alerts)
-    assert events_by_patient(got) == events_by_patient(expected_events)
-    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
-        json.dumps(e, sort_keys=True) for e in expected_events
-    )
-    assert Counter((r.key.decode(), r.value) for r in orders) == Counter(expected_orders)
+    assert_same_events_and_orders(alerts, orders, expected_events, expected_orders)
     assert Counter(r.value for r in pages) == Counter(
         json.dumps(p, ensure_ascii=False, separators=(",", ":")).encode() for p in expected_pages
     )
