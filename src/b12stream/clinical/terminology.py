@@ -109,14 +109,14 @@ class Terminology:
                 display=entry.display,
                 canonical_unit=entry.canonical_unit,
                 primary_loinc=entry.primary_loinc,
-                codes=tuple(LoincCode(c.code, c.level, c.name, c.triggers) for c in entry.codes),
+                codes=tuple(entry.codes),
                 units=UnitTable.build(
                     entry.canonical_unit, entry.units, data.unit_aliases, empty_unit_ok=entry.empty_unit_ok
                 ),
             )
             for analyte_id, entry in data.analytes.items()
         }
-        local_codes = [LocalCode(c.system, c.code, c.analyte, c.triggers) for c in data.local_codes]
+        local_codes = list(data.local_codes)
         return cls(analytes, local_codes, data.excluded, data.loinc_systems, data.result_codes)
 
     @property

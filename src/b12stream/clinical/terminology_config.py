@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from b12stream.clinical.analyte_codes import LocalCode, LoincCode
 from b12stream.clinical.units import spelling_key
 from b12stream.config_file import read_yaml_mapping
 from b12stream.errors import ConfigError
@@ -14,8 +15,6 @@ from b12stream.errors import ConfigError
 __all__ = [
     "VERIFICATION_LEVELS",
     "AnalyteEntry",
-    "CodeEntry",
-    "LocalCodeEntry",
     "TerminologyData",
     "is_valid_loinc",
     "load_terminology_data",
@@ -31,31 +30,15 @@ _ANALYTE_KEYS = frozenset(
 _REPLACEABLE = frozenset({"display", "primary_loinc"})
 
 
-@dataclass(frozen=True, slots=True)
-class CodeEntry:
-    code: str
-    level: str
-    name: str
-    triggers: bool = True
-
-
 @dataclass(slots=True)
 class AnalyteEntry:
     key: str
     display: str
     canonical_unit: str
     primary_loinc: str
-    codes: list[CodeEntry]
+    codes: list[LoincCode]
     units: dict[str, float] = field(default_factory=dict)
     empty_unit_ok: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class LocalCodeEntry:
-    system: str
-    code: str
-    analyte: str
-    triggers: bool = True
 
 
 @dataclass(slots=True)
@@ -65,7 +48,7 @@ class TerminologyData:
     analytes: dict[str, AnalyteEntry] = field(default_factory=dict)
     unit_aliases: dict[str, str] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
-    local_codes: list[LocalCodeEntry] = field(default_factory=list)
+    local_codes: list[LocalCode] = field(default_factory=list)
     loinc_systems: frozenset[str] = frozenset()
     result_codes: dict[str, str] = field(default_factory=dict)
 
@@ -147,12 +130,12 @@ def _merge_analyte(data: TerminologyData, analyte_id: str, raw: Mapping[str, Any
         setattr(known, name, _text(raw[name], f"{at}.{name}"))
 
 
-def _code(raw: Any, at: str) -> CodeEntry:
+def _code(raw: Any, at: str) -> LoincCode:
     entry = _mapping(raw, at)
     level = _text(entry.get("level"), f"{at}.level")
     if level not in VERIFICATION_LEVELS:
         raise ConfigError(f"{at}.level: {level!r} is not one of {sorted(VERIFICATION_LEVELS)}")
-    return CodeEntry(
+    return LoincCode(
         code=_text(entry.get("code"), f"{at}.code"),
         level=level,
         name=_text(entry.get("name"), f"{at}.name"),
@@ -160,13 +143,13 @@ def _code(raw: Any, at: str) -> CodeEntry:
     )
 
 
-def _local_code(entry: Mapping[str, Any], data: TerminologyData) -> LocalCodeEntry:
+def _local_code(entry: Mapping[str, Any], data: TerminologyData) -> LocalCode:
     system = _text(entry.get("system"), "local_codes.system", empty_ok=True)
     code = _text(entry.get("code"), "local_codes.code")
     at = f"local_codes[{system}^{code}]"
     if system.casefold() in {s.casefold() for s in data.loinc_systems}:
         raise ConfigError(f"{at}: LOINC codes belong under analytes.<id>.codes, not local_codes")
-    return LocalCodeEntry(
+    return LocalCode(
         system=system,
         code=code,
         analyte=_text(entry.get("analyte"), f"{at}.analyte"),
