@@ -125,6 +125,11 @@ class StreamApp:
                     if self.settings.input_keyed_by_patient
                     else [topics.input, topics.repartition]
                 )
+                for topic in sources:
+                    # Metadata first: a group formed before the consumer knows a just-created topic
+                    # rebalances again at once, and several instances starting together then race
+                    # through two rebalances instead of one.
+                    consumer.partitions_for_topic(topic)
                 consumer.subscribe(sources, listener=_Listener(self))
                 self._consumer = consumer
         except Exception as error:
