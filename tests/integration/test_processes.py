@@ -36,8 +36,9 @@ def _two_process_engine(bootstrap: str, tmp_path: Path, prefix: str) -> tuple[En
 
 def _workers_sharing_partitions(engine: EngineProcess, count: int, after: int = 0) -> dict[int, int]:
     """Worker index -> pid, once every worker owns stateful partitions (the group has rebalanced);
-    only log lines from index ``after`` on count (a restart appends to the same log)."""
-    deadline = time.monotonic() + 30.0
+    only log lines from index ``after`` on count (a restart appends to the same log). The wait covers
+    a join the engine has to redo (three session timeouts, then a fresh join)."""
+    deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
         pids: dict[int, int] = {}
         owned: dict[int, set[int]] = {}

@@ -33,6 +33,9 @@ __all__ = ["StreamApp", "instance_id"]
 
 _log = get_logger("stream.app")
 _STATS_EVERY_S = 10.0
+# A group join not finished after this many session timeouts is taken as lost (see _rejoin_if_stuck).
+_JOIN_LIMIT_SESSIONS = 3
+_HELD = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING, PartitionPhase.RUNNING)
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
 
@@ -54,9 +57,11 @@ class _Listener(ConsumerRebalanceListener):
         self._app = app
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._app.joining_since = time.monotonic()  # a join follows every revocation
         self._app.revoke([tp.partition for tp in revoked if tp.topic == self._app.stateful_topic])
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._app.joining_since = None
         self._app.assign([tp.partition for tp in assigned if tp.topic == self._app.stateful_topic])
 
 
@@ -78,6 +83,9 @@ class StreamApp:
         self._counts: dict[str, int] = defaultdict(int)
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
+        self.joining_since: float | None = None  # set by the rebalance listener's thread
+        session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
+        self._join_limit_s = _JOIN_LIMIT_SESSIONS * session_s
 
     # -- lifecycle callbacks ------------------------------------------------------------------------
     def assign(self, partitions: Sequence[int]) -> None:
@@ -154,6 +162,7 @@ class StreamApp:
 
     def _cycle(self) -> None:
         """Poll one batch, restore newly assigned partitions, process and commit the batch."""
+        self._rejoin_if_stuck()
         assert self._consumer is not None  # set by _connect
         try:
             if self._producer is None:
@@ -241,6 +250,33 @@ class StreamApp:
             self._rewind.setdefault(tp, records[0].offset)
             if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
                 self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+
+    def _rejoin_if_stuck(self) -> None:
+        """Replace the consumer when its group join has not finished in ``_JOIN_LIMIT_SESSIONS``
+        session timeouts.
+
+        kafka-python 3.0 can lose the answer to a JoinGroup sent while another member joins: the
+        consumer then waits for it up to the rebalance timeout (max_poll_interval_ms) holding no
+        partitions, while the group goes on without it. A healthy join takes as long as the slowest
+        member needs to poll again. Every partition was revoked before the join began, so nothing is
+        in flight; the new consumer joins afresh and resumes from the committed offsets.
+        """
+        since = self.joining_since
+        if since is None or time.monotonic() - since < self._join_limit_s:
+            return
+        _log.warning(
+            "group join not finished; replacing the consumer", waited_s=round(time.monotonic() - since)
+        )
+        consumer, self._consumer = self._consumer, None
+        self.joining_since = None
+        self._rewind.clear()
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                consumer.close(autocommit=False, timeout_ms=3000)
+        held = [p for phase in _HELD for p in self._table.in_phase(phase)]
+        if held:  # normally none: the revocation came first; never trust state across consumers
+            self.revoke(held)
+        self._connect()
 
     def _rewind_abandoned(self, consumer: KafkaConsumer) -> None:
         """Seek each partition of an abandoned batch to its committed offset (the batch's first offset

@@ -1,0 +1,62 @@
+"""An engine whose group join never finishes replaces its consumer, rejoins and goes on processing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from b12stream.engine.engine import Engine
+from b12stream.stream.app import StreamApp
+from b12stream.stream.lifecycle import PartitionPhase
+from b12stream.stream.settings import load_kafka_settings
+from tests.integration.harness import (
+    SAMPLES,
+    create_topic,
+    events,
+    hl7_messages,
+    produce,
+    read_topic,
+    reference_outputs,
+    topic_names,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _wait(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_join_that_never_finishes_gets_a_fresh_consumer(bootstrap: str, tmp_path: Path) -> None:
+    names = topic_names("rejoin")
+    create_topic(bootstrap, names["input"], 1)
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
+    settings = load_kafka_settings(config)
+    expected, _, _ = reference_outputs(SAMPLES, config)
+    stop = threading.Event()
+    app = StreamApp(settings, Engine.load(config), tmp_path / "state", stop)
+    runner = threading.Thread(target=app.run, name="engine")
+    runner.start()
+    try:
+        _wait(lambda: app._table.in_phase(PartitionPhase.RUNNING), 60, "the first assignment")
+        first_consumer = app._consumer
+        # What a lost JoinGroup answer leaves behind: a join begun long ago, never finished.
+        app.joining_since = time.monotonic() - 10 * app._join_limit_s
+        _wait(lambda: app._consumer is not first_consumer and app._consumer is not None, 30, "a new consumer")
+        _wait(lambda: app._table.in_phase(PartitionPhase.RUNNING), 60, "the new consumer's assignment")
+        assert app.joining_since is None
+        produce(bootstrap, names["input"], hl7_messages(SAMPLES))
+        alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected))
+        assert len(events(alerts)) == len(expected)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
