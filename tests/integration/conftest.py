@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 import pytest
 
@@ -31,6 +33,7 @@ class Broker:
     directory: Path | None = None
     port: int | None = None
     _container: object | None = field(default=None, repr=False)
+    start_options: ClassVar[tuple[str, ...]] = ()
 
     @property
     def can_restart(self) -> bool:
@@ -42,15 +45,32 @@ class Broker:
 
     def start(self) -> None:
         if self.directory is not None:
-            command = [str(KAFKA_LOCAL), "start", "--port", str(self.port), "--dir", str(self.directory)]
+            command = [str(KAFKA_LOCAL), "start", *self.start_options, "--port", str(self.port)]
+            command += ["--dir", str(self.directory)]
             # The first start of a fresh checkout also fetches the broker jars from Maven Central.
             subprocess.run(command, check=True, timeout=600, stdout=subprocess.DEVNULL)
+
+
+B = TypeVar("B", bound=Broker)
 
 
 def _docker_available() -> bool:
     if shutil.which("docker") is None:
         return False
     return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+@contextmanager
+def local_broker(kind: type[B], directory: Path) -> Iterator[B]:
+    """A ``kind`` broker from deploy/local-kafka/kafka-local on a free port in ``directory``, stopped
+    on exit."""
+    broker = kind(bootstrap="", directory=directory, port=_free_port())
+    broker.start()
+    broker.bootstrap = f"127.0.0.1:{broker.port}"
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
@@ -61,14 +81,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         with KafkaContainer().with_kraft() as container:
             yield Broker(bootstrap=container.get_bootstrap_server(), _container=container)
         return
-    directory = tmp_path_factory.mktemp("kafka")
-    broker = Broker(bootstrap="", directory=directory, port=_free_port())
-    broker.start()
-    broker.bootstrap = f"127.0.0.1:{broker.port}"
-    try:
+    with local_broker(Broker, tmp_path_factory.mktemp("kafka")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")

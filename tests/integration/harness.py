@@ -218,6 +218,20 @@ class EngineProcess:
                 self.kill()
 
 
+def owned_partitions(lines: Iterable[dict]) -> dict[int | None, set[int]]:
+    """The stateful partitions each engine process holds after these log lines, by the ``process``
+    field of its lines (None for a single-process engine); a process that was only revoked maps to
+    an empty set."""
+    owned: dict[int | None, set[int]] = {}
+    for line in lines:
+        event = line.get("event")
+        if event == "partitions assigned":
+            owned.setdefault(line.get("process"), set()).update(line["partitions"])
+        elif event == "partitions revoked":
+            owned.setdefault(line.get("process"), set()).difference_update(line["partitions"])
+    return owned
+
+
 def reference_outputs(
     files: Sequence[Path], config: Path
 ) -> tuple[list[dict], list[tuple[str, bytes]], list[dict]]:

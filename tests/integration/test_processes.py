@@ -16,6 +16,7 @@ from tests.integration.harness import (
     create_topic,
     events,
     hl7_messages,
+    owned_partitions,
     produce,
     read_topic,
     reference_outputs,
@@ -40,16 +41,9 @@ def _workers_sharing_partitions(engine: EngineProcess, count: int, after: int = 
     a join the engine has to redo (three session timeouts, then a fresh join)."""
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
-        pids: dict[int, int] = {}
-        owned: dict[int, set[int]] = {}
-        for line in engine.log_lines()[after:]:
-            event = line.get("event")
-            if event == "worker started":
-                pids[line["worker"]] = line["pid"]
-            elif event == "partitions assigned":
-                owned.setdefault(line["process"], set()).update(line["partitions"])
-            elif event == "partitions revoked":
-                owned.setdefault(line["process"], set()).difference_update(line["partitions"])
+        lines = engine.log_lines()[after:]
+        pids = {line["worker"]: line["pid"] for line in lines if line.get("event") == "worker started"}
+        owned = owned_partitions(lines)
         if len(pids) == count and sorted(owned) == sorted(pids) and all(owned.values()):
             return pids
         assert engine.process is not None and engine.process.poll() is None, engine.log.read_text()[-3000:]

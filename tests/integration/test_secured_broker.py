@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import KAFKA_LOCAL, Broker, _free_port
+from tests.integration.conftest import Broker, local_broker
 from tests.integration.harness import (
     ROOT,
     EngineProcess,
@@ -39,31 +39,18 @@ class SecureBroker(Broker):
     """The local broker started with --secure; ``listener`` is its DIR/secure.json."""
 
     listener: dict[str, Any]
+    start_options = ("--secure",)
 
     def start(self) -> None:
+        super().start()
         assert self.directory is not None
-        command = [
-            str(KAFKA_LOCAL),
-            "start",
-            "--secure",
-            "--port",
-            str(self.port),
-            "--dir",
-            str(self.directory),
-        ]
-        subprocess.run(command, check=True, timeout=600, stdout=subprocess.DEVNULL)
         self.listener = json.loads((self.directory / "secure.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    broker = SecureBroker(bootstrap="", directory=tmp_path_factory.mktemp("kafka-secure"), port=_free_port())
-    broker.start()
-    broker.bootstrap = f"127.0.0.1:{broker.port}"
-    try:
+    with local_broker(SecureBroker, tmp_path_factory.mktemp("kafka-secure")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 def _secured_config(

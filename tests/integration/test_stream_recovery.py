@@ -19,6 +19,7 @@ from tests.integration.harness import (
     create_topic,
     events,
     hl7_messages,
+    owned_partitions,
     produce,
     read_topic,
     reference_outputs,
@@ -124,14 +125,8 @@ def test_a_surviving_instance_takes_over_restores_patients_and_later_findings_st
 
 
 def _owned(engine: EngineProcess) -> set[int]:
-    """The partitions an engine process holds now, from its assignment log lines."""
-    owned: set[int] = set()
-    for line in engine.log_lines():
-        if line.get("event") == "partitions assigned":
-            owned |= set(line["partitions"])
-        elif line.get("event") == "partitions revoked":
-            owned -= set(line["partitions"])
-    return owned
+    """The partitions a (single-process) engine holds now, from its assignment log lines."""
+    return owned_partitions(engine.log_lines()).get(None, set())
 
 
 def test_the_engine_rides_out_a_broker_restart(kafka_broker: Broker, tmp_path: Path) -> None:
