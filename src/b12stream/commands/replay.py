@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from b12stream.collector import settle_for_streaming
 from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, Engine
 from b12stream.engine.events import encode_event, rejected_event
@@ -178,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         return 2
     engine = Engine.load(args.config)
+    settle_for_streaming()
     try:
         if args.state is not None:
             return _replay(engine, files, args.state, args.format)

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from b12stream.collector import settle_for_streaming
 from b12stream.engine.engine import Engine
 from b12stream.errors import StateError, StreamError
 from b12stream.log import configure_logging, get_logger
@@ -53,6 +54,7 @@ def run_engine(
     """
     stop = stop or threading.Event()
     stop_on_signals(stop)
+    settle_for_streaming()
     try:
         return StreamApp(settings, engine, state_dir, stop).run()
     except (StreamError, StateError) as error:
