@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import socket
@@ -35,6 +36,7 @@ from kafka.admin import KafkaAdminClient
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_LOCAL = ROOT / "deploy" / "local-kafka" / "kafka-local"
 PARTITIONS = 4
+TARGET_RATE = 5_000  # messages/s, exactly-once, on the 2-core machine
 _B12STREAM = [sys.executable, "-m", "b12stream.cli"]
 
 
@@ -77,9 +79,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
+def broker(bootstrap: str | None) -> Iterator[tuple[str, int | None]]:
+    """The bootstrap address and, for a broker started here, its pid (for its CPU time)."""
     if bootstrap:
-        yield bootstrap
+        yield bootstrap, None
         return
     folder = Path(tempfile.mkdtemp(prefix="b12stream-bench-kafka-"))
     port = _free_port()
@@ -89,10 +92,63 @@ def broker(bootstrap: str | None) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", int((folder / "broker.pid").read_text())
     finally:
         subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(folder)], check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- CPU time ---------------------------------------------------------------------------------------
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _with_descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (the engine's spawned workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent by the broker, the engine's processes and this load generator between
+    ``start`` and ``stop``; the machine's cores are shared by all three."""
+
+    def __init__(self, broker_pid: int | None, engine_pid: int | None = None) -> None:
+        self._pids = {"broker": [broker_pid] if broker_pid else [], "bench": [os.getpid()]}
+        self._engine_pid = engine_pid
+        self._start: dict[str, dict[int, float]] = {}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        engine = _with_descendants(self._engine_pid) if self._engine_pid is not None else []
+        pids = {**self._pids, "engine": engine} if engine else self._pids
+        return {role: {pid: _cpu_seconds(pid) for pid in found} for role, found in pids.items()}
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds by role since ``start`` (a process started since then counts from zero)."""
+        end = self._sample()
+        return {
+            role: sum(seconds - self._start.get(role, {}).get(pid, 0.0) for pid, seconds in found.items())
+            for role, found in end.items()
+        }
 
 
 def topics(prefix: str) -> dict[str, str]:
@@ -128,8 +184,11 @@ def _engine_producer_options() -> dict[str, object]:
     return {"acks": "all", **options}
 
 
-def passthrough(bootstrap: str, values: list[bytes]) -> float:
-    """Messages/s of a plain kafka-python loop: poll a batch, send each record on, flush, commit."""
+def passthrough(
+    bootstrap: str, broker_pid: int | None, values: list[bytes]
+) -> tuple[float, dict[str, float]]:
+    """Messages/s of a plain kafka-python loop: poll a batch, send each record on, flush, commit; and
+    the CPU seconds the broker and the loop spent meanwhile."""
     names = topics("pass")
     create(bootstrap, names["input"])
     create(bootstrap, names["alerts"])
@@ -144,10 +203,12 @@ def passthrough(bootstrap: str, values: list[bytes]) -> float:
     )
     producer = KafkaProducer(**_engine_producer_options(), bootstrap_servers=bootstrap)
     moved, started = 0, None
+    meter = CpuMeter(broker_pid)
     while moved < len(values):
         batch = consumer.poll(timeout_ms=200)
         if batch and started is None:
             started = time.monotonic()
+            meter.start()
         for records in batch.values():
             for record in records:
                 producer.send(names["alerts"], record.value, key=record.key)
@@ -156,9 +217,10 @@ def passthrough(bootstrap: str, values: list[bytes]) -> float:
             producer.flush()
             consumer.commit()
     elapsed = time.monotonic() - (started or time.monotonic())
+    cpu = meter.stop()
     consumer.close()
     producer.close()
-    return moved / elapsed
+    return moved / elapsed, cpu
 
 
 # -- the engine -------------------------------------------------------------------------------------
@@ -182,8 +244,8 @@ def engine_config(
 
 
 @contextmanager
-def engine(folder: Path, config: Path, processes: int = 1) -> Iterator[Path]:
-    """`b12stream run --processes N` (N engine processes in one group); yields its log."""
+def engine(folder: Path, config: Path, processes: int = 1) -> Iterator[tuple[Path, int]]:
+    """`b12stream run --processes N` (N engine processes in one group); yields its log and pid."""
     log = folder / "engine.log"
     command = [*_B12STREAM, "run", "--config", str(config), "--state", str(folder / "state")]
     with open(log, "wb") as sink:
@@ -191,7 +253,7 @@ def engine(folder: Path, config: Path, processes: int = 1) -> Iterator[Path]:
             [*command, "--processes", str(processes)], stdout=sink, stderr=sink, cwd=ROOT
         )
     try:
-        yield log
+        yield log, running.pid
     finally:
         running.terminate()
         running.wait(timeout=30)
@@ -225,18 +287,24 @@ def _wait_until_settled(log: Path, processes: int, timeout_s: float = 120.0) -> 
 
 
 def throughput(
-    bootstrap: str, values: list[bytes], guarantee: str, processes: int = 1, keyed: bool = False
-) -> float:
+    bootstrap: str,
+    broker_pid: int | None,
+    values: list[bytes],
+    guarantee: str,
+    processes: int = 1,
+    keyed: bool = False,
+) -> tuple[float, dict[str, float]]:
     """Messages/s of `b12stream run` once its processes hold their partitions: from the first send of
     ``values`` (sent as fast as the producer goes, far faster than the engine) until every changelog
-    record of them is committed. ``keyed``: the input is keyed by patient key and the engine told so
+    record of them is committed; and the CPU seconds the broker, the engine and this script spent in
+    that window. ``keyed``: the input is keyed by patient key and the engine told so
     (``input_keyed_by_patient``), so there is no repartition hop."""
     names = topics(guarantee)
     create(bootstrap, names["input"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         config = engine_config(folder, bootstrap, names, guarantee, keyed)
-        with engine(folder, config, processes) as log:
+        with engine(folder, config, processes) as (log, pid):
             _wait_until_settled(log, processes)
             reader = _committed_reader(bootstrap)
             tps = [TopicPartition(names["changelog"], p) for p in range(PARTITIONS)]
@@ -244,6 +312,8 @@ def throughput(
             reader.seek_to_beginning(*tps)
             for tp in tps:
                 reader.position(tp)
+            meter = CpuMeter(broker_pid, pid)
+            meter.start()
             started = finished = time.monotonic()
             produce(bootstrap, names["input"], values, keyed)
             seen, deadline = 0, started + 600
@@ -251,8 +321,9 @@ def throughput(
                 for records in reader.poll(timeout_ms=200).values():
                     seen += len(records)
                     finished = time.monotonic()
+            cpu = meter.stop()
             reader.close()
-    return len(values) / (finished - started)
+    return len(values) / (finished - started), cpu
 
 
 def _patient_key(message: bytes) -> str:
@@ -274,13 +345,20 @@ def _percentiles(name: str, seen: list[float]) -> dict[str, float]:
 
 
 def latency(
-    bootstrap: str, rate: float, seconds: float, alerting: float, warmup: float, processes: int = 1
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    alerting: float,
+    warmup: float,
+    processes: int = 1,
+    keyed: bool = False,
 ) -> dict[str, float]:
     """Offer ``rate`` messages/s for ``warmup`` + ``seconds`` to a running exactly-once engine and
     measure, for the messages sent after the warm-up, from each message's send (a) its alert becoming
     readable (read_committed), for the alerting messages, and (b) its patient's changelog record
     becoming readable, for every message (same transaction). The warm-up messages are sent at the same
-    rate but not counted: they pay for the first fetch positions, connections and transactions."""
+    rate but not counted: they pay for the first fetch positions, connections and transactions.
+    ``keyed``: sent keyed by patient to an engine told so (one transaction hop instead of two)."""
     names = topics("latency")
     create(bootstrap, names["input"])
     values = workload(int(rate * (warmup + seconds)), alerting, seed=11)
@@ -291,7 +369,8 @@ def latency(
     state_seen: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with engine(folder, engine_config(folder, bootstrap, names, "exactly_once"), processes) as log:
+        config = engine_config(folder, bootstrap, names, "exactly_once", keyed)
+        with engine(folder, config, processes) as (log, _):
             _wait_until_settled(log, processes)
             reader = _committed_reader(bootstrap)
             while not reader.partitions_for_topic(names["alerts"]):
@@ -333,7 +412,7 @@ def latency(
                 if n >= counted_from:
                     control_id = value.split(b"\r", 1)[0].split(b"|")[9].decode()
                     sent_by_control[control_id] = sent_by_patient[_patient_key(value)] = time.time()
-                producer.send(names["input"], value)
+                producer.send(names["input"], value, key=_patient_key(value).encode() if keyed else None)
             producer.flush()
             time.sleep(5)
             stop.set()
@@ -341,6 +420,14 @@ def latency(
             reader.close()
             producer.close()
     return {**_percentiles("alert", alert_seen), **_percentiles("state", state_seen)}
+
+
+def _cpu_line(cpu: dict[str, float], messages: int) -> str:
+    """CPU per message by role, and the cores all of them together would need at the target rate."""
+    per_message = {role: seconds / messages for role, seconds in cpu.items()}
+    cores = sum(per_message.values()) * TARGET_RATE
+    shares = ", ".join(f"{role} {1e6 * each:.0f}" for role, each in per_message.items())
+    return f"CPU µs/message: {shares}; all together at {TARGET_RATE:,} messages/s: {cores:.1f} cores"
 
 
 def main() -> int:
@@ -354,26 +441,38 @@ def main() -> int:
     parser.add_argument("--alerting", type=float, default=0.01, help="fraction of messages raising an alert")
     args = parser.parse_args()
     values = workload(args.messages, args.alerting)
-    with broker(args.bootstrap_servers) as bootstrap:
-        ceiling = passthrough(bootstrap, values)
-        print(f"passthrough ceiling (kafka-python consume->produce): {ceiling:8.0f} messages/s", flush=True)
+    with broker(args.bootstrap_servers) as (bootstrap, broker_pid):
+        ceiling, cpu = passthrough(bootstrap, broker_pid, values)
+        print(
+            f"passthrough ceiling (kafka-python consume->produce): {ceiling:8.0f} messages/s; "
+            + _cpu_line(cpu, len(values)),
+            flush=True,
+        )
         for guarantee, keyed in (("exactly_once", False), ("at_least_once", False), ("exactly_once", True)):
-            rate = throughput(bootstrap, values, guarantee, args.processes, keyed)
+            rate, cpu = throughput(bootstrap, broker_pid, values, guarantee, args.processes, keyed)
             input_kind = "keyed input  " if keyed else "unkeyed input"
             print(
                 f"engine x{args.processes} {guarantee:>13}, {input_kind}: {rate:8.0f} messages/s"
-                f" ({100 * rate / ceiling:.0f} % of ceiling)",
+                f" ({100 * rate / ceiling:.0f} % of ceiling); {_cpu_line(cpu, len(values))}",
                 flush=True,
             )
         for rate in args.rate:
-            figures = latency(
-                bootstrap, rate, args.latency_seconds, args.alerting, args.warmup_seconds, args.processes
-            )
-            print(
-                f"send->output latency at {rate:.0f} messages/s, exactly-once: "
-                + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
-                flush=True,
-            )
+            for keyed in (False, True):
+                figures = latency(
+                    bootstrap,
+                    rate,
+                    args.latency_seconds,
+                    args.alerting,
+                    args.warmup_seconds,
+                    args.processes,
+                    keyed,
+                )
+                print(
+                    f"send->output latency at {rate:.0f} messages/s, exactly-once, "
+                    f"{'keyed' if keyed else 'unkeyed'} input: "
+                    + ", ".join(f"{k} {v:.0f}" for k, v in figures.items()),
+                    flush=True,
+                )
     return 0
 
 
