@@ -1,16 +1,24 @@
-"""A refused login or an untrusted broker is named and never retried; a broker that is down is retried."""
+"""A refused login, an untrusted broker or a refused client certificate is named and never retried; a
+broker that is down is retried."""
 
 from __future__ import annotations
 
+import os
+import select
+import shutil
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import kafka.errors as kafka_errors
 import pytest
 
+from b12stream.errors import ConfigError
 from b12stream.stream.access import check_access
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError, translate
 from b12stream.stream.settings import KafkaSettings, SecuritySettings
@@ -38,8 +46,9 @@ def test_a_broker_that_does_not_answer_stays_transient() -> None:
     assert isinstance(translate(kafka_errors.KafkaTimeoutError("Unable to bootstrap")), TransientBrokerError)
 
 
-# -- check_access against a scripted broker on 127.0.0.1 (SASL_PLAINTEXT: no TLS needed) ---------------
+# -- check_access against a scripted broker on 127.0.0.1, over TCP or TLS -----------------------------
 Reply = Callable[[int, bytes], bytes | None]  # (api key, request body) -> response body, None = hang up
+Broker = Callable[..., str]  # (reply, tls context or None) -> bootstrap address
 
 
 def _frame(correlation: int, body: bytes) -> bytes:
@@ -47,14 +56,43 @@ def _frame(correlation: int, body: bytes) -> bytes:
     return struct.pack(">i", len(payload)) + payload
 
 
-def _serve(listener: socket.socket, reply: Reply) -> None:
+def _read(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def _accept(listener: socket.socket, tls: ssl.SSLContext | None) -> socket.socket | None:
     connection, _ = listener.accept()
+    if tls is None:
+        return connection
+    secured = tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+    try:
+        secured.do_handshake()
+    except (ssl.SSLError, OSError):
+        # The alert is on its way; closing before the client hangs up could reset the connection
+        # and discard the alert unread, so wait for the client to go, as a broker does.
+        while select.select([secured], [], [], 5)[0] and os.read(secured.fileno(), 4096):
+            pass
+        secured.close()
+        return None
+    return secured
+
+
+def _serve(listener: socket.socket, reply: Reply, tls: ssl.SSLContext | None) -> None:
+    connection = _accept(listener, tls)
+    if connection is None:
+        return
     with connection:
         while True:
-            head = connection.recv(4, socket.MSG_WAITALL)
+            head = _read(connection, 4)
             if len(head) < 4:
                 return
-            request = connection.recv(struct.unpack(">i", head)[0], socket.MSG_WAITALL)
+            request = _read(connection, struct.unpack(">i", head)[0])
             api_key, _, correlation, client_id_length = struct.unpack_from(">hhih", request)
             answer = reply(api_key, request[10 + client_id_length :])
             if answer is None:
@@ -63,14 +101,14 @@ def _serve(listener: socket.socket, reply: Reply) -> None:
 
 
 @pytest.fixture
-def broker() -> Iterator[Callable[[Reply], str]]:
+def broker() -> Iterator[Broker]:
     threads: list[threading.Thread] = []
     listeners: list[socket.socket] = []
 
-    def start(reply: Reply) -> str:
+    def start(reply: Reply, tls: ssl.SSLContext | None = None) -> str:
         listener = socket.create_server(("127.0.0.1", 0))
         listeners.append(listener)
-        thread = threading.Thread(target=_serve, args=(listener, reply), daemon=True)
+        thread = threading.Thread(target=_serve, args=(listener, reply, tls), daemon=True)
         thread.start()
         threads.append(thread)
         return f"127.0.0.1:{listener.getsockname()[1]}"
@@ -99,7 +137,7 @@ def _authenticated(error_code: int, message: bytes = b"") -> bytes:
 
 
 def test_a_refused_login_names_the_user_and_the_broker_reason_but_not_the_password(
-    broker: Callable[[Reply], str], monkeypatch: pytest.MonkeyPatch
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def reply(api_key: int, body: bytes) -> bytes:
         if api_key == 17:
@@ -116,7 +154,7 @@ def test_a_refused_login_names_the_user_and_the_broker_reason_but_not_the_passwo
 
 
 def test_a_broker_hanging_up_during_login_is_a_refusal(
-    broker: Callable[[Reply], str], monkeypatch: pytest.MonkeyPatch
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bootstrap = broker(lambda api_key, _: _offering("PLAIN") if api_key == 17 else None)
     with pytest.raises(AuthenticationFailed, match="closed the connection"):
@@ -124,14 +162,14 @@ def test_a_broker_hanging_up_during_login_is_a_refusal(
 
 
 def test_a_mechanism_the_broker_does_not_offer_is_named(
-    broker: Callable[[Reply], str], monkeypatch: pytest.MonkeyPatch
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bootstrap = broker(lambda api_key, _: _offering("SCRAM-SHA-256") if api_key == 17 else None)
     with pytest.raises(AuthenticationFailed, match="offers only SCRAM-SHA-256"):
         check_access(_settings(bootstrap, monkeypatch, "SCRAM-SHA-512"))
 
 
-def test_an_accepted_login_returns(broker: Callable[[Reply], str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_accepted_login_returns(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
     bootstrap = broker(lambda api_key, _: _offering("PLAIN") if api_key == 17 else _authenticated(0))
     check_access(_settings(bootstrap, monkeypatch))
 
@@ -145,3 +183,170 @@ def test_no_reachable_bootstrap_server_is_transient(monkeypatch: pytest.MonkeyPa
 
 def test_plaintext_needs_no_check() -> None:
     check_access(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+
+
+def test_a_listener_without_sasl_is_named_when_a_login_is_attempted(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bootstrap = broker(lambda api_key, _: struct.pack(">hi", 33, 0) if api_key == 17 else None)
+    with pytest.raises(AuthenticationFailed, match=r"offers no SASL mechanism; is kafka\.security\.protocol"):
+        check_access(_settings(bootstrap, monkeypatch))
+
+
+# -- TLS without SASL: a throwaway CA, a broker certificate for 127.0.0.1 and client certificates ------
+KEY_PASSWORD = "key-pw-31c7"
+KEY_PASSWORD_ENV = "B12STREAM_TEST_KEY_PASSWORD"
+_EC = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1"  # EC keys: made in milliseconds, unlike RSA
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    broker: tuple[Path, Path]  # certificate, key
+    client: tuple[Path, Path]  # signed by the CA; the key encrypted with KEY_PASSWORD
+    stranger: tuple[Path, Path]  # self-signed
+
+    def server(self, client_auth: bool, tls12: bool = False) -> ssl.SSLContext:
+        """A broker's TLS context: its certificate, and with ``client_auth`` a required client
+        certificate signed by the CA."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self.broker)
+        if client_auth:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.ca)
+        if tls12:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+
+def _openssl(folder: Path, *args: str) -> None:
+    subprocess.run(
+        ["openssl", *args],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=30,
+        env={**os.environ, "KEY_PASSWORD": KEY_PASSWORD},
+    )
+
+
+def _sign(folder: Path, name: str, subject: str, extensions: str, key_protection: str) -> tuple[Path, Path]:
+    """``name``.pem and ``name``.key: a new key and a certificate the test CA signs with ``extensions``."""
+    (folder / f"{name}.ext").write_text(extensions)
+    _openssl(
+        folder, *f"req {_EC} {key_protection} -keyout {name}.key -out {name}.csr".split(), "-subj", subject
+    )
+    _openssl(
+        folder,
+        *f"x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -set_serial 7 -days 1".split(),
+        *f"-extfile {name}.ext -out {name}.pem".split(),
+    )
+    return folder / f"{name}.pem", folder / f"{name}.key"
+
+
+def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
+    _openssl(
+        folder,
+        *f"req -x509 {_EC} -nodes -keyout {name}.key -out {name}.pem -days 1".split(),
+        "-subj",
+        f"/CN={name}",
+    )
+    return folder / f"{name}.pem", folder / f"{name}.key"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    if shutil.which("openssl") is None:
+        pytest.skip("the TLS cases need `openssl` to make their certificates")
+    folder = tmp_path_factory.mktemp("pki")
+    ca, _ = _self_signed(folder, "ca")
+    server = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    broker = _sign(folder, "broker", "/CN=127.0.0.1", server, "-nodes")
+    client = _sign(
+        folder, "client", "/CN=engine", "extendedKeyUsage=clientAuth\n", "-passout env:KEY_PASSWORD"
+    )
+    return Pki(ca, broker, client, _self_signed(folder, "stranger"))
+
+
+def _metadata(api_key: int, _: bytes) -> bytes | None:
+    """A broker that answers Metadata (no brokers, no topics) and hangs up on anything else."""
+    return struct.pack(">iii", 0, -1, 0) if api_key == 3 else None
+
+
+def _tls_settings(
+    bootstrap: str, pki: Pki, certificate: tuple[Path, Path] | None = None, **more: str
+) -> KafkaSettings:
+    files = {"ssl_certfile": str(certificate[0]), "ssl_keyfile": str(certificate[1])} if certificate else {}
+    security = SecuritySettings(protocol="SSL", ssl_cafile=str(pki.ca), **files, **more)
+    return KafkaSettings(bootstrap_servers=bootstrap, security=security)
+
+
+def test_tls_without_a_client_certificate_asks_for_metadata_and_returns(broker: Broker, pki: Pki) -> None:
+    asked: list[int] = []
+
+    def reply(api_key: int, body: bytes) -> bytes | None:
+        asked.append(api_key)
+        return _metadata(api_key, body)
+
+    check_access(_tls_settings(broker(reply, pki.server(client_auth=False)), pki))
+    assert asked == [3]
+
+
+def test_an_accepted_client_certificate_with_its_key_password_from_the_environment_returns(
+    broker: Broker, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_PASSWORD_ENV, KEY_PASSWORD)
+    bootstrap = broker(_metadata, pki.server(client_auth=True))
+    check_access(_tls_settings(bootstrap, pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV))
+
+
+@pytest.mark.parametrize(
+    ("tls12", "named"),
+    [
+        (False, "requires a client certificate and none is configured"),
+        # OpenSSL's TLS 1.2 server sends a bare handshake_failure (a Kafka broker sends bad_certificate).
+        (True, r"HANDSHAKE_FAILURE\); .*, or does it require a client certificate\?"),
+    ],
+    ids=["TLS 1.3: refused after the handshake", "TLS 1.2: during it"],
+)
+def test_a_listener_that_requires_a_client_certificate_names_the_missing_one(
+    broker: Broker, pki: Pki, tls12: bool, named: str
+) -> None:
+    bootstrap = broker(_metadata, pki.server(client_auth=True, tls12=tls12))
+    with pytest.raises(AuthenticationFailed, match=named):
+        check_access(_tls_settings(bootstrap, pki))
+
+
+@pytest.mark.parametrize(
+    "tls12", [False, True], ids=["TLS 1.3: refused after the handshake", "TLS 1.2: during it"]
+)
+def test_a_client_certificate_the_broker_does_not_trust_is_named(
+    broker: Broker, pki: Pki, tls12: bool
+) -> None:
+    bootstrap = broker(_metadata, pki.server(client_auth=True, tls12=tls12))
+    with pytest.raises(AuthenticationFailed, match=r"refused the client certificate .*stranger\.pem"):
+        check_access(_tls_settings(bootstrap, pki, pki.stranger))
+
+
+def test_a_tls_listener_that_hangs_up_after_the_handshake_asks_whether_it_wants_sasl(
+    broker: Broker, pki: Pki
+) -> None:
+    bootstrap = broker(lambda *_: None, pki.server(client_auth=False))
+    with pytest.raises(
+        AuthenticationFailed, match=r"does this listener want SASL .* or a client certificate"
+    ):
+        check_access(_tls_settings(bootstrap, pki))
+
+
+def test_an_encrypted_key_without_a_password_variable_is_a_config_error_not_a_prompt(pki: Pki) -> None:
+    with pytest.raises(ConfigError, match=r"is encrypted; name .* in kafka\.security\.ssl_password_env"):
+        check_access(_tls_settings("127.0.0.1:1", pki, pki.client))
+
+
+def test_a_wrong_key_password_is_a_config_error_that_does_not_show_it(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_PASSWORD_ENV, "not-the-key-password")
+    with pytest.raises(ConfigError, match="is the key password") as refused:
+        check_access(_tls_settings("127.0.0.1:1", pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV))
+    assert "not-the-key-password" not in str(refused.value)
