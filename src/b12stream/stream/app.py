@@ -133,12 +133,12 @@ class StreamApp:
                     if self.settings.input_keyed_by_patient
                     else [topics.input, topics.repartition]
                 )
-                for topic in sources:
-                    # Metadata first: a group formed before the consumer knows a just-created topic
-                    # rebalances again at once, and several instances starting together then race
-                    # through two rebalances instead of one.
-                    consumer.partitions_for_topic(topic)
                 consumer.subscribe(sources, listener=_Listener(self))
+                # Wait for a metadata answer after subscribing: the group leader assigns from the
+                # metadata it has seen since then. Joining before it arrives, the leader assigns from
+                # nothing and rejoins as soon as the answer comes; kafka-python 3.0 stops driving that
+                # rejoin if it must wait for another member, and the instance is dropped from the group.
+                consumer.topics()
                 self._consumer = consumer
         except Exception as error:
             raise _transient(error) from error
@@ -255,11 +255,13 @@ class StreamApp:
         """Replace the consumer when its group join has not finished in ``_JOIN_LIMIT_SESSIONS``
         session timeouts.
 
-        kafka-python 3.0 can lose the answer to a JoinGroup sent while another member joins: the
-        consumer then waits for it up to the rebalance timeout (max_poll_interval_ms) holding no
-        partitions, while the group goes on without it. A healthy join takes as long as the slowest
-        member needs to poll again. Every partition was revoked before the join began, so nothing is
-        in flight; the new consumer joins afresh and resumes from the committed offsets.
+        kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription started
+        once the leader's assignment makes the change look settled: the answer to SyncGroup is never
+        applied, heartbeats stay off, and the broker drops the member while it waits, holding no
+        partitions, with no error. ``_connect`` avoids the usual trigger (see there); this is the net
+        for the others, such as partitions added to a subscribed topic. A healthy join takes as long
+        as the slowest member needs to poll again. Every partition was revoked before the join began,
+        so nothing is in flight; the new consumer joins afresh and resumes from the committed offsets.
         """
         since = self.joining_since
         if since is None or time.monotonic() - since < self._join_limit_s:
