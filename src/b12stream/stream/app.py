@@ -14,7 +14,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from b12stream.engine.engine import Engine
-from b12stream.errors import B12StreamError, StateError
+from b12stream.errors import B12StreamError, StateError, StreamError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
@@ -83,6 +83,7 @@ class StreamApp:
         self._counts: dict[str, int] = defaultdict(int)
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
+        self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
         self.joining_since: float | None = None  # set by the rebalance listener's thread
         session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
         self._join_limit_s = _JOIN_LIMIT_SESSIONS * session_s
@@ -120,7 +121,7 @@ class StreamApp:
     def _connect(self) -> None:
         try:
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
-            partitions = ensure_topics(self.settings)
+            partitions = self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:
                 self._producer = self._new_producer()
             if self._reader is None:
@@ -301,6 +302,14 @@ class StreamApp:
     def _restore_assigned(self) -> None:
         assert self._consumer is not None and self._reader is not None
         for partition in self._table.in_phase(PartitionPhase.ASSIGNED):
+            if partition >= self._stateful_partitions:
+                raise StreamError(
+                    f"{self.stateful_topic} now has partition {partition}, but "
+                    f"{self.settings.topics.changelog} has {self._stateful_partitions} partitions: "
+                    "partitions were added to the topic patient state is keyed on while the engine "
+                    "ran, which sends a patient's results to another partition than its history. "
+                    "Restore the partition count, or start over with a new application_id"
+                )
             self._table.move(partition, PartitionPhase.RESTORING)
             committed = None
             if not self.settings.exactly_once:
