@@ -132,6 +132,10 @@ def events(
     return [event for event in decoded if event["type"] in wanted]
 
 
+# Consumer settings of every test config: short sessions, so that failover tests take seconds.
+TEST_CONSUMER = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 60000}
+
+
 def write_config(folder: Path, bootstrap: str, topics: dict[str, str], group: str, **kafka: Any) -> Path:
     """A copy of the shipped config/ folder whose kafka: section points at this test's topics."""
     target = folder / "config"
@@ -144,7 +148,7 @@ def write_config(folder: Path, bootstrap: str, topics: dict[str, str], group: st
         application_id=group,
         topics=topics,
         batch={"max_records": 200, "poll_timeout_ms": 50},
-        consumer={"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 60000},
+        consumer=TEST_CONSUMER,
         producer={"linger_ms": 2, "transaction_timeout_ms": 8000},
         retry={"attempts": 30, "initial_backoff_s": 0.2, "max_backoff_s": 2.0},
     )

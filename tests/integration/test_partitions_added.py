@@ -11,6 +11,7 @@ from kafka.admin import KafkaAdminClient, NewPartitions
 
 from tests.integration.harness import (
     SAMPLES,
+    TEST_CONSUMER,
     EngineProcess,
     committed_offsets,
     create_topic,
@@ -25,12 +26,7 @@ pytestmark = pytest.mark.integration
 
 # The consumer sees new partitions at its next metadata refresh; the shipped config refreshes every
 # 30 s, the test every 2 s.
-_CONSUMER = {
-    "session_timeout_ms": 6000,
-    "heartbeat_interval_ms": 1000,
-    "max_poll_interval_ms": 60000,
-    "metadata_max_age_ms": 2000,
-}
+_CONSUMER = {**TEST_CONSUMER, "metadata_max_age_ms": 2000}
 
 
 def _add_partitions(bootstrap: str, topic: str, total: int) -> None:

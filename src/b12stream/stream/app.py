@@ -121,7 +121,7 @@ class StreamApp:
     def _connect(self) -> None:
         try:
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
-            partitions = self._stateful_partitions = ensure_topics(self.settings)
+            self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:
                 self._producer = self._new_producer()
             if self._reader is None:
@@ -146,7 +146,7 @@ class StreamApp:
         _log.info(
             "connected",
             transactional_id=self._transactional_id,
-            stateful_partitions=partitions,
+            stateful_partitions=self._stateful_partitions,
             guarantee=self.settings.processing_guarantee,
         )
 
