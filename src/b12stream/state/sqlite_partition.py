@@ -12,8 +12,11 @@ __all__ = ["SqlitePartition", "TopicPartitionKey"]
 
 TopicPartitionKey = tuple[str, int]
 
+# patient_state is a rowid table: a state is a kilobyte or more, and a WITHOUT ROWID table keeps whole
+# rows in its key b-tree, where an upsert of a 1.2 KB state cost about nine times the CPU (73 against
+# 8 µs). stored_offset rows are tiny, the case WITHOUT ROWID is made for.
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS stored_offset ("
     " topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
     " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
