@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from b12stream.stream.records import SourceRef
+from b12stream.stream.repartition import unpack
 from tests.conftest import SAMPLES
 from tests.integration.harness import (
     EngineProcess,
@@ -64,8 +66,9 @@ def _workload() -> list[bytes]:
 
 def _wait_until_consumed(bootstrap: str, group: str, names: dict[str, str], timeout_s: float) -> int:
     """Wait until the group has committed past every input record and every committed repartition
-    record; returns how many repartition records there are. (A transactional topic ends with a commit
-    marker, so its end offset is one past what a consumer can ever commit: compare with records.)"""
+    record; returns how many messages the repartition records hold. (A transactional topic ends with
+    a commit marker, so its end offset is one past what a consumer can ever commit: compare with
+    records.)"""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         input_done = committed_offsets(bootstrap, group, names["input"]) == end_offsets(
@@ -78,7 +81,7 @@ def _wait_until_consumed(bootstrap: str, group: str, names: dict[str, str], time
                 last[record.partition] = max(last.get(record.partition, -1), record.offset)
             committed = committed_offsets(bootstrap, group, names["repartition"])
             if all((committed.get(p) or 0) > offset for p, offset in last.items()):
-                return len(rekeyed)
+                return sum(len(unpack(r.value, SourceRef(r.topic, r.partition, r.offset))) for r in rekeyed)
         time.sleep(1.0)
     raise AssertionError(f"input not consumed within {timeout_s} s")
 

@@ -23,7 +23,8 @@ from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
-from b12stream.stream.records import Message, SourceRef, source_from_headers
+from b12stream.stream.records import Message, SourceRef
+from b12stream.stream.repartition import unpack
 from b12stream.stream.restore import restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
@@ -221,7 +222,7 @@ class StreamApp:
                 results.append(self._stages.process(messages, transaction, tp.partition, next_offset))
             else:
                 messages = [m for r in records for m in split_record(r.value, _source(tp, r))]
-                results.append(self._stages.rekey(messages))
+                results.append(self._stages.rekey(messages, self._stateful_partitions))
         return results
 
     def _stateful_messages(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> list[Message]:
@@ -229,7 +230,7 @@ class StreamApp:
             raise Fenced(f"partition {tp.partition} of {tp.topic} is not running")
         if self.settings.input_keyed_by_patient:
             return [m for r in records for m in split_record(r.value, _source(tp, r))]
-        return [Message(r.value or b"", source_from_headers(r.headers, _source(tp, r))) for r in records]
+        return [m for r in records for m in unpack(r.value, _source(tp, r))]
 
     def _abandon(self, batch: Batch, checkpoint: Checkpoint, error: BaseException) -> None:
         """Undo an unfinished batch: abort, drop the producer, schedule the consumer's rewind and a

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from b12stream.hl7.model import Rejection
+
 __all__ = [
     "Header",
     "Message",
     "OutRecord",
     "SourceRef",
     "header_text",
-    "repartition_headers",
-    "source_from_headers",
     "source_headers",
 ]
 
@@ -22,9 +22,6 @@ _PARTITION = "b12stream.source.partition"
 _OFFSET = "b12stream.source.offset"
 _FRAME = "b12stream.source.frame"
 _FRAME_OFFSET = "b12stream.source.frame-offset"
-# The repartition topic carries the source in one header: it is read and written once per message,
-# and five headers cost more to encode and decode than the rest of the record's framing.
-_SOURCE = "b12stream.source"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +45,12 @@ class SourceRef:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One HL7 message's bytes, exactly as they were in the input, and where they came from."""
+    """One HL7 message's bytes, exactly as they were in the input, and where they came from.
+    ``unusable``: why the bytes cannot be read as a message at all (they are dead-lettered as such)."""
 
     data: bytes
     source: SourceRef
+    unusable: Rejection | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +80,3 @@ def source_headers(source: SourceRef) -> tuple[Header, ...]:
         (_FRAME, str(source.frame).encode()),
         (_FRAME_OFFSET, str(source.frame_offset).encode()),
     )
-
-
-def repartition_headers(source: SourceRef) -> tuple[Header, ...]:
-    """``topic/partition/offset/frame/frame-offset`` in one header (topic names never hold a slash)."""
-    text = f"{source.topic}/{source.partition}/{source.offset}/{source.frame}/{source.frame_offset}"
-    return ((_SOURCE, text.encode()),)
-
-
-def source_from_headers(headers: object, fallback: SourceRef) -> SourceRef:
-    """The original source carried through the repartition topic; ``fallback`` when headers lack it."""
-    text = header_text(headers, _SOURCE)
-    parts = text.rsplit("/", 4) if text is not None else []
-    if len(parts) != 5 or not parts[0] or not all(n.isdigit() for n in parts[1:]):
-        return fallback
-    return SourceRef(parts[0], int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))

@@ -16,7 +16,8 @@ from b12stream.hl7.model import Rejection
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
-from b12stream.stream.records import Message, OutRecord, SourceRef, repartition_headers
+from b12stream.stream.records import Message, OutRecord, SourceRef
+from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import TopicNames
 
 __all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
@@ -60,23 +61,19 @@ class Stages:
             lambda data: ingest(data, engine)
         )
 
-    def rekey(self, messages: Iterable[Message]) -> StageResult:
-        """Ingest stage: each usable message to the repartition topic keyed by patient key text; each
-        unusable one to the dead-letter topic (plus a ``rejected`` event on the alerts topic)."""
+    def rekey(self, messages: Iterable[Message], partitions: int) -> StageResult:
+        """Ingest stage: each usable message to the partition of the repartition topic (of
+        ``partitions``) its patient key text hashes to, packed per partition (stream/repartition.py);
+        each unusable one to the dead-letter topic (plus a ``rejected`` event on the alerts topic)."""
         result = StageResult()
+        routed: list[tuple[int, Message]] = []
         for message in messages:
             accepted = self._ingest(message.data)
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "ingest")
                 continue
-            result.records.append(
-                OutRecord(
-                    topic=self._topics.repartition,
-                    key=accepted.patient.as_text().encode("utf-8"),
-                    value=message.data,
-                    headers=repartition_headers(message.source),
-                )
-            )
+            routed.append((partition_of(accepted.patient.as_text().encode("utf-8"), partitions), message))
+        result.records.extend(envelopes(routed, self._topics.repartition))
         return result
 
     def process(
@@ -87,7 +84,7 @@ class Stages:
         changed (its latest state), sent to changelog partition ``partition`` and stamped with
         ``next_offset`` (the stateful-topic offset this batch ends at)."""
         result = StageResult()
-        parsed = [(message, self._ingest(message.data)) for message in messages]
+        parsed = [(message, message.unusable or self._ingest(message.data)) for message in messages]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
         changed: set[str] = set()

@@ -1,0 +1,64 @@
+"""The two stream stages over a real state file: the ingest stage packs each patient's messages into
+their partition's repartition record, in input order; the process stage reads them back and
+dead-letters a record it cannot read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from b12stream.engine.engine import Engine
+from b12stream.engine.ingest import Accepted, ingest
+from b12stream.state import SqlitePatientStore
+from b12stream.stream.records import Message, SourceRef
+from b12stream.stream.repartition import partition_of, unpack
+from b12stream.stream.settings import TopicNames
+from b12stream.stream.stages import Stages
+from tests.conftest import SAMPLES
+from tests.integration.harness import for_patient_copy, hl7_messages
+
+_TOPICS = TopicNames()
+_RECORD = SourceRef(_TOPICS.repartition, 1, 41)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load()
+
+
+def _patient_partition(engine: Engine, message: Message) -> int:
+    accepted = ingest(message.data, engine)
+    assert isinstance(accepted, Accepted)
+    return partition_of(accepted.patient.as_text().encode(), 4)
+
+
+def test_ingest_packs_each_patient_into_its_partition_in_order(engine: Engine) -> None:
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    values = [for_patient_copy(normal, n % 5) for n in range(12)] + [b"not HL7"]
+    inputs = [Message(value, SourceRef("hl7.oru", 0, offset)) for offset, value in enumerate(values)]
+    result = Stages(engine, _TOPICS).rekey(inputs, partitions=4)
+    assert result.dead_lettered == 1
+    assert [r.value for r in result.records if r.topic == _TOPICS.dlq] == [b"not HL7"]
+    packed = [r for r in result.records if r.topic == _TOPICS.repartition]
+    for partition in range(4):
+        received = [m for r in packed if r.partition == partition for m in unpack(r.value, _RECORD)]
+        assert received == [m for m in inputs[:-1] if _patient_partition(engine, m) == partition]
+
+
+def test_process_dead_letters_an_unreadable_repartition_record_with_its_reason(
+    engine: Engine, tmp_path: Path
+) -> None:
+    value = b"MSH|^~\\&|written by something else"
+    with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
+        result = Stages(engine, _TOPICS).process(unpack(value, _RECORD), store.begin(), 1, 42)
+    assert (result.processed, result.dead_lettered) == (0, 1)
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    headers = dict(dead.headers)
+    assert dead.value == value
+    assert b"repartition record unreadable" in headers["b12stream.error.reason"]
+    assert headers["b12stream.error.stage"] == b"process"
+    assert (headers["b12stream.source.topic"], headers["b12stream.source.offset"]) == (
+        _TOPICS.repartition.encode(),
+        b"41",
+    )
