@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -286,6 +287,53 @@ def _wait_until_settled(log: Path, processes: int, timeout_s: float = 120.0) -> 
     raise RuntimeError(f"the engine's {processes} processes did not all get partitions in {timeout_s} s")
 
 
+def _paused(pid: int) -> list[int]:
+    """SIGSTOP the engine's processes (the command and its workers); returns them for ``_resumed``."""
+    found = _with_descendants(pid)
+    for each in found:
+        os.kill(each, signal.SIGSTOP)
+    return found
+
+
+def _resumed(pids: list[int]) -> None:
+    for each in pids:
+        os.kill(each, signal.SIGCONT)
+
+
+class GroupProgress:
+    """Whether the engine's group has committed every input record and every record of the
+    repartition topic. The latter is transactional: its commit markers take offsets after the last
+    record, as many as there were producers, so its last records are read (a batch is one record)."""
+
+    def __init__(self, bootstrap: str, group: str, names: dict[str, str], keyed: bool):
+        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self._group = group
+        self._input = [TopicPartition(names["input"], p) for p in range(PARTITIONS)]
+        self._rekeyed = [] if keyed else [TopicPartition(names["repartition"], p) for p in range(PARTITIONS)]
+        self._reader = _committed_reader(bootstrap)
+        if self._rekeyed:
+            self._reader.assign(self._rekeyed)
+            self._reader.seek_to_beginning(*self._rekeyed)
+        self._last: dict[TopicPartition, int] = {}
+
+    def done(self) -> bool:
+        committed = self._admin.list_group_offsets({self._group: self._input + self._rekeyed})
+        offsets = {tp: meta.offset for tp, meta in committed.get(self._group, {}).items()}
+        ends = self._reader.end_offsets(self._input)
+        if any(offsets.get(tp, -1) < ends[tp] for tp in self._input):
+            return False
+        for tp, records in self._reader.poll(timeout_ms=10).items():
+            self._last[tp] = records[-1].offset
+        lso = self._reader.end_offsets(self._rekeyed)
+        if any(self._reader.position(tp) < lso[tp] for tp in self._rekeyed):
+            return False  # not all read yet
+        return all(offsets.get(tp, -1) > last for tp, last in self._last.items())
+
+    def close(self) -> None:
+        self._admin.close()
+        self._reader.close()
+
+
 def throughput(
     bootstrap: str,
     broker_pid: int | None,
@@ -294,10 +342,11 @@ def throughput(
     processes: int = 1,
     keyed: bool = False,
 ) -> tuple[float, dict[str, float]]:
-    """Messages/s of `b12stream run` once its processes hold their partitions: from the first send of
-    ``values`` (sent as fast as the producer goes, far faster than the engine) until every changelog
-    record of them is committed; and the CPU seconds the broker, the engine and this script spent in
-    that window. ``keyed``: the input is keyed by patient key and the engine told so
+    """Messages/s of `b12stream run` working off a backlog, as the passthrough ceiling does: the
+    engine's processes join their group on the empty input, are paused (SIGSTOP) while ``values`` are
+    written, and the clock runs from their resumption until the group has committed every offset of
+    the input (and of the repartition topic); also the CPU seconds the broker, the engine and this
+    script spent in that window. ``keyed``: the input is keyed by patient key and the engine told so
     (``input_keyed_by_patient``), so there is no repartition hop."""
     names = topics(guarantee)
     create(bootstrap, names["input"])
@@ -306,23 +355,20 @@ def throughput(
         config = engine_config(folder, bootstrap, names, guarantee, keyed)
         with engine(folder, config, processes) as (log, pid):
             _wait_until_settled(log, processes)
-            reader = _committed_reader(bootstrap)
-            tps = [TopicPartition(names["changelog"], p) for p in range(PARTITIONS)]
-            reader.assign(tps)
-            reader.seek_to_beginning(*tps)
-            for tp in tps:
-                reader.position(tp)
-            meter = CpuMeter(broker_pid, pid)
-            meter.start()
-            started = finished = time.monotonic()
-            produce(bootstrap, names["input"], values, keyed)
-            seen, deadline = 0, started + 600
-            while seen < len(values) and time.monotonic() < deadline:
-                for records in reader.poll(timeout_ms=200).values():
-                    seen += len(records)
-                    finished = time.monotonic()
+            progress = GroupProgress(bootstrap, names["input"], names, keyed)
+            paused = _paused(pid)
+            try:
+                produce(bootstrap, names["input"], values, keyed)
+            finally:
+                meter = CpuMeter(broker_pid, pid)
+                meter.start()
+                started = time.monotonic()
+                _resumed(paused)
+            while not progress.done() and time.monotonic() < started + 600:
+                time.sleep(0.02)
+            finished = time.monotonic()
             cpu = meter.stop()
-            reader.close()
+            progress.close()
     return len(values) / (finished - started), cpu
 
 
