@@ -37,7 +37,7 @@ def test_ingest_packs_each_patient_into_its_partition_in_order(engine: Engine) -
     normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
     values = [for_patient_copy(normal, n % 5) for n in range(12)] + [b"not HL7"]
     inputs = [Message(value, SourceRef("hl7.oru", 0, offset)) for offset, value in enumerate(values)]
-    result = Stages(engine, _TOPICS).rekey(inputs, partitions=4)
+    result = Stages(engine, _TOPICS, 1_000_000).rekey(inputs, partitions=4)
     assert result.dead_lettered == 1
     assert [r.value for r in result.records if r.topic == _TOPICS.dlq] == [b"not HL7"]
     packed = [r for r in result.records if r.topic == _TOPICS.repartition]
@@ -51,7 +51,7 @@ def test_process_dead_letters_an_unreadable_repartition_record_with_its_reason(
 ) -> None:
     value = b"MSH|^~\\&|written by something else"
     with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
-        result = Stages(engine, _TOPICS).process(unpack(value, _RECORD), store.begin(), 1, 42)
+        result = Stages(engine, _TOPICS, 1_000_000).process(unpack(value, _RECORD), store.begin(), 1, 42)
     assert (result.processed, result.dead_lettered) == (0, 1)
     [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
     headers = dict(dead.headers)
@@ -62,3 +62,22 @@ def test_process_dead_letters_an_unreadable_repartition_record_with_its_reason(
         _TOPICS.repartition.encode(),
         b"41",
     )
+
+
+def test_a_message_over_max_message_bytes_is_dead_lettered_without_its_bytes(engine: Engine) -> None:
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    small, large = (
+        Message(for_patient_copy(normal, n) + b"\rNTE|1||" + b"x" * size, SourceRef("hl7.oru", 0, n))
+        for n, size in ((1, 10), (2, 5000))
+    )
+    result = Stages(engine, _TOPICS, 4000).rekey([large, small], partitions=4)
+    assert result.dead_lettered == 1
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    headers = dict(dead.headers)
+    assert dead.value == b""
+    assert headers["b12stream.error.value-omitted"] == str(len(large.data)).encode()
+    assert b"over kafka.max_message_bytes (4,000)" in headers["b12stream.error.reason"]
+    assert headers["b12stream.error.control-id"]
+    assert headers["b12stream.source.offset"] == b"2"
+    packed = [m for r in result.records if r.topic == _TOPICS.repartition for m in unpack(r.value, _RECORD)]
+    assert packed == [small]

@@ -60,8 +60,11 @@ def ensure_topics(settings: KafkaSettings) -> int:
         keyed = settings.input_keyed_by_patient
         plain = {"num_partitions": settings.partitions, "replication_factor": settings.replication_factor}
         wanted: dict[str, dict[str, Any]] = {
-            name: dict(plain) for name in (topics.alerts, topics.orders, topics.pager, topics.dlq)
+            name: dict(plain) for name in (topics.alerts, topics.orders, topics.pager)
         }
+        # The topics that carry input messages take the largest record b12stream produces.
+        carrying = {**plain, "configs": {"max.message.bytes": str(settings.record_limit)}}
+        wanted[topics.dlq] = carrying
         wanted[topics.input] = {
             **plain,
             "num_partitions": settings.partitions if keyed else settings.input_partitions,
@@ -69,7 +72,7 @@ def ensure_topics(settings: KafkaSettings) -> int:
         if topics.input not in existing:
             _log.warning("input topic missing; creating it", topic=topics.input, **wanted[topics.input])
         if not keyed:
-            wanted[topics.repartition] = dict(plain)
+            wanted[topics.repartition] = carrying
         stateful = existing.get(settings.stateful_topic, wanted[settings.stateful_topic]["num_partitions"])
         wanted[topics.changelog] = {
             **plain,

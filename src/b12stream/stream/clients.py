@@ -31,7 +31,12 @@ def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
 
 def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProducer:
     """The producer of every output. Transactional under exactly-once, idempotent otherwise."""
-    options: dict[str, Any] = {"acks": "all", "enable_idempotence": True, **settings.producer}
+    options: dict[str, Any] = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_request_size": settings.record_limit,
+        **settings.producer,
+    }
     options.update(settings.client_options())
     if settings.exactly_once:
         options["transactional_id"] = transactional_id

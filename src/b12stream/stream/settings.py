@@ -25,6 +25,9 @@ DEFAULT_CONFIG = CONFIG_DIR / "b12stream.yaml"
 _GUARANTEES = ("exactly_once", "at_least_once")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# What a record b12stream produces may add to a message: the repartition record's framing, or a dead
+# letter's headers (reason, location, source), and Kafka's record overhead.
+_RECORD_HEADROOM = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class KafkaSettings:
     input_partitions: int = 1
     replication_factor: int = 1
     processes: int = 1
+    max_message_bytes: int = 1_000_000
     topics: TopicNames = field(default_factory=TopicNames)
     batch: BatchSettings = field(default_factory=BatchSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
@@ -91,6 +95,12 @@ class KafkaSettings:
     @property
     def exactly_once(self) -> bool:
         return self.processing_guarantee == "exactly_once"
+
+    @property
+    def record_limit(self) -> int:
+        """The largest record b12stream produces: a message of ``max_message_bytes`` with its framing.
+        The producer's ``max_request_size`` and the repartition and dead-letter topics' limit."""
+        return self.max_message_bytes + _RECORD_HEADROOM
 
     @property
     def stateful_topic(self) -> str:
@@ -175,7 +185,7 @@ def _validate(settings: KafkaSettings) -> None:
     mechanism = settings.security.sasl_mechanism
     if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
         raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
-    for name in ("partitions", "input_partitions", "replication_factor", "processes"):
+    for name in ("partitions", "input_partitions", "replication_factor", "processes", "max_message_bytes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"kafka.{name}: must be at least 1")
     if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:

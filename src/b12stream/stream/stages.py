@@ -12,7 +12,7 @@ from b12stream.engine.ingest import Accepted, ingest
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
 from b12stream.hl7.framing import split_messages
-from b12stream.hl7.model import Rejection
+from b12stream.hl7.model import Location, Rejection
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
@@ -54,9 +54,10 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
 class Stages:
     """Both stages bound to one engine and one set of topic names. Deterministic given its inputs."""
 
-    def __init__(self, engine: Engine, topics: TopicNames) -> None:
+    def __init__(self, engine: Engine, topics: TopicNames, max_message_bytes: int) -> None:
         self._engine = engine
         self._topics = topics
+        self._max_bytes = max_message_bytes
         self._ingest: Callable[[bytes], Accepted | Rejection] = lru_cache(maxsize=_PARSE_CACHE)(
             lambda data: ingest(data, engine)
         )
@@ -69,6 +70,8 @@ class Stages:
         routed: list[tuple[int, Message]] = []
         for message in messages:
             accepted = self._ingest(message.data)
+            if isinstance(accepted, Accepted) and len(message.data) > self._max_bytes:
+                accepted = self._too_large(message, accepted)
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "ingest")
                 continue
@@ -136,9 +139,18 @@ class Stages:
         for page in outcome.pages:
             result.records.append(OutRecord(topics.pager, key, encode_event(page)))
 
+    def _too_large(self, message: Message, accepted: Accepted) -> Rejection:
+        return Rejection(
+            reason=f"message of {len(message.data):,} bytes is over kafka.max_message_bytes "
+            f"({self._max_bytes:,}) and is not forwarded; raise the setting, and the repartition and "
+            "dead-letter topics' max.message.bytes with it, to process such messages",
+            location=Location(byte_offset=self._max_bytes),
+            control_id=accepted.message.header.control_id,
+        )
+
     def _reject(self, result: StageResult, message: Message, rejection: Rejection, stage: str) -> None:
         result.dead_lettered += 1
-        result.records.append(dead_letter(message, rejection, stage, self._topics.dlq))
+        result.records.append(dead_letter(message, rejection, stage, self._topics.dlq, self._max_bytes))
         event = rejected_event(rejection, message.source.text())
         result.records.append(OutRecord(self._topics.alerts, None, encode_event(event)))
         _log.info(

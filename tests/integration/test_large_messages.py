@@ -1,0 +1,87 @@
+"""A message larger than the engine's outputs may carry (an ORU with an embedded report, say) never
+stops the stream: within ``kafka.max_message_bytes`` it is processed like any other; over it, it is
+dead-lettered by reference, and the messages after it are processed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from tests.conftest import SAMPLES
+from tests.integration.harness import (
+    EngineProcess,
+    events,
+    for_patient_copy,
+    hl7_messages,
+    read_topic,
+    topic_names,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+_REPORT_BYTES = 1_500_000  # over the broker's default record limit (1 MB)
+
+
+def _with_report(message: bytes) -> bytes:
+    """``message`` with an NTE segment holding a report as large as a base64 PDF."""
+    return message.rstrip(b"\r") + b"\rNTE|1|L|" + b"QUJD" * (_REPORT_BYTES // 4)
+
+
+def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            {
+                topic: {
+                    "num_partitions": 1,
+                    "replication_factor": 1,
+                    "configs": {"max.message.bytes": "4194304"},
+                }
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4_194_304)
+    for value in values:
+        producer.send(topic, value)
+    producer.flush()
+    producer.close()
+
+
+@pytest.mark.parametrize("limit", [None, 4_000_000], ids=["default limit", "raised limit"])
+def test_a_message_over_the_record_limit_does_not_stop_the_stream(
+    bootstrap: str, tmp_path: Path, limit: int | None
+) -> None:
+    names = topic_names("large")
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    alerting = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])[0]
+    large = _with_report(for_patient_copy(normal, 1))
+    extra = {"max_message_bytes": limit} if limit else {}
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **extra)
+    _send(bootstrap, names["input"], [large, for_patient_copy(alerting, 2)])
+    with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
+        alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= 1, timeout_s=90)
+        assert events(alerts), "the message after the large one raised no alert"
+        assert engine.terminate() == 0
+    stopped = [line for line in engine.log_lines() if line.get("event") == "stopped"][-1]
+    assert stopped["processed"] + stopped["dead_lettered"] == 2
+    if limit:
+        assert stopped["dead_lettered"] == 0
+        return
+    [dead] = read_topic(bootstrap, names["dlq"], until=lambda rs: len(rs) >= 1)
+    headers = dict(dead.headers)
+    assert b"kafka.max_message_bytes" in headers["b12stream.error.reason"]
+    assert headers["b12stream.error.value-omitted"] == str(len(large)).encode()
+    assert dead.value == b""
+    assert (headers["b12stream.source.topic"], headers["b12stream.source.offset"]) == (
+        names["input"].encode(),
+        b"0",
+    )
+    rejected = [json.loads(r.value) for r in alerts if json.loads(r.value)["type"] == "rejected"]
+    assert len(rejected) == 1
