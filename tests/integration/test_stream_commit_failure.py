@@ -1,13 +1,17 @@
-"""A commit that fails after the batch's records were sent: nothing of it survives, then it is redone."""
+"""A batch that fails after its records were sent (the commit fails, or the flush never finishes):
+nothing of it survives, then it is redone."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
 from b12stream.state.store import PartitionedStore
@@ -32,8 +36,48 @@ from tests.integration.harness import (
 pytestmark = pytest.mark.integration
 
 
-def test_failed_commit_is_aborted_restored_from_and_redone_exactly_once(
-    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _failing_commit(repartition: str, failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    commit = Checkpoint.commit_offsets
+
+    def fail_first_stateful_commit(self: Checkpoint, offsets: dict) -> None:
+        if not failures and any(tp.topic == repartition for tp in offsets):
+            failures.append("commit")
+            raise TransientBrokerError("injected: commit failed after the batch was sent")
+        commit(self, offsets)
+
+    monkeypatch.setattr(Checkpoint, "commit_offsets", fail_first_stateful_commit)
+
+
+def _stuck_flush(repartition: str, failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first flush of a batch with changelog records behaves as kafka-python's did after a broker
+    restart: it delivers nothing, and returns only when its timeout runs out."""
+    flush = Checkpoint.flush
+
+    def first_stateful_flush_stuck(self: Checkpoint) -> None:
+        if not failures and self._changelog_futures:
+            failures.append("flush")
+            producer = self._producer
+
+            def stuck(timeout: float | None = None) -> None:
+                del producer.flush  # once: closing the dropped producer flushes for real
+                if timeout is None:
+                    failures.append("unbounded flush")  # the engine would wait for ever
+                    timeout = 30.0
+                time.sleep(timeout)
+                raise KafkaTimeoutError("injected: flush did not finish")
+
+            producer.flush = stuck
+        flush(self)
+
+    monkeypatch.setattr(Checkpoint, "flush", first_stateful_flush_stuck)
+
+
+@pytest.mark.parametrize("inject", [_failing_commit, _stuck_flush], ids=["commit fails", "flush stuck"])
+def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
+    bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    inject: Callable[[str, list[str], pytest.MonkeyPatch], None],
 ) -> None:
     names = topic_names("commitfail")
     create_topic(bootstrap, names["input"], 1)
@@ -41,16 +85,8 @@ def test_failed_commit_is_aborted_restored_from_and_redone_exactly_once(
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", partitions=2)
     expected, _, _ = reference_outputs(files, config)
 
-    failures: list[int] = []
-    commit = Checkpoint.commit_offsets
-
-    def fail_first_stateful_commit(self: Checkpoint, offsets: dict) -> None:
-        if not failures and any(tp.topic == names["repartition"] for tp in offsets):
-            failures.append(len(offsets))
-            raise TransientBrokerError("injected: commit failed after the batch was sent")
-        commit(self, offsets)
-
-    monkeypatch.setattr(Checkpoint, "commit_offsets", fail_first_stateful_commit)
+    failures: list[str] = []
+    inject(names["repartition"], failures, monkeypatch)
     stop = threading.Event()
     app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", stop)
     runner = threading.Thread(target=app.run)
@@ -70,6 +106,7 @@ def test_failed_commit_is_aborted_restored_from_and_redone_exactly_once(
         runner.join(timeout=30)
     assert expected, "the reference run produced no events to compare with"
     assert failures, "the injected failure never happened"
+    assert "unbounded flush" not in failures
     got = events(records)
     assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
         json.dumps(e, sort_keys=True) for e in expected

@@ -185,7 +185,11 @@ class StreamApp:
         if not batch:
             return
         checkpoint = Checkpoint(
-            self._producer, self._consumer, self.settings.topics.changelog, self.settings.exactly_once
+            self._producer,
+            self._consumer,
+            self.settings.topics.changelog,
+            self.settings.exactly_once,
+            self.settings.flush_timeout_s,
         )
         try:
             checkpoint.begin()

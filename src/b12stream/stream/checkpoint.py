@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from b12stream.state.transaction import StoreTransaction
@@ -20,8 +21,8 @@ class Checkpoint:
     1. ``begin``: open the Kafka transaction (exactly-once only) before the first record is sent.
     2. ``send``: produce the batch's alerts, orders, pages, dead letters, repartition and changelog
        records. Delivery failures are latched by callback, not raised here.
-    3. ``flush``: wait for every record; raise the first latched delivery failure. Changelog offsets
-       are read from the delivered records.
+    3. ``flush``: wait for every record, at most ``flush_timeout_s``; raise the first latched delivery
+       failure. Changelog offsets are read from the delivered records.
     4. ``commit_offsets``: exactly-once: ``send_offsets_to_transaction`` with the consumer's group
        metadata (so a stale member is fenced), then ``commit_transaction`` — outputs, changelog and
        input offsets become visible together or not at all. At-least-once: ``consumer.commit``.
@@ -33,11 +34,19 @@ class Checkpoint:
     transactions. Any failure before step 4 completes must be followed by ``abort``.
     """
 
-    def __init__(self, producer: KafkaProducer, consumer: KafkaConsumer, changelog: str, exactly_once: bool):
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        changelog: str,
+        exactly_once: bool,
+        flush_timeout_s: float,
+    ):
         self._producer = producer
         self._consumer = consumer
         self._changelog = changelog
         self._exactly_once = exactly_once
+        self._flush_timeout_s = flush_timeout_s
         self._failure: BaseException | None = None
         self._changelog_futures: list[object] = []
         self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int]]] = {}
@@ -68,7 +77,22 @@ class Checkpoint:
                 self._changelog_futures.append(future)
 
     def flush(self) -> None:
-        self._producer.flush()
+        """Raises TransientBrokerError when the records are not all delivered in time.
+
+        Bounded because kafka-python 3.0.12 can stop sending a transaction's records for good after
+        the broker restarts (seen under load: its sender thread busy draining, the records never
+        sent); an unbounded flush then held the engine, deaf to SIGTERM. A transaction not flushed
+        within its timeout is aborted by the broker anyway. The producer is not asked to abort
+        then (it is stuck); the caller drops it, and the next one's ``init_transactions`` settles
+        the transaction.
+        """
+        try:
+            self._producer.flush(timeout=self._flush_timeout_s)
+        except KafkaTimeoutError as error:
+            self._in_transaction = False
+            raise TransientBrokerError(
+                f"records not delivered within {self._flush_timeout_s:g} s; dropping the producer"
+            ) from error
         if self._failure is not None:
             raise TransientBrokerError(f"a record was not delivered: {self._failure!r}") from self._failure
         for future in self._changelog_futures:

@@ -103,6 +103,12 @@ class KafkaSettings:
         return self.max_message_bytes + _RECORD_HEADROOM
 
     @property
+    def flush_timeout_s(self) -> float:
+        """How long a batch's records may take to be delivered: the transaction timeout (after
+        which the broker aborts the transaction anyway), also under at-least-once."""
+        return float(self.producer.get("transaction_timeout_ms", 60_000)) / 1000
+
+    @property
     def stateful_topic(self) -> str:
         """The topic whose partitions own patients: the repartition topic, or the input when keyed."""
         return self.topics.input if self.input_keyed_by_patient else self.topics.repartition
