@@ -13,7 +13,7 @@ from b12stream.log import get_logger
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.settings import KafkaSettings
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_topics", "partition_mismatch"]
 
 _UNKNOWN_TOPIC = 3
 _log = get_logger("stream.admin")
@@ -91,8 +91,17 @@ def ensure_topics(settings: KafkaSettings) -> int:
         admin.close()
     stateful = counts[settings.stateful_topic]
     if counts[topics.changelog] != stateful:
-        raise ConfigError(
-            f"kafka.topics.changelog: {topics.changelog} has {counts[topics.changelog]} partitions but "
-            f"{settings.stateful_topic} has {stateful}; they must be equal"
-        )
+        raise partition_mismatch(settings, stateful, counts[topics.changelog])
     return stateful
+
+
+def partition_mismatch(settings: KafkaSettings, stateful: int, changelog: int) -> ConfigError:
+    """The error for a changelog whose partition count is not the stateful topic's (found at start,
+    or when partitions were added while the engine ran)."""
+    return ConfigError(
+        f"kafka.topics.changelog: {settings.topics.changelog} has {changelog} partitions but "
+        f"{settings.stateful_topic} has {stateful}; they must be equal, since a patient's history "
+        f"lives in the changelog partition of its {settings.stateful_topic} partition. If partitions "
+        f"were added to {settings.stateful_topic}, its patients' results now go to other partitions "
+        "than their histories: restore the partition count, or start over with a new application_id"
+    )

@@ -14,11 +14,11 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from b12stream.engine.engine import Engine
-from b12stream.errors import B12StreamError, StateError, StreamError
+from b12stream.errors import B12StreamError, StateError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
-from b12stream.stream.admin import ensure_topics
+from b12stream.stream.admin import ensure_topics, partition_mismatch
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
@@ -308,13 +308,8 @@ class StreamApp:
         assert self._consumer is not None and self._reader is not None
         for partition in self._table.in_phase(PartitionPhase.ASSIGNED):
             if partition >= self._stateful_partitions:
-                raise StreamError(
-                    f"{self.stateful_topic} now has partition {partition}, but "
-                    f"{self.settings.topics.changelog} has {self._stateful_partitions} partitions: "
-                    "partitions were added to the topic patient state is keyed on while the engine "
-                    "ran, which sends a patient's results to another partition than its history. "
-                    "Restore the partition count, or start over with a new application_id"
-                )
+                grown = len(self._consumer.partitions_for_topic(self.stateful_topic) or ()) or partition + 1
+                raise partition_mismatch(self.settings, grown, self._stateful_partitions)
             self._table.move(partition, PartitionPhase.RESTORING)
             committed = None
             if not self.settings.exactly_once:
