@@ -3,8 +3,8 @@
 The ingest stage sends each message to the partition its patient key hashes to, with the hash the
 Kafka producer uses for keys (murmur2), so one patient's results always meet in one partition, in
 input order. It packs the messages a batch sends to one partition into as few records as fit
-``ENVELOPE_BYTES``: one record per message cost more in kafka-python than parsing the message did
-(a send, a fetch and the broker's work per record, measured in docs/benchmarks.md).
+``ENVELOPE_BYTES``: a record per message cost about 100 µs more engine CPU per message (a
+kafka-python send, a fetched record to decode; docs/benchmarks.md), more than parsing it does.
 
 Layout: ``B12R`` and a format byte, then per message a 6-byte head (source length, 2 bytes; message
 length, 4 bytes; big-endian), the source as ``topic/partition/offset/frame/frame-offset`` text, and the
