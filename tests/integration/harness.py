@@ -39,20 +39,25 @@ def topic_names(prefix: str) -> dict[str, str]:
     }
 
 
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int, configs: dict[str, str] | None = None) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
+    if configs:
+        spec["configs"] = configs
     try:
-        admin.create_topics(
-            {name: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True
-        )
+        admin.create_topics({name: spec}, wait_for_metadata=True)
     finally:
         admin.close()
 
 
 def produce(
-    bootstrap: str, topic: str, values: Iterable[bytes], key: Callable[[int], bytes | None] | None = None
+    bootstrap: str,
+    topic: str,
+    values: Iterable[bytes],
+    key: Callable[[int], bytes | None] | None = None,
+    **options: Any,
 ) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **options)
     count = 0
     for index, value in enumerate(values):
         producer.send(topic, value=value, key=key(index) if key else None)

@@ -8,15 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient
 
 from tests.conftest import SAMPLES
 from tests.integration.harness import (
     EngineProcess,
+    create_topic,
     events,
     for_patient_copy,
     hl7_messages,
+    produce,
     read_topic,
     topic_names,
     write_config,
@@ -32,28 +32,6 @@ def _with_report(message: bytes) -> bytes:
     return message.rstrip(b"\r") + b"\rNTE|1|L|" + b"QUJD" * (_REPORT_BYTES // 4)
 
 
-def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics(
-            {
-                topic: {
-                    "num_partitions": 1,
-                    "replication_factor": 1,
-                    "configs": {"max.message.bytes": "4194304"},
-                }
-            },
-            wait_for_metadata=True,
-        )
-    finally:
-        admin.close()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4_194_304)
-    for value in values:
-        producer.send(topic, value)
-    producer.flush()
-    producer.close()
-
-
 @pytest.mark.parametrize("limit", [None, 4_000_000], ids=["default limit", "raised limit"])
 def test_a_message_over_the_record_limit_does_not_stop_the_stream(
     bootstrap: str, tmp_path: Path, limit: int | None
@@ -64,7 +42,8 @@ def test_a_message_over_the_record_limit_does_not_stop_the_stream(
     large = _with_report(for_patient_copy(normal, 1))
     extra = {"max_message_bytes": limit} if limit else {}
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **extra)
-    _send(bootstrap, names["input"], [large, for_patient_copy(alerting, 2)])
+    create_topic(bootstrap, names["input"], 1, configs={"max.message.bytes": "4194304"})
+    produce(bootstrap, names["input"], [large, for_patient_copy(alerting, 2)], max_request_size=4_194_304)
     with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
         alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= 1, timeout_s=90)
         assert events(alerts), "the message after the large one raised no alert"
