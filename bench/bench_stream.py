@@ -127,8 +127,8 @@ def _with_descendants(pid: int) -> list[int]:
 
 
 class CpuMeter:
-    """CPU seconds spent by the broker, the engine's processes and this load generator between
-    ``start`` and ``stop``; the machine's cores are shared by all three."""
+    """CPU seconds spent by the broker, the engine's processes and this script between ``start`` and
+    ``stop``; the machine's cores are shared by all three."""
 
     def __init__(self, broker_pid: int | None, engine_pid: int | None = None) -> None:
         self._pids = {"broker": [broker_pid] if broker_pid else [], "bench": [os.getpid()]}
@@ -364,7 +364,9 @@ def throughput(
                 meter.start()
                 started = time.monotonic()
                 _resumed(paused)
-            while not progress.done() and time.monotonic() < started + 600:
+            while not progress.done():
+                if time.monotonic() > started + 600:
+                    raise RuntimeError(f"the engine did not work off {len(values)} messages in 600 s")
                 time.sleep(0.02)
             finished = time.monotonic()
             cpu = meter.stop()
