@@ -1,6 +1,7 @@
 """A message larger than the engine's outputs may carry (an ORU with an embedded report, say) never
 stops the stream: within ``kafka.max_message_bytes`` it is processed like any other; over it, it is
-dead-lettered by reference, and the messages after it are processed."""
+dead-lettered by reference, and the messages after it are processed. `b12stream produce` names such
+a message and still sends the others."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.integration.harness import (
     for_patient_copy,
     hl7_messages,
     produce,
+    produce_files,
+    read_to_end,
     read_topic,
     topic_names,
     write_config,
@@ -64,3 +67,30 @@ def test_a_message_over_the_record_limit_does_not_stop_the_stream(
     )
     rejected = [json.loads(r.value) for r in alerts if json.loads(r.value)["type"] == "rejected"]
     assert len(rejected) == 1
+
+
+@pytest.mark.parametrize(
+    ("topic_limit", "size"),
+    [(None, _REPORT_BYTES), (100_000, 300_000)],
+    ids=["over the producer's limit", "over the topic's limit"],
+)
+def test_produce_names_a_message_too_large_and_sends_the_others(
+    bootstrap: str, tmp_path: Path, topic_limit: int | None, size: int
+) -> None:
+    names = topic_names("produce-large")
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    alerting = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])[0]
+    large = normal.rstrip(b"\r") + b"\rNTE|1|L|" + b"QUJD" * (size // 4)
+    first, second = tmp_path / "first.hl7", tmp_path / "second.hl7"
+    first.write_bytes(normal)
+    second.write_bytes(b"\r".join([large, alerting]))
+    configs = {"max.message.bytes": str(topic_limit)} if topic_limit else None
+    create_topic(bootstrap, names["input"], 1, configs=configs)
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
+
+    done = produce_files(config, [first, second])
+
+    assert done.returncode == 1, done.stderr
+    assert f"{second}: message 1 (byte 0): not sent: {len(large):,} bytes" in done.stderr
+    assert "sent 2 messages from 2 files" in done.stderr and "1 refused" in done.stderr
+    assert [r.value for r in read_to_end(bootstrap, names["input"])] == [normal, alerting]

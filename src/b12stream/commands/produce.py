@@ -10,7 +10,7 @@ from pathlib import Path
 from b12stream.commands.inputs import input_files
 from b12stream.errors import StreamError
 from b12stream.hl7.framing import split_messages
-from b12stream.stream.publish import send_messages
+from b12stream.stream.publish import Outgoing, send_messages
 from b12stream.stream.settings import DEFAULT_CONFIG, load_kafka_settings
 
 __all__ = ["add_arguments", "run"]
@@ -24,15 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="messages per second (default: no pacing)")
 
 
-def _messages(files: Sequence[Path]) -> Iterator[bytes]:
+def _messages(files: Sequence[Path]) -> Iterator[Outgoing]:
     """Each file split exactly as ``replay`` splits it, in file order."""
     for path in files:
-        for frame in split_messages(path.read_bytes()):
-            yield frame.data
+        for number, frame in enumerate(split_messages(path.read_bytes()), 1):
+            yield Outgoing(f"{path}: message {number} (byte {frame.offset})", frame.data)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when every message was delivered, 1 when the broker refused, 2 for a missing path."""
+    """Exit 0 when every message was delivered; 1 when the broker could not be used or refused a
+    message (each refused one is named, the others are sent); 2 for a missing path."""
     files, missing = input_files(args.paths)
     for path in missing:
         print(f"b12stream produce: no such file or directory: {path}", file=sys.stderr)
@@ -41,9 +42,14 @@ def run(args: argparse.Namespace) -> int:
     settings = load_kafka_settings(args.config, args.bootstrap_servers)
     topic = args.topic or settings.topics.input
     try:
-        sent = send_messages(settings, topic, _messages(files), args.rate)
+        delivery = send_messages(settings, topic, _messages(files), args.rate)
     except StreamError as error:
         print(f"b12stream produce: {error}", file=sys.stderr)
         return 1
-    print(f"b12stream produce: sent {sent} messages from {len(files)} files to {topic}", file=sys.stderr)
-    return 0
+    for refused in delivery.refused:
+        print(f"b12stream produce: {refused.where}: not sent: {refused.reason}", file=sys.stderr)
+    summary = f"sent {delivery.sent} messages from {len(files)} files to {topic}"
+    if delivery.refused:
+        summary += f"; {len(delivery.refused)} refused"
+    print(f"b12stream produce: {summary}", file=sys.stderr)
+    return 1 if delivery.refused else 0
