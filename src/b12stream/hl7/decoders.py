@@ -9,7 +9,23 @@ from b12stream.hl7.model import CodedElement, StructuredNumeric
 from b12stream.hl7.timestamps import parse_ts
 from b12stream.hl7.values import abnormal_flags, coded_element, observation_values
 
-__all__ = ["FieldDecoders", "decoders_for"]
+__all__ = ["FieldDecoders", "decoders_for", "unit_code"]
+
+
+def unit_code(raw: str, enc: Encoding) -> str:
+    """OBX-6's unit code: its first component, decoded and trimmed.
+
+    A power of ten sent with an unescaped component separator (``10^9/L``, ``10^3/uL``; HL7 wants
+    ``10\\S\\9/L``, but laboratory systems send it as written) arrives as components ``10`` and
+    ``9/L``. Read by the rule, the unit would be ``10``, and a platelet count in it unusable; so a
+    bare number followed by a component starting with a digit is read as that one unit.
+    """
+    code = first_text(raw, enc)
+    if code.isdigit():
+        exponent = component_text(raw.split(enc.repetition, 1)[0], 2, enc).strip()
+        if exponent[:1].isdigit():
+            return f"{code}^{exponent}"
+    return code
 
 
 class FieldDecoders:
@@ -25,13 +41,14 @@ class FieldDecoders:
     """
 
     __slots__ = ("_enc", "_values", "coded", "descriptions", "first", "flags", "message_type", "ranges",
-                 "times")
+                 "times", "units")
 
     def __init__(self, enc: Encoding) -> None:
         self.first: FieldMemo[str] = FieldMemo(lambda raw: first_text(raw, enc))
         self.coded: FieldMemo[CodedElement] = FieldMemo(lambda raw: coded_element(raw, enc))
         self.flags: FieldMemo[tuple[str, ...]] = FieldMemo(lambda raw: abnormal_flags(raw, enc))
         self.ranges: FieldMemo[str] = FieldMemo(lambda raw: repetition_text(raw, enc).strip())
+        self.units: FieldMemo[str] = FieldMemo(lambda raw: unit_code(raw, enc))
         self.times: FieldMemo[datetime | None] = FieldMemo(lambda raw: parse_ts(first_text(raw, enc)))
         self.message_type: FieldMemo[tuple[str, str]] = FieldMemo(
             lambda raw: (first_text(raw, enc), component_text(raw, 2, enc).strip()))
@@ -44,7 +61,7 @@ class FieldDecoders:
         set_id, value_type, code, sub_id, units, reference_range, abnormal, status = raw
         first = self.first
         decoded_type = first[value_type]
-        described = (first[set_id], decoded_type, self.coded[code], first[sub_id], first[units],
+        described = (first[set_id], decoded_type, self.coded[code], first[sub_id], self.units[units],
                      self.ranges[reference_range], self.flags[abnormal], first[status],
                      self._values_of(decoded_type))
         if len(self.descriptions) >= _DESCRIPTIONS_KEPT:

@@ -82,7 +82,7 @@ class RawObservation:
     sub_id: str
     values: tuple[str, ...]  # OBX-5 repetitions; for CE/CWE the first component
     numeric: StructuredNumeric | None  # NM and SN parsed; None when not numeric
-    units: str  # OBX-6 component 1 (the unit code)
+    units: str  # OBX-6 component 1 (the unit code); an unescaped 10^9/L whole (decoders.unit_code)
     reference_range: str
     abnormal_flags: tuple[str, ...]
     result_status: str

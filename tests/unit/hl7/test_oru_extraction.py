@@ -234,3 +234,19 @@ def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
     assert (mcv.abnormal_flags, mcv.result_status) == (("H", "A"), "F")
     assert mcv.numeric == StructuredNumeric(">", 120.0)
     assert mcv.observed_at == datetime(2024, 3, 1, 7, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("obx_6", "units"),
+    [
+        ("10^9/L", "10^9/L"),  # the component separator unescaped, as laboratory systems send it
+        ("10^3/uL^thousand per microliter^UCUM", "10^3/uL"),
+        ("10\\S\\9/L", "10^9/L"),  # escaped, as HL7 wants it
+        ("10*9/L^10^9/L^UCUM", "10*9/L"),
+        ("1^ratio^UCUM", "1"),
+        ("g/dL^^UCUM", "g/dL"),
+    ],
+)
+def test_a_power_of_ten_unit_sent_unescaped_is_read_whole(obx_6: str, units: str) -> None:
+    text = CBC.replace("|85|10*9/L^^UCUM|", f"|85|{obx_6}|")
+    assert _read(text).orders[0].observations[0].units == units

@@ -182,6 +182,18 @@ def test_unrecognised_unit_is_logged_without_phi(samples_dir: Path) -> None:
     assert [line for line in log.splitlines() if "BY180118" in line or "EIGHTEEN" in line] == []
 
 
+def test_a_platelet_unit_sent_with_an_unescaped_caret_gives_the_same_alert(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """S2 with its count of 82 sent in 10^9/L as many laboratory systems write it (the component
+    separator unescaped) instead of K/uL: the same finding, not an unusable value."""
+    original = (samples_dir / SCENARIOS["S2"].file).read_bytes()
+    sent = original.replace(b"|82|K/uL|", b"|82|10^9/L|")
+    assert sent != original
+    (tmp_path / "s02-unescaped.hl7").write_bytes(sent)
+    assert replay(tmp_path / "s02-unescaped.hl7")[0] == _replayed(samples_dir / SCENARIOS["S2"].file)[0]
+
+
 def test_every_event_matches_its_shipped_schema(samples_dir: Path) -> None:
     problems = [
         f"{scenario.file}: {event.get('type')}: {problem}"
