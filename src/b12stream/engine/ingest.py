@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import choose_patient_key
 from b12stream.engine.engine import Engine
-from b12stream.hl7.model import Location, OruMessage, Rejection
-from b12stream.hl7.oru import read_oru
+from b12stream.hl7.model import Location, MessageHeader, OruMessage, PatientIdentifier, Rejection
+from b12stream.hl7.oru import read_oru, read_patient
 
-__all__ = ["Accepted", "ingest"]
+__all__ = ["Accepted", "Keyed", "ingest", "patient_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +35,43 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     message = read_oru(raw)
     if isinstance(message, Rejection):
         return message
-    patient = choose_patient_key(message.patient_ids, engine.key_rule)
-    if patient is None:
-        return Rejection(
-            reason="no PID-3 identifier satisfies the patient key rule",
-            location=Location(segment="PID", field=3),
-            control_id=message.header.control_id,
-            message_type=f"{message.header.message_type}^{message.header.trigger_event}",
-        )
+    patient = _patient_key(message.header, message.patient_ids, engine)
+    if isinstance(patient, Rejection):
+        return patient
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
     return Accepted(message, patient, engine.terminology.observations(message), digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A message's patient key, read without the rest of the message (``patient_of``)."""
+
+    patient: PatientKey
+    control_id: str
+
+
+def patient_of(raw: bytes, engine: Engine) -> Keyed | Rejection:
+    """The patient key ``ingest`` gives the message, read from its MSH and PID alone; never raises.
+
+    For the stage that only routes messages by patient: a third of the cost of ``ingest``. A message
+    ``ingest`` accepts gets the same key; one rejected here is rejected by ``ingest`` too.
+    """
+    found = read_patient(raw)
+    if isinstance(found, Rejection):
+        return found
+    patient = _patient_key(found.header, found.patient_ids, engine)
+    return patient if isinstance(patient, Rejection) else Keyed(patient, found.header.control_id)
+
+
+def _patient_key(
+    header: MessageHeader, identifiers: tuple[PatientIdentifier, ...], engine: Engine
+) -> PatientKey | Rejection:
+    patient = choose_patient_key(identifiers, engine.key_rule)
+    if patient is not None:
+        return patient
+    return Rejection(
+        reason="no PID-3 identifier satisfies the patient key rule",
+        location=Location(segment="PID", field=3),
+        control_id=header.control_id,
+        message_type=f"{header.message_type}^{header.trigger_event}",
+    )

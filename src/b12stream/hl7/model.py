@@ -15,6 +15,7 @@ __all__ = [
     "PatientIdentifier",
     "MessageHeader",
     "OruMessage",
+    "MessagePatient",
 ]
 
 
@@ -135,3 +136,11 @@ class OruMessage:
     visit_class: str  # PV1-2
     orders: tuple[Order, ...]
     sex: str = ""  # PID-8: used only for the anaemia fallback; never logged
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePatient:
+    """What keys a message to its patient (``read_patient``): its header and its PID-3 identifiers."""
+
+    header: MessageHeader
+    patient_ids: tuple[PatientIdentifier, ...]

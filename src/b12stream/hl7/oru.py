@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from b12stream.hl7.charset import DecodedText, decode_message
 from b12stream.hl7.decoders import FieldDecoders, decoders_for
@@ -27,6 +29,7 @@ from b12stream.hl7.framing import strip_envelope
 from b12stream.hl7.model import (
     Location,
     MessageHeader,
+    MessagePatient,
     Order,
     OruMessage,
     PatientIdentifier,
@@ -36,7 +39,7 @@ from b12stream.hl7.model import (
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
 
-__all__ = ["read_oru"]
+__all__ = ["read_oru", "read_patient"]
 
 # Segments that close an OBX's NTE group: a comment after them belongs to something else.
 _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1", "TQ2", "CTD", "FT1", "CTI"})
@@ -47,6 +50,7 @@ _new_order = slot_constructor(Order)
 _new_header = slot_constructor(MessageHeader)
 _new_message = slot_constructor(OruMessage)
 _new_identifier = slot_constructor(PatientIdentifier)
+T = TypeVar("T")
 
 
 def read_oru(data: bytes) -> OruMessage | Rejection:
@@ -63,10 +67,26 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
     stay with their order (some senders put the results themselves after SPM). Patient-level OBX
     (v2.7+, before any ORC/OBR) carry no order and are left out.
     """
+    return _reading(data, _read)
+
+
+def read_patient(data: bytes) -> MessagePatient | Rejection:
+    """Read only what keys a message to its patient: the MSH, checked as ``read_oru`` checks it, and
+    the PID's identifiers; never raises.
+
+    About a third of the cost of ``read_oru`` for a blood count. For a message ``read_oru`` accepts,
+    the identifiers are the same (the same code reads them); a message rejected here is rejected by
+    ``read_oru`` too, while one accepted here may still be rejected there for its later segments.
+    """
+    return _reading(data, _read_patient)
+
+
+def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
+    """``read`` over the decoded message; a rejection, or a defect of the reader, as a Rejection."""
     body, skipped = strip_envelope(bytes(data))
     decoded = decode_message(body)
     try:
-        return _read(decoded)
+        return read(decoded)
     except MessageRejected as rejected:
         return Rejection(
             reason=rejected.reason,
@@ -81,16 +101,43 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
         )
 
 
-def _read(decoded: DecodedText) -> OruMessage:
+def _opening(decoded: DecodedText) -> tuple[Encoding, list[str], FieldDecoders, MessageHeader]:
+    """The delimiters, the segments, the field decoders and the checked MSH of a message."""
     text = decoded.text
     enc = read_encoding(text)
     lines = split_segments(text)
     separator = enc.field
     fields = decoders_for(enc)
-    first, times, descriptions = fields.first, fields.times, fields.descriptions
     msh = lines[0].split(separator)
     msh.insert(1, separator)
-    header = _header(padded(msh, 13), enc, decoded, fields)
+    return enc, lines, fields, _header(padded(msh, 13), enc, decoded, fields)
+
+
+def _read_patient(decoded: DecodedText) -> MessagePatient:
+    enc, lines, _, header = _opening(decoded)
+    separator = enc.field
+    pid_head = "PID" + separator
+    found = [index for index, line in enumerate(lines[1:], 2) if line[:4] == pid_head or line == "PID"]
+    if not found:
+        raise _no_pid(header)
+    if len(found) > 1:
+        raise _second_pid(header, found[1])
+    return MessagePatient(header, _patient_ids(lines[found[0] - 1].split(separator), enc))
+
+
+def _no_pid(header: MessageHeader) -> BadStructure:
+    return BadStructure("no PID segment", segment="PID", control_id=header.control_id, message_type="ORU^R01")
+
+
+def _second_pid(header: MessageHeader, index: int) -> BadStructure:
+    return BadStructure("more than one PID: one patient per ORU^R01 is supported", segment="PID",
+                        segment_index=index, control_id=header.control_id, message_type="ORU^R01")
+
+
+def _read(decoded: DecodedText) -> OruMessage:
+    enc, lines, fields, header = _opening(decoded)
+    separator = enc.field
+    first, times, descriptions = fields.first, fields.times, fields.descriptions
 
     patient: list[str] | None = None
     visit_class = ""
@@ -152,9 +199,7 @@ def _read(decoded: DecodedText) -> OruMessage:
             open_observation = False
         elif name == "PID":
             if patient is not None:
-                raise BadStructure("more than one PID: one patient per ORU^R01 is supported",
-                                   segment="PID", segment_index=index,
-                                   control_id=header.control_id, message_type="ORU^R01")
+                raise _second_pid(header, index)
             patient = line.split(separator)
             open_observation = False
         elif name == "PV1":
@@ -168,8 +213,7 @@ def _read(decoded: DecodedText) -> OruMessage:
         elif name in _CLOSES_OBSERVATION:
             open_observation = False
     if patient is None:
-        raise BadStructure("no PID segment", segment="PID",
-                           control_id=header.control_id, message_type="ORU^R01")
+        raise _no_pid(header)
     for commented, position, comments in annotated:
         commented[position] = _with_comments(commented[position], tuple(comments))
     return _new_message(

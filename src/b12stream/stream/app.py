@@ -213,7 +213,6 @@ class StreamApp:
             self._counts["dead_lettered"] += result.dead_lettered
         self._counts["records"] += sum(len(records) for records in batch.values())
         self._counts["batches"] += 1
-        self._counts["parses"] = self._stages.parses
 
     def _run_stages(self, batch: Batch, checkpoint: Checkpoint) -> list[StageResult]:
         results: list[StageResult] = []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
-from b12stream.engine.ingest import Accepted, ingest
+from b12stream.engine.ingest import Accepted, Keyed, ingest, patient_of
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
 from b12stream.hl7.framing import split_messages
@@ -23,9 +22,6 @@ from b12stream.stream.settings import TopicNames
 __all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
 
 CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
-# Parsed messages kept between the ingest and the process stage of one instance (same bytes, same
-# result: ``ingest`` is a pure function), so a message is usually parsed once, not twice.
-_PARSE_CACHE = 8192
 
 _log = get_logger("stream.stages")
 
@@ -58,27 +54,24 @@ class Stages:
         self._engine = engine
         self._topics = topics
         self._max_bytes = max_message_bytes
-        self._ingest = lru_cache(maxsize=_PARSE_CACHE)(lambda data: ingest(data, engine))
-
-    @property
-    def parses(self) -> int:
-        """Messages parsed so far: one per message when the cache works, up to two when it does not."""
-        return self._ingest.cache_info().misses
 
     def rekey(self, messages: Iterable[Message], partitions: int) -> StageResult:
-        """Ingest stage: each usable message to the partition of the repartition topic (of
-        ``partitions``) its patient key text hashes to, packed per partition (stream/repartition.py);
-        each unusable one to the dead-letter topic (plus a ``rejected`` event on the alerts topic)."""
+        """Ingest stage: each message whose patient key can be read (MSH and PID alone, ``patient_of``)
+        to the partition of the repartition topic (of ``partitions``) that key hashes to, packed per
+        partition (stream/repartition.py); each other one to the dead-letter topic (plus a
+        ``rejected`` event on the alerts topic). The whole message is read by the process stage
+        alone, so each is parsed once: a full parse kept here for it was reused only while that
+        stage ran close behind, never on a backlog, nor for the patients another process holds."""
         result = StageResult()
         routed: list[tuple[int, Message]] = []
         for message in messages:
-            accepted = self._ingest(message.data)
-            if isinstance(accepted, Accepted) and len(message.data) > self._max_bytes:
-                accepted = self._too_large(message, accepted)
-            if isinstance(accepted, Rejection):
-                self._reject(result, message, accepted, "ingest")
+            keyed = patient_of(message.data, self._engine)
+            if isinstance(keyed, Keyed) and len(message.data) > self._max_bytes:
+                keyed = self._too_large(message, keyed.control_id)
+            if isinstance(keyed, Rejection):
+                self._reject(result, message, keyed, "ingest")
                 continue
-            routed.append((partition_of(accepted.patient.as_text().encode("utf-8"), partitions), message))
+            routed.append((partition_of(keyed.patient.as_text().encode("utf-8"), partitions), message))
         result.records.extend(envelopes(routed, self._topics.repartition))
         return result
 
@@ -90,7 +83,8 @@ class Stages:
         changed (its latest state), sent to changelog partition ``partition`` and stamped with
         ``next_offset`` (the stateful-topic offset this batch ends at)."""
         result = StageResult()
-        parsed = [(message, message.unusable or self._ingest(message.data)) for message in messages]
+        engine = self._engine
+        parsed = [(message, message.unusable or ingest(message.data, engine)) for message in messages]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
         changed: set[str] = set()
@@ -142,13 +136,13 @@ class Stages:
         for page in outcome.pages:
             result.records.append(OutRecord(topics.pager, key, encode_event(page)))
 
-    def _too_large(self, message: Message, accepted: Accepted) -> Rejection:
+    def _too_large(self, message: Message, control_id: str) -> Rejection:
         return Rejection(
             reason=f"message of {len(message.data):,} bytes is over kafka.max_message_bytes "
             f"({self._max_bytes:,}) and is not forwarded; raise the setting, and the repartition and "
             "dead-letter topics' max.message.bytes with it, to process such messages",
             location=Location(byte_offset=self._max_bytes),
-            control_id=accepted.message.header.control_id,
+            control_id=control_id,
         )
 
     def _reject(self, result: StageResult, message: Message, rejection: Rejection, stage: str) -> None:
