@@ -8,7 +8,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from b12stream.stream.settings import KafkaSettings
 
-__all__ = ["group_consumer", "output_producer", "restore_consumer"]
+__all__ = ["group_consumer", "input_producer", "output_producer", "restore_consumer"]
 
 
 def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
@@ -29,14 +29,20 @@ def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
     return KafkaConsumer(**options)
 
 
+def _producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """Every b12stream producer: acknowledged by all replicas, idempotent (a retried send is not
+    duplicated), and able to send the largest record b12stream makes."""
+    return {"acks": "all", "enable_idempotence": True, "max_request_size": settings.record_limit}
+
+
+def input_producer(settings: KafkaSettings) -> KafkaProducer:
+    """The producer `b12stream produce` sends HL7 files with, as an interface engine would."""
+    return KafkaProducer(**_producer_options(settings), linger_ms=5, **settings.client_options())
+
+
 def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProducer:
     """The producer of every output. Transactional under exactly-once, idempotent otherwise."""
-    options: dict[str, Any] = {
-        "acks": "all",
-        "enable_idempotence": True,
-        "max_request_size": settings.record_limit,
-        **settings.producer,
-    }
+    options = {**_producer_options(settings), **settings.producer}
     options.update(settings.client_options())
     if settings.exactly_once:
         options["transactional_id"] = transactional_id

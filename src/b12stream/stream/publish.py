@@ -6,12 +6,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kafka import KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
 from kafka.producer.future import FutureRecordMetadata
 
 from b12stream.errors import StreamError
 from b12stream.stream.access import check_access
+from b12stream.stream.clients import input_producer
 from b12stream.stream.errors import translate
 from b12stream.stream.settings import KafkaSettings
 
@@ -77,19 +77,10 @@ class _Sender:
     def __init__(self, settings: KafkaSettings, topic: str) -> None:
         self._settings = settings
         self._topic = topic
-        self._producer = self._new_producer()
+        self._producer = input_producer(settings)
         self._pending: list[tuple[int, Outgoing, FutureRecordMetadata]] = []
         self.sent = 0
         self.refused: dict[int, Refused] = {}  # by position in the input, to list them in that order
-
-    def _new_producer(self) -> KafkaProducer:
-        return KafkaProducer(
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_request_size=self._settings.record_limit,
-            **self._settings.client_options(),
-        )
 
     def send(self, count: int, message: Outgoing) -> None:
         try:
@@ -127,7 +118,7 @@ class _Sender:
 
     def _replace_producer(self) -> None:
         self._producer.close(timeout=5)
-        self._producer = self._new_producer()
+        self._producer = input_producer(self._settings)
 
     def _too_large(self, message: Outgoing) -> Refused:
         return Refused(
