@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -73,12 +72,6 @@ def workload(count: int, alerting: float, seed: int = 7) -> list[bytes]:
 
 
 # -- broker and topics ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def broker(bootstrap: str | None) -> Iterator[tuple[str, int | None]]:
     """The bootstrap address and, for a broker started here, its pid (for its CPU time)."""
@@ -86,14 +79,14 @@ def broker(bootstrap: str | None) -> Iterator[tuple[str, int | None]]:
         yield bootstrap, None
         return
     folder = Path(tempfile.mkdtemp(prefix="b12stream-bench-kafka-"))
-    port = _free_port()
-    subprocess.run(
-        [str(KAFKA_LOCAL), "start", "--port", str(port), "--dir", str(folder)],
+    started = subprocess.run(
+        [str(KAFKA_LOCAL), "start", "--port", "0", "--dir", str(folder)],
         check=True,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
-        yield f"127.0.0.1:{port}", int((folder / "broker.pid").read_text())
+        yield started.stdout.splitlines()[0], int((folder / "broker.pid").read_text())
     finally:
         subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(folder)], check=False)
         shutil.rmtree(folder, ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,19 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 KAFKA_LOCAL = ROOT / "deploy" / "local-kafka" / "kafka-local"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Broker:
     """A running broker. ``restart`` is offered by the local broker only (same port, same data)."""
 
     bootstrap: str
     directory: Path | None = None
-    port: int | None = None
     _container: object | None = field(default=None, repr=False)
     start_options: ClassVar[tuple[str, ...]] = ()
 
@@ -44,11 +36,15 @@ class Broker:
             subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(self.directory)], check=True, timeout=60)
 
     def start(self) -> None:
+        """Starts the local broker; a restart finds the port of its first start (kept in its folder)."""
         if self.directory is not None:
-            command = [str(KAFKA_LOCAL), "start", *self.start_options, "--port", str(self.port)]
+            command = [str(KAFKA_LOCAL), "start", *self.start_options, "--port", "0"]
             command += ["--dir", str(self.directory)]
             # The first start of a fresh checkout also fetches the broker jars from Maven Central.
-            subprocess.run(command, check=True, timeout=600, stdout=subprocess.DEVNULL)
+            started = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+            if started.returncode != 0:
+                raise RuntimeError(f"kafka-local start failed (exit {started.returncode}):\n{started.stderr}")
+            self.bootstrap = started.stdout.splitlines()[0]
 
 
 B = TypeVar("B", bound=Broker)
@@ -64,9 +60,8 @@ def _docker_available() -> bool:
 def local_broker(kind: type[B], directory: Path) -> Iterator[B]:
     """A ``kind`` broker from deploy/local-kafka/kafka-local on a free port in ``directory``, stopped
     on exit."""
-    broker = kind(bootstrap="", directory=directory, port=_free_port())
+    broker = kind(bootstrap="", directory=directory)
     broker.start()
-    broker.bootstrap = f"127.0.0.1:{broker.port}"
     try:
         yield broker
     finally:
