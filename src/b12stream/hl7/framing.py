@@ -15,6 +15,9 @@ _BLANK = bytes(range(0x21))
 _BOM = b"\xef\xbb\xbf"
 # Segments that start a message (MSH) or belong to a batch envelope (dropped).
 _BOUNDARIES = frozenset({b"MSH", b"FHS", b"BHS", b"BTS", b"FTS"})
+_END_BLOCK = b"\x1c"  # MLLP's end of a frame
+# The end of one MLLP frame and the start of the next: where a message ends whatever its content.
+_BETWEEN_FRAMES = re.compile(rb"\x1c[\r\n]*\x0b")
 # First bytes of a line that may hold a boundary: its letter, or blank padding before it.
 _MAY_START_BOUNDARY = frozenset(b"MFB" + _BOM[:1] + _BLANK)
 # A boundary segment after a line break (blank padding allowed): either finding one, or a
@@ -47,11 +50,13 @@ def strip_envelope(data: bytes) -> tuple[bytes, int]:
 def split_messages(data: bytes) -> list[Frame]:
     """Split input into messages; never raises.
 
-    MLLP framing (``0x0B … 0x1C 0x0D``, with or without the final CR) is stripped; FHS/BHS/BTS/FTS
-    envelope segments are dropped; every MSH starts a new message, so concatenated messages and
-    batches both split. Input that is not blank but holds content outside any MSH (a body after a
-    BHS with no MSH, a first segment other than MSH, garbage) becomes a frame of its own so that
-    ``read_oru`` can reject it with a reason: nothing is silently dropped. Blank input gives ``[]``.
+    MLLP framing (``0x0B … 0x1C 0x0D``, with or without the final CR) is stripped, and an end block
+    followed by the next frame's start block closes the message before it, so one unusable MLLP frame
+    is rejected on its own, not with the message framed before it. FHS/BHS/BTS/FTS envelope segments
+    are dropped; every MSH starts a new message, so concatenated messages and batches both split.
+    Input that is not blank but holds content outside any MSH (a body after a BHS with no MSH, a
+    first segment other than MSH, garbage) becomes a frame of its own so that ``read_oru`` can reject
+    it with a reason: nothing is silently dropped. Blank input gives ``[]``.
     Each frame's ``offset`` is the position of its first byte in ``data``.
     """
     data = bytes(data)
@@ -70,20 +75,27 @@ def split_messages(data: bytes) -> list[Frame]:
     cursor = 0  # where unclaimed content starts
     for position, kind in boundaries:
         _claim(data, cursor, position, frames)
-        # an envelope segment closes the message before it and is itself no message
+        # an envelope segment or an MLLP end block closes the message before it and is itself no message
         cursor = position if kind == b"MSH" else _line_end(data, position)
     _claim(data, cursor, len(data), frames)
     return frames
 
 
 def _boundaries(data: bytes) -> list[tuple[int, bytes]]:
-    """Offsets and ids of the MSH/FHS/BHS/BTS/FTS segments that start a line.
+    """Offsets and ids of the MSH/FHS/BHS/BTS/FTS segments that start a line, and of each MLLP end
+    block followed by the next frame's start block (id ``0x1C``), in order.
 
     CR, LF and the MLLP end block all end a line; replacing them keeps every offset unchanged.
     """
     flat = data.replace(b"\n", b"\r")
-    if b"\x1c" in flat:
-        flat = flat.replace(b"\x1c", b"\r")
+    if _END_BLOCK not in flat:
+        return _segment_boundaries(flat)
+    frame_ends = [(match.start(), _END_BLOCK) for match in _BETWEEN_FRAMES.finditer(data)]
+    return sorted(_segment_boundaries(flat.replace(_END_BLOCK, b"\r")) + frame_ends)
+
+
+def _segment_boundaries(flat: bytes) -> list[tuple[int, bytes]]:
+    """``_boundaries`` without the end blocks, in ``flat``: the input with every line end a CR."""
     found = []
     position = 0
     for line in flat.split(b"\r"):

@@ -191,6 +191,11 @@ MESSAGE = b"MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5.1\rPID|1||X\r"
         (b"\x0b" + MESSAGE + b"\x1c", [Frame(MESSAGE.rstrip(), 1)]),
         (b"\x0b" + MESSAGE + b"\x1c\r\x0b" + MESSAGE + b"\x1c\r",
          [Frame(MESSAGE.rstrip(), 1), Frame(MESSAGE.rstrip(), len(MESSAGE) + 4)]),
+        # an MLLP end block closes its message: a frame of garbage after it is a frame of its own
+        (b"\x0b" + MESSAGE + b"\x1c\r\x0bjunk\x1c\r",
+         [Frame(MESSAGE.rstrip(), 1), Frame(b"junk", len(MESSAGE) + 4)]),
+        (b"\x0b" + MESSAGE + b"\x1c\x0bPID|1||Y\x1c",
+         [Frame(MESSAGE.rstrip(), 1), Frame(b"PID|1||Y", len(MESSAGE) + 3)]),
         (MESSAGE + b"\n\n" + MESSAGE,
          [Frame(MESSAGE.rstrip(), 0), Frame(MESSAGE.rstrip(), len(MESSAGE) + 2)]),
         (b"FHS|^~\\&\rBHS|^~\\&\r" + MESSAGE + b"BTS|1\rFTS|1\r", [Frame(MESSAGE.rstrip(), 18)]),
