@@ -22,6 +22,7 @@ _COMMANDS = {
     "replay": "run the whole engine on HL7 files with no broker; events to stdout",
     "run": "consume ORU^R01 from Kafka, publish alerts and reflex orders",
     "produce": "send the messages in HL7 files to a Kafka topic",
+    "dead-letters": "show the messages on the dead-letter topic and why; save them to fix and resend",
 }
 
 
@@ -38,7 +39,7 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 
 def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"b12stream.commands.{name}")
+    return importlib.import_module(f"b12stream.commands.{name.replace('-', '_')}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

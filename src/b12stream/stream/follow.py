@@ -1,15 +1,28 @@
-"""Read a topic's committed records as they arrive, for people watching the outputs (the demo)."""
+"""Read a topic's committed records for people: as they arrive (the demo's alerts), or up to the
+topic's current end (the dead letters an interface analyst looks at)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
+from b12stream.errors import StreamError
+from b12stream.stream.access import check_access
+from b12stream.stream.errors import translate
 from b12stream.stream.settings import KafkaSettings
 
-__all__ = ["follow"]
+__all__ = ["follow", "read_to_end"]
+
+
+def _reader(settings: KafkaSettings) -> KafkaConsumer:
+    """A consumer outside any group that sees committed records only."""
+    return KafkaConsumer(
+        **settings.client_options(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+    )
 
 
 def follow(
@@ -21,9 +34,7 @@ def follow(
 ) -> None:
     """Call ``on_value`` with each committed record value of ``topic`` (read_committed, no group)
     until ``stop`` is set. Waits for the topic to exist."""
-    consumer = KafkaConsumer(
-        **settings.client_options(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
-    )
+    consumer = _reader(settings)
     try:
         partitions = consumer.partitions_for_topic(topic)
         while not partitions and not stop.wait(0.2):
@@ -38,5 +49,42 @@ def follow(
             for records in consumer.poll(timeout_ms=200).values():
                 for record in records:
                     on_value(record.value)
+    finally:
+        consumer.close()
+
+
+def read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterator[ConsumerRecord]:
+    """Every committed record of ``topic``, partition by partition in offset order, up to each
+    partition's last stable offset when reading began (a transaction still open is not waited for).
+
+    Raises AuthenticationFailed as ``check_access`` does; StreamError when the topic does not exist,
+    when a partition is not read to that end within ``timeout_s`` (the records before that point
+    have been yielded), or for a broker error (translated)."""
+    check_access(settings)
+    try:
+        yield from _read_to_end(settings, topic, timeout_s)
+    except Exception as error:
+        raise translate(error) from error
+
+
+def _read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterator[ConsumerRecord]:
+    consumer = _reader(settings)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise StreamError(f"topic {topic} does not exist on {settings.bootstrap_servers}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        for tp in tps:
+            consumer.assign([tp])  # one partition at a time keeps each one's records in offset order
+            consumer.seek_to_beginning(tp)
+            while consumer.position(tp) < ends[tp]:
+                if time.monotonic() > deadline:
+                    end = f"{tp.topic}/{tp.partition} offset {ends[tp]}"
+                    raise StreamError(f"not read up to {end} within {timeout_s:g} s")
+                for record in consumer.poll(timeout_ms=200).get(tp, ()):
+                    if record.offset < ends[tp]:
+                        yield record
     finally:
         consumer.close()

@@ -13,6 +13,7 @@ __all__ = [
     "SourceRef",
     "header_text",
     "source_headers",
+    "source_of",
 ]
 
 Header = tuple[str, bytes]
@@ -80,3 +81,13 @@ def source_headers(source: SourceRef) -> tuple[Header, ...]:
         (_FRAME, str(source.frame).encode()),
         (_FRAME_OFFSET, str(source.frame_offset).encode()),
     )
+
+
+def source_of(headers: object) -> SourceRef | None:
+    """The inverse of ``source_headers``; None when the headers do not name a whole source."""
+    texts = [header_text(headers, name) for name in (_TOPIC, _PARTITION, _OFFSET, _FRAME, _FRAME_OFFSET)]
+    topic, *numbers = texts
+    if topic is None or not all(n is not None and n.isdigit() for n in numbers):
+        return None
+    partition, offset, frame, frame_offset = (int(n) for n in numbers)  # type: ignore[arg-type]
+    return SourceRef(topic, partition, offset, frame, frame_offset)
