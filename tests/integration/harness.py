@@ -19,6 +19,9 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from b12stream.stream import follow
+from b12stream.stream.settings import load_kafka_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
 
@@ -367,22 +370,6 @@ def copies(files: Sequence[Path], count: int, folder: Path) -> list[Path]:
 
 
 def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Record]:
-    """Every committed record of ``topic`` up to its current end (last stable offset), exactly."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed", enable_auto_commit=False
-    )
-    try:
-        tps = [TopicPartition(topic, p) for p in _partitions(consumer, topic, timeout_s)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic} not read to its end within {timeout_s} s")
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    """Every committed record of ``topic`` up to its current end (last stable offset), exactly: the
+    reader `b12stream dead-letters` uses."""
+    return list(follow.read_to_end(load_kafka_settings(None, bootstrap), topic, timeout_s))

@@ -85,9 +85,9 @@ def source_headers(source: SourceRef) -> tuple[Header, ...]:
 
 def source_of(headers: object) -> SourceRef | None:
     """The inverse of ``source_headers``; None when the headers do not name a whole source."""
-    texts = [header_text(headers, name) for name in (_TOPIC, _PARTITION, _OFFSET, _FRAME, _FRAME_OFFSET)]
-    topic, *numbers = texts
-    if topic is None or not all(n is not None and n.isdigit() for n in numbers):
+    topic = header_text(headers, _TOPIC)
+    numbers = [header_text(headers, name) or "" for name in (_PARTITION, _OFFSET, _FRAME, _FRAME_OFFSET)]
+    if topic is None or not all(number.isdigit() for number in numbers):
         return None
-    partition, offset, frame, frame_offset = (int(n) for n in numbers)  # type: ignore[arg-type]
+    partition, offset, frame, frame_offset = map(int, numbers)
     return SourceRef(topic, partition, offset, frame, frame_offset)
