@@ -9,20 +9,34 @@ from collections.abc import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 
 from b12stream.errors import StreamError
 from b12stream.stream.access import check_access
-from b12stream.stream.errors import translate
+from b12stream.stream.errors import TransientBrokerError, translate
 from b12stream.stream.settings import KafkaSettings
 
 __all__ = ["follow", "read_to_end"]
 
 
-def _reader(settings: KafkaSettings) -> KafkaConsumer:
+# How long a reader for people waits for a first broker answer; kafka-python's own default is 30 s.
+_BOOTSTRAP_TIMEOUT_S = 10.0
+
+
+def _reader(settings: KafkaSettings, bootstrap_timeout_s: float = _BOOTSTRAP_TIMEOUT_S) -> KafkaConsumer:
     """A consumer outside any group that sees committed records only."""
-    return KafkaConsumer(
-        **settings.client_options(), group_id=None, enable_auto_commit=False, isolation_level="read_committed"
-    )
+    try:
+        return KafkaConsumer(
+            **settings.client_options(),
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            bootstrap_timeout_ms=int(bootstrap_timeout_s * 1000),
+        )
+    except KafkaTimeoutError as error:
+        raise TransientBrokerError(
+            f"no broker answered at {settings.bootstrap_servers} within {bootstrap_timeout_s:g} s"
+        ) from error
 
 
 def follow(
@@ -57,9 +71,10 @@ def read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterat
     """Every committed record of ``topic``, partition by partition in offset order, up to each
     partition's last stable offset when reading began (a transaction still open is not waited for).
 
-    Raises AuthenticationFailed as ``check_access`` does; StreamError when the topic does not exist,
-    when a partition is not read to that end within ``timeout_s`` (the records before that point
-    have been yielded), or for a broker error (translated)."""
+    Raises AuthenticationFailed as ``check_access`` does; StreamError when no broker answers within
+    ``timeout_s`` (10 s at most), when the topic does not exist, when a partition is not read to that
+    end within ``timeout_s`` (the records before that point have been yielded), or for a broker
+    error (translated)."""
     check_access(settings)
     try:
         yield from _read_to_end(settings, topic, timeout_s)
@@ -68,7 +83,7 @@ def read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterat
 
 
 def _read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterator[ConsumerRecord]:
-    consumer = _reader(settings)
+    consumer = _reader(settings, min(timeout_s, _BOOTSTRAP_TIMEOUT_S))
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
