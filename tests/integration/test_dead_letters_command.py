@@ -4,7 +4,6 @@ and saves its bytes, unchanged, for an analyst to fix and send again."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,15 +87,4 @@ def test_a_topic_that_does_not_exist_is_named(bootstrap: str, tmp_path: Path) ->
     shown = _dead_letters(config)
     assert shown.returncode == 1
     assert f"topic {names['dlq']} does not exist on {bootstrap}" in shown.stderr
-    assert shown.stdout == ""
-
-
-def test_a_broker_that_does_not_answer_is_named_within_the_timeout(tmp_path: Path) -> None:
-    with socket.socket() as held:  # bound, never listening: every connection to it is refused
-        held.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{held.getsockname()[1]}"
-        config = write_config(tmp_path, address, topic_names("dead-letters-no-broker"), "app-no-broker")
-        shown = _dead_letters(config, "--timeout", "2")
-    assert shown.returncode == 1
-    assert f"no broker answered at {address} within 2 s" in shown.stderr
     assert shown.stdout == ""

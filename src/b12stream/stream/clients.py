@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
+from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.settings import KafkaSettings
 
 __all__ = [
+    "COMMAND_BOOTSTRAP_TIMEOUT_S",
+    "committed_reader",
     "group_consumer",
     "input_producer",
     "output_producer",
     "output_producer_options",
     "restore_consumer",
 ]
+
+
+# How long a command a person runs (produce, dead-letters, the demo's reader) waits for a first broker
+# answer. kafka-python waits 30 s and then raises a bare KafkaTimeoutError.
+COMMAND_BOOTSTRAP_TIMEOUT_S = 10.0
+_Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
 
 
 def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
@@ -42,8 +53,45 @@ def _producer_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def input_producer(settings: KafkaSettings) -> KafkaProducer:
-    """The producer `b12stream produce` sends HL7 files with, as an interface engine would."""
-    return KafkaProducer(**_producer_options(settings), linger_ms=5, **settings.client_options())
+    """The producer `b12stream produce` sends HL7 files with, as an interface engine would. Raises
+    TransientBrokerError when no broker answers within COMMAND_BOOTSTRAP_TIMEOUT_S."""
+    return _first_answer(
+        settings,
+        COMMAND_BOOTSTRAP_TIMEOUT_S,
+        lambda wait_ms: KafkaProducer(
+            **_producer_options(settings),
+            linger_ms=5,
+            bootstrap_timeout_ms=wait_ms,
+            **settings.client_options(),
+        ),
+    )
+
+
+def committed_reader(
+    settings: KafkaSettings, bootstrap_timeout_s: float = COMMAND_BOOTSTRAP_TIMEOUT_S
+) -> KafkaConsumer:
+    """A consumer outside any group that sees committed records only, for people reading a topic.
+    Raises TransientBrokerError when no broker answers within ``bootstrap_timeout_s``."""
+    return _first_answer(
+        settings,
+        bootstrap_timeout_s,
+        lambda wait_ms: KafkaConsumer(
+            **settings.client_options(),
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            bootstrap_timeout_ms=wait_ms,
+        ),
+    )
+
+
+def _first_answer(settings: KafkaSettings, timeout_s: float, connect: Callable[[int], _Client]) -> _Client:
+    try:
+        return connect(int(timeout_s * 1000))
+    except KafkaTimeoutError as error:
+        raise TransientBrokerError(
+            f"no broker answered at {settings.bootstrap_servers} within {timeout_s:g} s"
+        ) from error
 
 
 # A transaction's first AddPartitionsToTxn often reaches the coordinator while the previous commit is

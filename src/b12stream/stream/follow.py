@@ -7,36 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaTimeoutError
 
 from b12stream.errors import StreamError
 from b12stream.stream.access import check_access
-from b12stream.stream.errors import TransientBrokerError, translate
+from b12stream.stream.clients import COMMAND_BOOTSTRAP_TIMEOUT_S, committed_reader
+from b12stream.stream.errors import translate
 from b12stream.stream.settings import KafkaSettings
 
 __all__ = ["follow", "read_to_end"]
-
-
-# How long a reader for people waits for a first broker answer; kafka-python's own default is 30 s.
-_BOOTSTRAP_TIMEOUT_S = 10.0
-
-
-def _reader(settings: KafkaSettings, bootstrap_timeout_s: float = _BOOTSTRAP_TIMEOUT_S) -> KafkaConsumer:
-    """A consumer outside any group that sees committed records only."""
-    try:
-        return KafkaConsumer(
-            **settings.client_options(),
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            bootstrap_timeout_ms=int(bootstrap_timeout_s * 1000),
-        )
-    except KafkaTimeoutError as error:
-        raise TransientBrokerError(
-            f"no broker answered at {settings.bootstrap_servers} within {bootstrap_timeout_s:g} s"
-        ) from error
 
 
 def follow(
@@ -48,7 +28,7 @@ def follow(
 ) -> None:
     """Call ``on_value`` with each committed record value of ``topic`` (read_committed, no group)
     until ``stop`` is set. Waits for the topic to exist."""
-    consumer = _reader(settings)
+    consumer = committed_reader(settings)
     try:
         partitions = consumer.partitions_for_topic(topic)
         while not partitions and not stop.wait(0.2):
@@ -83,7 +63,7 @@ def read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterat
 
 
 def _read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterator[ConsumerRecord]:
-    consumer = _reader(settings, min(timeout_s, _BOOTSTRAP_TIMEOUT_S))
+    consumer = committed_reader(settings, min(timeout_s, COMMAND_BOOTSTRAP_TIMEOUT_S))
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:

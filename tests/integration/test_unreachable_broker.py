@@ -1,0 +1,47 @@
+"""The commands an interface analyst runs name a broker that does not answer, within a bounded wait,
+instead of kafka-python's 30 s wait and a traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.integration.harness import ROOT, topic_names, write_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def silent_address() -> Iterator[str]:
+    """An address where every connection is refused: a port bound and never listened on."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
+
+
+def _command(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "b12stream.cli", arguments[0], "--config", str(config), *arguments[1:]],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )
+
+
+def test_dead_letters_names_the_broker_within_its_timeout(silent_address: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, silent_address, topic_names("no-broker"), "app-no-broker")
+    shown = _command(config, "dead-letters", "--timeout", "2")
+    assert shown.returncode == 1
+    assert f"no broker answered at {silent_address} within 2 s" in shown.stderr
+    assert shown.stdout == ""
+
+
+def test_produce_names_the_broker_and_sends_nothing(silent_address: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, silent_address, topic_names("no-broker"), "app-no-broker")
+    shown = _command(config, "produce", str(SAMPLES / "s01-normal-platelets.hl7"))
+    assert shown.returncode == 1
+    assert shown.stderr.strip() == f"b12stream produce: no broker answered at {silent_address} within 10 s"
