@@ -27,7 +27,8 @@ def follow(
     from_beginning: bool = True,
 ) -> None:
     """Call ``on_value`` with each committed record value of ``topic`` (read_committed, no group)
-    until ``stop`` is set. Waits for the topic to exist."""
+    until ``stop`` is set. Waits for the topic to exist; raises TransientBrokerError when no broker
+    answers within COMMAND_BOOTSTRAP_TIMEOUT_S."""
     consumer = committed_reader(settings)
     try:
         partitions = consumer.partitions_for_topic(topic)
