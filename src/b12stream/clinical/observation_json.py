@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from b12stream.clinical.model import Observation, PatientKey, ResultKey
+from b12stream.hl7.records import slot_constructor
 
 __all__ = [
     "aware",
@@ -146,6 +147,10 @@ _FIELDS = itemgetter(
     "unusable_reason",
 )
 _FIELD_COUNT = 14
+# A stored history is mostly these records, and every one is rebuilt each time the patient's state is
+# read: the frozen classes' own constructors would set each field through object.__setattr__.
+_new_observation = slot_constructor(Observation)
+_new_result_key = slot_constructor(ResultKey)
 _NUMBER_TYPES = frozenset({float, type(None)})
 _STRING_TYPE = {str}
 
@@ -177,21 +182,21 @@ def _read(data: Mapping[str, Any], times: dict[str, datetime]) -> tuple[Observat
     moment = times.get(stamp)
     if moment is None:
         moment = times[stamp] = aware(datetime.fromisoformat(stamp))
-    observation = Observation(
-        analyte=strings[0],
-        code=strings[1],
-        value=None if value is None else float(value),
-        unit=strings[2],
-        observed_at=moment,
-        status=strings[3],
-        result_key=ResultKey(strings[8], strings[9], strings[10]),
-        source_message_id=strings[4],
-        comparator=strings[5],
-        text=strings[6],
-        reference_low=None if low is None else float(low),
-        reference_high=None if high is None else float(high),
-        flags=strings[11:],
-        unusable_reason=strings[7],
+    observation = _new_observation(
+        strings[0],
+        strings[1],
+        None if value is None else float(value),
+        strings[2],
+        moment,
+        strings[3],
+        _new_result_key(strings[8], strings[9], strings[10]),
+        strings[4],
+        strings[5],
+        strings[6],
+        None if low is None else float(low),
+        None if high is None else float(high),
+        strings[11:],
+        strings[7],
     )
     numbers = type(value) in _NUMBER_TYPES and type(low) in _NUMBER_TYPES and type(high) in _NUMBER_TYPES
     return observation, exact and numbers and len(data) == _FIELD_COUNT
