@@ -2,12 +2,14 @@
 alert latency at a fixed offered load, and the kafka-python consume->produce passthrough ceiling.
 
     .venv/bin/python bench/bench_stream.py [--bootstrap-servers HOST:PORT] [--messages 20000]
-        [--rate 500 [200 ...]] [--latency-seconds 20] [--alerting 0.01] [--processes 1]
+        [--rate 500 [200 ...]] [--latency-seconds 20] [--alerting 0.01] [--processes 1] [--visits 1]
 
 Without --bootstrap-servers it starts deploy/local-kafka/kafka-local on a free port in a temporary
 folder and stops it at the end. The workload is made from samples/: normal blood counts (one new
 patient each) with a fraction ``--alerting`` of thrombocytopenia results that raise an alert and a
-reflex order. Figures go to stdout as a small table; nothing is asserted.
+reflex order. ``--visits N`` gives the throughput runs N daily blood counts per patient instead, so
+that the engine reads and writes stored histories that grow as inpatients' do (the latency runs keep
+one message per patient). Figures go to stdout as a small table; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
@@ -46,29 +49,53 @@ def _message(path: Path) -> bytes:
     return b"\r".join(s for s in text.split(b"\r") if s and not s.startswith(b"#"))
 
 
-def _for_patient(message: bytes, n: int) -> bytes:
-    """The message about patient number ``n``: PID-3 id and MSH-10 control id get a suffix."""
+def _with_suffix(message: bytes, suffix: bytes, places: tuple[tuple[bytes, int], ...]) -> bytes:
+    """``suffix`` appended to the first component of each (segment id, field index) in ``places``."""
     segments = []
     for segment in message.split(b"\r"):
         fields = segment.split(b"|")
-        if segment.startswith(b"MSH"):
-            fields[9] += b"N%d" % n
-        elif segment.startswith(b"PID"):
-            components = fields[3].split(b"^")
-            components[0] += b"N%d" % n
-            fields[3] = b"^".join(components)
+        for name, index in places:
+            if fields[0] == name:
+                components = fields[index].split(b"^")
+                components[0] += suffix
+                fields[index] = b"^".join(components)
         segments.append(b"|".join(fields))
     return b"\r".join(segments)
 
 
-def workload(count: int, alerting: float, seed: int = 7) -> list[bytes]:
+def _for_patient(message: bytes, n: int) -> bytes:
+    """The message about patient number ``n``: PID-3 id and MSH-10 control id get a suffix."""
+    return _with_suffix(message, b"N%d" % n, ((b"MSH", 9), (b"PID", 3)))
+
+
+_SAMPLE_DAY = date(2026, 3, 2)  # the collection date in both sample messages the workload uses
+
+
+def _on_day(message: bytes, day: int) -> bytes:
+    """The same results collected ``day`` days later, as a new order: the dates move, and the MSH-10
+    control id and the ORC-3 / OBR-3 filler order numbers get a suffix."""
+    if day == 0:
+        return message
+    later = (_SAMPLE_DAY + timedelta(days=day)).strftime("%Y%m%d").encode()
+    moved = message.replace(_SAMPLE_DAY.strftime("%Y%m%d").encode(), later)
+    return _with_suffix(moved, b"D%d" % day, ((b"MSH", 9), (b"ORC", 3), (b"OBR", 3)))
+
+
+def workload(count: int, alerting: float, seed: int = 7, visits: int = 1) -> list[bytes]:
+    """``count`` messages for ``count // visits`` patients, each with a blood count on ``visits``
+    consecutive days (a fraction ``alerting`` of the patients thrombocytopenic), in collection order:
+    every patient's first day, then every patient's second day, and so on. With ``visits`` 1 every
+    message is a new patient's; with more, each patient's stored history grows by a day's results at
+    each visit, as an inpatient's does."""
     normal = _message(ROOT / "samples" / "s01-normal-platelets.hl7")
     alert = _message(ROOT / "samples" / "s02-isolated-thrombocytopenia-b12-unknown.hl7")
     rng = random.Random(seed)
     tag = uuid.uuid4().int % 100_000
-    return [
-        _for_patient(alert if rng.random() < alerting else normal, tag * 1_000_000 + n) for n in range(count)
+    patients = [
+        _for_patient(alert if rng.random() < alerting else normal, tag * 1_000_000 + n)
+        for n in range(max(1, count // visits))
     ]
+    return [_on_day(message, day) for day in range(visits) for message in patients]
 
 
 # -- broker and topics ------------------------------------------------------------------------------
@@ -503,8 +530,14 @@ def main() -> int:
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="offered but not counted")
     parser.add_argument("--processes", type=int, default=1, help="b12stream run --processes N")
     parser.add_argument("--alerting", type=float, default=0.01, help="fraction of messages raising an alert")
+    parser.add_argument(
+        "--visits",
+        type=int,
+        default=1,
+        help="throughput workload: a blood count per patient on this many days (1: a new patient each)",
+    )
     args = parser.parse_args()
-    values = workload(args.messages, args.alerting)
+    values = workload(args.messages, args.alerting, visits=args.visits)
     with broker(args.bootstrap_servers) as (bootstrap, broker_pid):
         ceiling, cpu = passthrough(bootstrap, broker_pid, values)
         print(
