@@ -82,3 +82,30 @@ def test_a_message_over_max_message_bytes_is_dead_lettered_without_its_bytes(eng
     packed = [m for r in result.records if r.topic == _TOPICS.repartition for m in unpack(r.value, _RECORD)]
     assert packed == [small]
 
+
+
+def _outputs(engine: Engine, store_path: Path, cache_bytes: int, abort_first: bool) -> list[tuple]:
+    """Every record the process stage gives for the sample scenarios, one message per batch, so that
+    each later message of a patient reads the state stored by the batch before; with
+    ``abort_first``, each batch is first processed in a transaction that is thrown away."""
+    stages = Stages(engine, _TOPICS, 1_000_000, cache_bytes)
+    messages = hl7_messages(sorted(SAMPLES.glob("*.hl7")))
+    produced: list[tuple] = []
+    with SqlitePatientStore.open(store_path) as store:
+        for offset, value in enumerate(messages):
+            batch = [Message(value, SourceRef(_TOPICS.repartition, 0, offset))]
+            if abort_first:
+                stages.process(batch, store.begin(), 0, offset + 1)
+            transaction = store.begin()
+            result = stages.process(batch, transaction, 0, offset + 1)
+            transaction.prepare({(_TOPICS.repartition, 0): offset + 1})
+            transaction.flush()
+            produced += [(r.topic, r.key, r.value, r.headers, r.partition) for r in result.records]
+    return produced
+
+
+def test_states_kept_decoded_change_nothing_the_process_stage_gives(engine: Engine, tmp_path: Path) -> None:
+    without = _outputs(engine, tmp_path / "without.sqlite", 0, abort_first=False)
+    kept = _outputs(engine, tmp_path / "kept.sqlite", 1 << 20, abort_first=True)
+    assert kept == without
+    assert any(topic == _TOPICS.alerts for topic, *_ in without)

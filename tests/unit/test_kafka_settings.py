@@ -21,6 +21,7 @@ def test_shipped_file_gives_the_documented_defaults() -> None:
     assert settings.topics.input == "hl7.oru"
     assert settings.processing_guarantee == "exactly_once"
     assert settings.security.ssl_cafile is None
+    assert settings.state_cache_mib == 128
 
 
 def test_values_override_and_the_command_line_wins(tmp_path: Path) -> None:
@@ -42,6 +43,7 @@ def test_values_override_and_the_command_line_wins(tmp_path: Path) -> None:
         ("kafka:\n  batch:\n    max_records: x\n", "kafka.batch.max_records must be a positive whole number"),
         ("kafka:\n  security:\n    ssl_cafile: 5\n", "kafka.security.ssl_cafile must be a non-empty string"),
         ("kafka:\n  processing_guarantee: maybe\n", "kafka.processing_guarantee"),
+        ("kafka:\n  state_cache_mib: -1\n", "kafka.state_cache_mib"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_its_key(tmp_path: Path, text: str, message: str) -> None:

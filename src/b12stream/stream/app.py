@@ -74,7 +74,9 @@ class StreamApp:
         self.settings = settings
         self.stateful_topic = settings.stateful_topic
         self._stop = stop
-        self._stages = Stages(engine, settings.topics, settings.max_message_bytes)
+        self._stages = Stages(
+            engine, settings.topics, settings.max_message_bytes, settings.state_cache_mib * 1024 * 1024
+        )
         self._stores = PartitionedStore(state_dir)
         self._table = PartitionTable()
         self._transactional_id = f"{settings.application_id}-{instance_id(state_dir)}"

@@ -85,6 +85,7 @@ class KafkaSettings:
     replication_factor: int = 1
     processes: int = 1
     max_message_bytes: int = 1_000_000
+    state_cache_mib: int = field(default=128, metadata=ZERO_OK)
     topics: TopicNames = field(default_factory=TopicNames)
     batch: BatchSettings = field(default_factory=BatchSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)

@@ -15,6 +15,7 @@ from b12stream.hl7.model import Location, Rejection
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
+from b12stream.stream.decoded_states import DecodedStates
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import TopicNames
@@ -48,12 +49,17 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
 
 
 class Stages:
-    """Both stages bound to one engine and one set of topic names. Deterministic given its inputs."""
+    """Both stages bound to one engine and one set of topic names. Deterministic given its inputs:
+    the states kept decoded (``state_cache_bytes`` of memory, none by default) change only how fast
+    a stored state is read, never what is read."""
 
-    def __init__(self, engine: Engine, topics: TopicNames, max_message_bytes: int) -> None:
+    def __init__(
+        self, engine: Engine, topics: TopicNames, max_message_bytes: int, state_cache_bytes: int = 0
+    ) -> None:
         self._engine = engine
         self._topics = topics
         self._max_bytes = max_message_bytes
+        self._decoded = DecodedStates(state_cache_bytes)
 
     def rekey(self, messages: Iterable[Message], partitions: int) -> StageResult:
         """Ingest stage: each message whose patient key can be read (MSH and PID alone, ``patient_of``)
@@ -96,9 +102,10 @@ class Stages:
             state = states.get(key)
             if state is None:
                 raw = stored.get(key)
-                state = (
-                    PatientState.from_bytes(raw) if raw is not None else PatientState.empty(accepted.patient)
-                )
+                if raw is None:
+                    state = PatientState.empty(accepted.patient)
+                else:
+                    state = self._decoded.decode(key, raw)
             try:
                 outcome = process(state, accepted, self._engine)
             except Exception as error:  # a defect must not stop the stream or lose the message
@@ -123,6 +130,8 @@ class Stages:
         for key in sorted(changed):
             data = states[key].to_bytes()
             transaction.put(key, data)
+            if key in stored:  # a returning patient; one seen once may never come back
+                self._decoded.keep(key, data, states[key])
             record = OutRecord(self._topics.changelog, key.encode("utf-8"), data, stamp, partition)
             result.records.append(record)
         return result
