@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from b12stream.clinical.model import ResultKey, Severity
+from b12stream.clinical.observation_json import compact_json
 from b12stream.errors import StateError
 
 __all__ = ["AlertRecord", "Memory", "SeenMessage", "SuggestionRecord"]
@@ -76,6 +77,9 @@ class Memory:
     alerts: tuple[AlertRecord, ...] = ()
     suggestions: tuple[SuggestionRecord, ...] = ()
     messages: tuple[SeenMessage, ...] = ()
+    # The JSON text of the first applied messages, written once and kept by the memories that grow
+    # from this one (see ``to_json``): a long stay's list is written again after every result.
+    _message_texts: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def thread(self, rule: str, episode_id: str, branch: str) -> AlertRecord | None:
         """The alert thread of ``rule`` and ``branch`` in ``episode_id``, open or closed, if any."""
@@ -102,7 +106,9 @@ class Memory:
         return any(m.control_id == control_id and m.digest == digest for m in self.messages)
 
     def with_seen(self, message: SeenMessage) -> Memory:
-        return Memory(self.alerts, self.suggestions, (*self.messages, message))
+        grown = Memory(self.alerts, self.suggestions, (*self.messages, message))
+        object.__setattr__(grown, "_message_texts", self._message_texts)
+        return grown
 
     def with_alert(self, record: AlertRecord) -> Memory:
         """Replace the thread of ``record``'s rule, episode and branch (or add it); stable order."""
@@ -147,8 +153,18 @@ class Memory:
         return {
             "alerts": [_alert_to_dict(a) for a in self.alerts],
             "suggestions": [_suggestion_to_dict(s) for s in self.suggestions],
-            "messages": [[m.control_id, m.digest, m.observed_at.isoformat()] for m in self.messages],
+            "messages": [_seen_to_list(m) for m in self.messages],
         }
+
+    def to_json(self) -> str:
+        """``compact_json(self.to_dict())``, with each applied message's text written only once."""
+        texts = self._message_texts
+        if len(texts) < len(self.messages):
+            texts = (*texts, *[compact_json(_seen_to_list(m)) for m in self.messages[len(texts) :]])
+            object.__setattr__(self, "_message_texts", texts)
+        alerts = compact_json([_alert_to_dict(a) for a in self.alerts])
+        suggestions = compact_json([_suggestion_to_dict(s) for s in self.suggestions])
+        return f'{{"alerts":{alerts},"suggestions":{suggestions},"messages":[{",".join(texts)}]}}'
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Memory:
@@ -172,6 +188,10 @@ def _sorted_alerts(records: Iterable[AlertRecord]) -> tuple[AlertRecord, ...]:
 
 def _sorted_suggestions(records: Iterable[SuggestionRecord]) -> tuple[SuggestionRecord, ...]:
     return tuple(sorted(records, key=lambda s: (s.episode_id, s.loinc)))
+
+
+def _seen_to_list(message: SeenMessage) -> list[str]:
+    return [message.control_id, message.digest, message.observed_at.isoformat()]
 
 
 def _key_to_list(key: ResultKey) -> list[str]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import PatientKey
-from b12stream.clinical.observation_json import compact_json
 from b12stream.engine.memory import Memory
 from b12stream.errors import ClinicalError, StateError
 
@@ -34,9 +33,9 @@ class PatientState:
     def to_bytes(self) -> bytes:
         """Deterministic: equal states give equal bytes (fixed key order, no whitespace). The bytes
         are ``json.dumps`` of ``{"format", "history": history.to_dict(), "memory": memory.to_dict()}``
-        (compact, UTF-8), written from the history's kept record texts (``PatientHistory.to_json``)."""
+        (compact, UTF-8), written from the texts the history and the memory keep (their ``to_json``)."""
         history = self.history.to_json()
-        memory = compact_json(self.memory.to_dict())
+        memory = self.memory.to_json()
         return f'{{"format":{STATE_FORMAT},"history":{history},"memory":{memory}}}'.encode()
 
     @classmethod

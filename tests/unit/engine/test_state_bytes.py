@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import Observation, ResultKey
 from b12stream.engine.engine import OutputSettings
-from b12stream.engine.memory import Memory
+from b12stream.engine.memory import Memory, SeenMessage
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import STATE_FORMAT, PatientState
 from b12stream.engine.suppression import SuggestionPolicy
@@ -89,3 +90,19 @@ def test_reindented_bytes_are_read_and_written_in_the_one_layout() -> None:
     again = PatientState.from_bytes(pretty)
     assert again == state
     assert again.to_bytes() == state.to_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(texts, st.integers(0, 30), st.booleans(), st.booleans()), max_size=12))
+def test_applied_messages_are_written_as_the_encoder_writes_them_while_the_memory_grows_and_is_pruned(
+    steps: list[tuple[str, int, bool, bool]],
+) -> None:
+    state = PatientState.empty(PATIENT)
+    for control_id, at_day, prune, read_back in steps:
+        memory = state.memory.with_seen(SeenMessage(control_id, "digest", day(at_day)))
+        if prune:
+            memory = memory.pruned(day(at_day), timedelta(days=10))
+        state = PatientState(state.history, memory)
+        assert state.to_bytes() == _reference(state)
+        if read_back:
+            state = PatientState.from_bytes(state.to_bytes())
