@@ -14,7 +14,7 @@ from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
 from b12stream.stream.settings import TopicNames
-from b12stream.stream.stages import Stages
+from b12stream.stream.stages import StageResult, Stages
 from tests.conftest import SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
 
@@ -84,24 +84,30 @@ def test_a_message_over_max_message_bytes_is_dead_lettered_without_its_bytes(eng
 
 
 
+def _batches(
+    store: SqlitePatientStore, stages: Stages, values: list[bytes], abort_first: bool = False
+) -> list[StageResult]:
+    """Each message in a batch of its own, committed to ``store``, so that each later message of a
+    patient reads the state stored by the batch before; with ``abort_first``, each batch is first
+    processed in a transaction that is thrown away."""
+    results = []
+    for offset, value in enumerate(values):
+        batch = [Message(value, SourceRef(_TOPICS.repartition, 0, offset))]
+        if abort_first:
+            stages.process(batch, store.begin(), 0, offset + 1)
+        transaction = store.begin()
+        results.append(stages.process(batch, transaction, 0, offset + 1))
+        transaction.prepare({(_TOPICS.repartition, 0): offset + 1})
+        transaction.flush()
+    return results
+
+
 def _outputs(engine: Engine, store_path: Path, cache_bytes: int, abort_first: bool) -> list[tuple]:
-    """Every record the process stage gives for the sample scenarios, one message per batch, so that
-    each later message of a patient reads the state stored by the batch before; with
-    ``abort_first``, each batch is first processed in a transaction that is thrown away."""
-    stages = Stages(engine, _TOPICS, 1_000_000, cache_bytes)
-    messages = hl7_messages(sorted(SAMPLES.glob("*.hl7")))
-    produced: list[tuple] = []
+    """Every record the process stage gives for the sample scenarios, a message per batch."""
+    stages = Stages(engine, _TOPICS, 1_000_000, state_cache_bytes=cache_bytes)
     with SqlitePatientStore.open(store_path) as store:
-        for offset, value in enumerate(messages):
-            batch = [Message(value, SourceRef(_TOPICS.repartition, 0, offset))]
-            if abort_first:
-                stages.process(batch, store.begin(), 0, offset + 1)
-            transaction = store.begin()
-            result = stages.process(batch, transaction, 0, offset + 1)
-            transaction.prepare({(_TOPICS.repartition, 0): offset + 1})
-            transaction.flush()
-            produced += [(r.topic, r.key, r.value, r.headers, r.partition) for r in result.records]
-    return produced
+        results = _batches(store, stages, hl7_messages(sorted(SAMPLES.glob("*.hl7"))), abort_first)
+    return [(r.topic, r.key, r.value, r.headers, r.partition) for result in results for r in result.records]
 
 
 def test_states_kept_decoded_change_nothing_the_process_stage_gives(engine: Engine, tmp_path: Path) -> None:
@@ -109,3 +115,26 @@ def test_states_kept_decoded_change_nothing_the_process_stage_gives(engine: Engi
     kept = _outputs(engine, tmp_path / "kept.sqlite", 1 << 20, abort_first=True)
     assert kept == without
     assert any(topic == _TOPICS.alerts for topic, *_ in without)
+
+
+def test_a_state_over_max_state_bytes_keeps_the_earlier_state_and_dead_letters_the_message(
+    engine: Engine, tmp_path: Path
+) -> None:
+    values = hl7_messages([SAMPLES / "s05-indeterminate-b12-mma-functional.hl7"])
+    with SqlitePatientStore.open(tmp_path / "free.sqlite") as store:
+        free = _batches(store, Stages(engine, _TOPICS, 1_000_000), values)
+    [second_state] = [r.value for r in free[1].records if r.topic == _TOPICS.changelog]
+    [patient] = [r.key.decode() for r in free[2].records if r.topic == _TOPICS.changelog]
+    limit = len(second_state)  # the third message's results make the state larger than this
+    with SqlitePatientStore.open(tmp_path / "bounded.sqlite") as store:
+        bounded = _batches(store, Stages(engine, _TOPICS, 1_000_000, max_state_bytes=limit), values)
+        assert store.begin().get(patient) == second_state
+    assert [r.records for r in bounded[:2]] == [r.records for r in free[:2]]
+    refused = bounded[2]
+    assert (refused.processed, refused.dead_lettered) == (0, 1)
+    assert {r.topic for r in refused.records} == {_TOPICS.dlq, _TOPICS.alerts}
+    [dead] = [r for r in refused.records if r.topic == _TOPICS.dlq]
+    assert dead.value == values[2]
+    assert f"over kafka.max_state_bytes ({limit:,})".encode() in dict(dead.headers)["b12stream.error.reason"]
+    [event] = [r for r in refused.records if r.topic == _TOPICS.alerts]
+    assert b'"rejected"' in event.value

@@ -94,3 +94,34 @@ def test_produce_names_a_message_too_large_and_sends_the_others(
     assert f"{second}: message 1 (byte 0): not sent: {len(large):,} bytes" in done.stderr
     assert "sent 2 messages from 2 files" in done.stderr and "1 refused" in done.stderr
     assert [r.value for r in read_to_end(bootstrap, names["input"])] == [normal, alerting]
+
+
+def _with_platelet_counts(message: bytes, count: int) -> bytes:
+    """``message`` with ``count`` more platelet counts under its order (OBX-4 sub-ids 1…count), as a
+    long stay's results would be: each becomes a record of the patient's stored history."""
+    counts = [
+        b"OBX|%d|NM|777-3^Platelets [#/volume] in Blood by Automated count^LN|%d|245|10*3/uL|150-400|N|||F|||"
+        b"20260302083000-0500" % (n, n)
+        for n in range(1, count + 1)
+    ]
+    return b"\r".join([message.rstrip(b"\r"), *counts])
+
+
+def test_a_patient_history_larger_than_the_brokers_default_record_limit_is_stored(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    names = topic_names("large-state")
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    alerting = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])[0]
+    long_stay = _with_platelet_counts(for_patient_copy(normal, 1), 4000)
+    assert len(long_stay) < 1_000_000  # the message itself is an ordinary one
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
+    produce(bootstrap, names["input"], [long_stay, for_patient_copy(alerting, 2)])
+    with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
+        alerts = read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= 1, timeout_s=90)
+        assert events(alerts), "the message after the long stay raised no alert"
+        assert engine.terminate() == 0
+    stopped = [line for line in engine.log_lines() if line.get("event") == "stopped"][-1]
+    assert (stopped["processed"], stopped["dead_lettered"]) == (2, 0)
+    states = read_topic(bootstrap, names["changelog"], until=lambda rs: len(rs) >= 2)
+    assert max(len(r.value) for r in states) > 1_048_588  # the broker's default max.message.bytes

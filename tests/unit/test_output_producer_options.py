@@ -39,3 +39,14 @@ def test_at_least_once_keeps_kafka_pythons_backoff_and_has_no_transaction(tmp_pa
 
 def test_the_shipped_file_gives_the_transactional_backoff() -> None:
     assert output_producer_options(load_kafka_settings(), "app-0")["retry_backoff_ms"] == 20
+
+
+def test_the_producer_can_send_the_largest_input_record_and_the_largest_patient_state(tmp_path: Path) -> None:
+    for text, limit in (
+        ("kafka:\n  max_message_bytes: 3000000\n  max_state_bytes: 1000\n", 3_000_000),
+        ("kafka:\n  max_message_bytes: 1000\n  max_state_bytes: 9000000\n", 9_000_000),
+    ):
+        settings = _settings(tmp_path, text)
+        size = output_producer_options(settings, "app-0")["max_request_size"]
+        assert size == max(settings.record_limit, settings.state_record_limit)
+        assert size > limit

@@ -77,7 +77,7 @@ def ensure_topics(settings: KafkaSettings) -> int:
         wanted[topics.changelog] = {
             **plain,
             "num_partitions": stateful,
-            "configs": {"cleanup.policy": "compact"},
+            "configs": {"cleanup.policy": "compact", "max.message.bytes": str(settings.state_record_limit)},
         }
         missing = {name: spec for name, spec in wanted.items() if name not in existing}
         for name, spec in missing.items():

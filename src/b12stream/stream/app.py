@@ -75,7 +75,11 @@ class StreamApp:
         self.stateful_topic = settings.stateful_topic
         self._stop = stop
         self._stages = Stages(
-            engine, settings.topics, settings.max_message_bytes, settings.state_cache_mib * 1024 * 1024
+            engine,
+            settings.topics,
+            settings.max_message_bytes,
+            state_cache_bytes=settings.state_cache_mib * 1024 * 1024,
+            max_state_bytes=settings.max_state_bytes,
         )
         self._stores = PartitionedStore(state_dir)
         self._table = PartitionTable()

@@ -110,6 +110,7 @@ def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProd
 def output_producer_options(settings: KafkaSettings, transactional_id: str) -> dict[str, Any]:
     """``output_producer``'s options: kafka.producer's over b12stream's defaults, then the connection's."""
     options = _producer_options(settings)
+    options["max_request_size"] = max(settings.record_limit, settings.state_record_limit)
     if settings.exactly_once:
         options["retry_backoff_ms"] = _TRANSACTIONAL_RETRY_BACKOFF_MS
     options.update(settings.producer)

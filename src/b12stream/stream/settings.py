@@ -85,6 +85,7 @@ class KafkaSettings:
     replication_factor: int = 1
     processes: int = 1
     max_message_bytes: int = 1_000_000
+    max_state_bytes: int = 8 * 1024 * 1024
     state_cache_mib: int = field(default=128, metadata=ZERO_OK)
     topics: TopicNames = field(default_factory=TopicNames)
     batch: BatchSettings = field(default_factory=BatchSettings)
@@ -102,6 +103,12 @@ class KafkaSettings:
         """The largest record b12stream produces: a message of ``max_message_bytes`` with its framing.
         The producer's ``max_request_size`` and the repartition and dead-letter topics' limit."""
         return self.max_message_bytes + _RECORD_HEADROOM
+
+    @property
+    def state_record_limit(self) -> int:
+        """The largest changelog record: a patient state of ``max_state_bytes`` with its key and
+        headers. The changelog topic's limit; the engine's producer takes the larger of the two."""
+        return self.max_state_bytes + _RECORD_HEADROOM
 
     @property
     def flush_timeout_s(self) -> float:
@@ -192,7 +199,8 @@ def _validate(settings: KafkaSettings) -> None:
     mechanism = settings.security.sasl_mechanism
     if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
         raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
-    for name in ("partitions", "input_partitions", "replication_factor", "processes", "max_message_bytes"):
+    sizes = ("partitions", "input_partitions", "replication_factor", "processes")
+    for name in (*sizes, "max_message_bytes", "max_state_bytes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"kafka.{name}: must be at least 1")
     if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:

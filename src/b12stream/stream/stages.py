@@ -54,11 +54,18 @@ class Stages:
     a stored state is read, never what is read."""
 
     def __init__(
-        self, engine: Engine, topics: TopicNames, max_message_bytes: int, state_cache_bytes: int = 0
+        self,
+        engine: Engine,
+        topics: TopicNames,
+        max_message_bytes: int,
+        *,
+        state_cache_bytes: int = 0,
+        max_state_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._engine = engine
         self._topics = topics
         self._max_bytes = max_message_bytes
+        self._max_state_bytes = max_state_bytes
         self._decoded = DecodedStates(state_cache_bytes)
 
     def rekey(self, messages: Iterable[Message], partitions: int) -> StageResult:
@@ -87,13 +94,19 @@ class Stages:
         """Process stage for one partition of the stateful topic: read and update patient state in
         ``transaction``, publish events, orders and pages, then one changelog record per patient
         changed (its latest state), sent to changelog partition ``partition`` and stamped with
-        ``next_offset`` (the stateful-topic offset this batch ends at)."""
+        ``next_offset`` (the stateful-topic offset this batch ends at).
+
+        A patient whose new state would be over ``max_state_bytes`` keeps the state stored before
+        the batch, and the batch's messages about them are dead-lettered instead of published
+        (``_refuse_state``): a record the changelog refuses would stop the stream for everyone."""
         result = StageResult()
         engine = self._engine
         parsed = [(message, message.unusable or ingest(message.data, engine)) for message in messages]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
         changed: set[str] = set()
+        # Each patient's processed messages, with the span of result.records each one published.
+        applied: dict[str, list[tuple[Message, str, range]]] = {}
         for message, accepted in parsed:
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "process")
@@ -125,16 +138,50 @@ class Stages:
             if outcome.state is not state or key not in stored:
                 changed.add(key)  # a first-seen patient is stored even when nothing was found
             states[key] = outcome.state
+            first = len(result.records)
             self._publish(result, key.encode("utf-8"), outcome)
+            span = range(first, len(result.records))
+            applied.setdefault(key, []).append((message, accepted.message.header.control_id, span))
         stamp = ((CHANGELOG_SOURCE_HEADER, str(next_offset).encode()),)
+        changelog: list[OutRecord] = []
+        refused: set[int] = set()
         for key in sorted(changed):
             data = states[key].to_bytes()
+            if len(data) > self._max_state_bytes:
+                refused.update(self._refuse_state(result, key, len(data), applied[key]))
+                continue
             transaction.put(key, data)
             if key in stored:  # a returning patient; one seen once may never come back
                 self._decoded.keep(key, data, states[key])
-            record = OutRecord(self._topics.changelog, key.encode("utf-8"), data, stamp, partition)
-            result.records.append(record)
+            changelog.append(OutRecord(self._topics.changelog, key.encode("utf-8"), data, stamp, partition))
+        if refused:
+            result.records = [record for index, record in enumerate(result.records) if index not in refused]
+        result.records.extend(changelog)
         return result
+
+    def _refuse_state(
+        self, result: StageResult, key: str, size: int, applied: list[tuple[Message, str, range]]
+    ) -> set[int]:
+        """Dead-letter the messages ``applied`` to the patient ``key`` in this batch, whose state
+        they would make ``size`` bytes; return the indices of the records they published, to drop."""
+        _log.warning(
+            "patient state over kafka.max_state_bytes; messages dead-lettered",
+            patient_hash=patient_hash(key),
+            state_bytes=size,
+            max_state_bytes=self._max_state_bytes,
+            messages=len(applied),
+        )
+        for message, control_id, _ in applied:
+            result.processed -= 1
+            reason = Rejection(
+                reason=f"the patient's stored state would be {size:,} bytes with this message, over "
+                f"kafka.max_state_bytes ({self._max_state_bytes:,}); the patient's earlier state is "
+                "kept. Raise the setting, and the changelog topic's max.message.bytes with it, then "
+                "send the message again",
+                control_id=control_id,
+            )
+            self._reject(result, message, reason, "process")
+        return {index for _, _, span in applied for index in span}
 
     def _publish(self, result: StageResult, key: bytes, outcome: Outcome) -> None:
         topics = self._topics
