@@ -9,7 +9,7 @@ from datetime import datetime
 from b12stream.clinical.model import Observation
 from b12stream.clinical.result_status import EVIDENCE_STATUSES, PENDING_STATUSES, status_of
 
-__all__ = ["AnalyteRecords", "extended", "grouped"]
+__all__ = ["AnalyteRecords", "extended", "grouped", "without_oldest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,28 @@ def extended(records: AnalyteRecords, later: Sequence[Observation]) -> AnalyteRe
         times[name] = (*times.get(name, ()), record.observed_at)
     latest = later[-1].observed_at if later else records.latest
     return AnalyteRecords(evidence, evidence_times, pending, pending_times, latest)
+
+
+def without_oldest(records: AnalyteRecords, oldest: Sequence[Observation]) -> AnalyteRecords:
+    """``records`` without ``oldest``, the first records of its history in history order (same
+    result as ``grouped`` of the rest): within each analyte they are the first ones too."""
+    evidence = dict(records.evidence)
+    evidence_times = dict(records.evidence_times)
+    pending = dict(records.pending)
+    pending_times = dict(records.pending_times)
+    counts: dict[tuple[str, bool], int] = {}
+    for record in oldest:
+        status = status_of(record)
+        if status in EVIDENCE_STATUSES or status in PENDING_STATUSES:
+            group = (record.analyte, status in EVIDENCE_STATUSES)
+            counts[group] = counts.get(group, 0) + 1
+    for (name, is_evidence), count in counts.items():
+        chosen, times = (evidence, evidence_times) if is_evidence else (pending, pending_times)
+        if count < len(chosen[name]):
+            chosen[name], times[name] = chosen[name][count:], times[name][count:]
+        else:
+            del chosen[name], times[name]
+    return AnalyteRecords(evidence, evidence_times, pending, pending_times, records.latest)
 
 
 def grouped(records: Sequence[Observation]) -> AnalyteRecords:

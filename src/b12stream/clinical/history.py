@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from b12stream.clinical.analyte_records import AnalyteRecords, extended, grouped
+from b12stream.clinical.analyte_records import AnalyteRecords, extended, grouped, without_oldest
 from b12stream.clinical.model import Observation, PatientKey, ResultKey
 from b12stream.clinical.observation_json import (
     aware,
@@ -306,17 +306,28 @@ class PatientHistory:
         default_horizon = moment - timedelta(days=retention.default_days)
         long_horizon = moment - timedelta(days=retention.long_lived_days)
         long_lived = retention.long_lived_analytes
-        kept = tuple(
+        # Records go in collection order: those before both horizons all go, those after both all
+        # stay, and only the ones between depend on their analyte.
+        records = self.records
+        first = bisect_left(records, min(default_horizon, long_horizon), key=_collected_at)
+        last = bisect_left(records, max(default_horizon, long_horizon), key=_collected_at)
+        between = [
             record
-            for record in self.records
+            for record in records[first:last]
             if record.observed_at >= (long_horizon if record.analyte in long_lived else default_horizon)
-        )
+        ]
+        kept = (*between, *records[last:])
         dropped = len(self.records) - len(kept)
         if not dropped:
             return self
-        # Usually only the oldest records go, and the others keep their JSON text.
-        texts = self._texts[dropped:] if self.records[dropped:] == kept else ()
-        return PatientHistory._in_order(self.patient, kept, texts=texts)
+        if not kept or kept[0] is not self.records[dropped]:  # all went, or not only the oldest
+            return PatientHistory._in_order(self.patient, kept)
+        # Usually only the oldest records go (a long stay at the retention's edge loses a day at
+        # every new day): the others keep their JSON text and their indexes, less the ones gone.
+        gone = self.records[:dropped]
+        keyed = None if self._keyed is None else self._keyed.without(gone)
+        groups = None if self._by_analyte is None else without_oldest(self._by_analyte, gone)
+        return PatientHistory._in_order(self.patient, kept, keyed, groups, self._texts[dropped:])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; ``from_dict(to_dict())`` is equal to the original."""
@@ -378,6 +389,10 @@ def _clear_pending_of_order(
     return bool(stale)
 
 
+def _collected_at(record: Observation) -> datetime:
+    return record.observed_at
+
+
 def history_order(record: Observation) -> tuple[datetime, str, str, str]:
     """The sort key of a history's records: collection time, then result key (by its fields, which
     is how ResultKey itself orders; plain strings compare faster)."""
@@ -395,3 +410,12 @@ class _Keyed:
 
     by_key: dict[ResultKey, Observation]
     pending: dict[ResultKey, Observation]
+
+    def without(self, records: Sequence[Observation]) -> _Keyed:
+        """These indexes less ``records``, records of the history they index."""
+        by_key = dict(self.by_key)
+        pending = dict(self.pending)
+        for record in records:
+            del by_key[record.result_key]
+            pending.pop(record.result_key, None)
+        return _Keyed(by_key, pending)

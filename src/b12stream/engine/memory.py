@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import compress
 from typing import Any
 
 from b12stream.clinical.model import ResultKey, Severity
@@ -142,11 +143,16 @@ class Memory:
             and all(m.observed_at >= horizon for m in self.messages)
         ):
             return self  # the usual case: nothing that old
-        return Memory(
+        recent = [m.observed_at >= horizon for m in self.messages]
+        pruned = Memory(
             alerts=tuple(a for a in self.alerts if a.observed_at >= horizon),
             suggestions=tuple(s for s in self.suggestions if s.last_emitted_at >= horizon),
-            messages=tuple(m for m in self.messages if m.observed_at >= horizon),
+            messages=tuple(compress(self.messages, recent)),
         )
+        # At the retention's edge a long stay forgets a message at every new one: the texts of the
+        # first messages kept are those of the first messages (in order), so they stay written.
+        object.__setattr__(pruned, "_message_texts", tuple(compress(self._message_texts, recent)))
+        return pruned
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; key order is fixed so serialised state is byte-stable."""
