@@ -107,7 +107,7 @@ def _with_platelet_counts(message: bytes, count: int) -> bytes:
     return b"\r".join([message.rstrip(b"\r"), *counts])
 
 
-def test_a_patient_history_larger_than_the_brokers_default_record_limit_is_stored(
+def test_a_patient_history_larger_than_the_brokers_default_record_limit_is_stored_and_restored(
     bootstrap: str, tmp_path: Path
 ) -> None:
     names = topic_names("large-state")
@@ -123,5 +123,17 @@ def test_a_patient_history_larger_than_the_brokers_default_record_limit_is_store
         assert engine.terminate() == 0
     stopped = [line for line in engine.log_lines() if line.get("event") == "stopped"][-1]
     assert (stopped["processed"], stopped["dead_lettered"]) == (2, 0)
-    states = read_topic(bootstrap, names["changelog"], until=lambda rs: len(rs) >= 2)
-    assert max(len(r.value) for r in states) > 1_048_588  # the broker's default max.message.bytes
+    first_states = read_topic(bootstrap, names["changelog"], until=lambda rs: len(rs) >= 2)
+    stored = max(first_states, key=lambda record: len(record.value))  # the long stay's
+    assert len(stored.value) > 1_048_588  # the broker's default max.message.bytes
+
+    # Another instance, with an empty state folder, restores the long stay from the changelog.
+    later = for_patient_copy(normal.replace(b"26061HM000101", b"26061HM000102"), 1)
+    produce(bootstrap, names["input"], [later, for_patient_copy(alerting, 3)])
+    with EngineProcess(config, tmp_path / "other-state", tmp_path / "other.log") as engine:
+        read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= 2, timeout_s=90)
+        assert engine.terminate() == 0
+    states = read_topic(bootstrap, names["changelog"], until=lambda rs: len(rs) >= 4)
+    long_stay_states = [record.value for record in states if record.key == stored.key]
+    assert len(long_stay_states) == 2
+    assert len(long_stay_states[1]) > len(stored.value)  # the day's results added to what was restored
