@@ -46,10 +46,10 @@ def group_consumer(settings: KafkaSettings) -> KafkaConsumer:
     return KafkaConsumer(**options)
 
 
-def _producer_options(settings: KafkaSettings) -> dict[str, Any]:
+def _producer_options(max_request_size: int) -> dict[str, Any]:
     """Every b12stream producer: acknowledged by all replicas, idempotent (a retried send is not
-    duplicated), and able to send the largest record b12stream makes."""
-    return {"acks": "all", "enable_idempotence": True, "max_request_size": settings.record_limit}
+    duplicated), and able to send the largest record it makes."""
+    return {"acks": "all", "enable_idempotence": True, "max_request_size": max_request_size}
 
 
 def input_producer(settings: KafkaSettings) -> KafkaProducer:
@@ -59,7 +59,7 @@ def input_producer(settings: KafkaSettings) -> KafkaProducer:
         settings,
         COMMAND_BOOTSTRAP_TIMEOUT_S,
         lambda wait_ms: KafkaProducer(
-            **_producer_options(settings),
+            **_producer_options(settings.record_limit),
             linger_ms=5,
             bootstrap_timeout_ms=wait_ms,
             **settings.client_options(),
@@ -109,8 +109,7 @@ def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProd
 
 def output_producer_options(settings: KafkaSettings, transactional_id: str) -> dict[str, Any]:
     """``output_producer``'s options: kafka.producer's over b12stream's defaults, then the connection's."""
-    options = _producer_options(settings)
-    options["max_request_size"] = max(settings.record_limit, settings.state_record_limit)
+    options = _producer_options(max(settings.record_limit, settings.state_record_limit))
     if settings.exactly_once:
         options["retry_backoff_ms"] = _TRANSACTIONAL_RETRY_BACKOFF_MS
     options.update(settings.producer)

@@ -13,6 +13,7 @@ from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
 __all__ = [
+    "DEFAULT_MAX_STATE_BYTES",
     "BatchSettings",
     "KafkaSettings",
     "RetrySettings",
@@ -28,6 +29,8 @@ _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # What a record b12stream produces may add to a message: the repartition record's framing, or a dead
 # letter's headers (reason, location, source), and Kafka's record overhead.
 _RECORD_HEADROOM = 64 * 1024
+# The largest patient state the engine writes to the changelog (kafka.max_state_bytes).
+DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,7 @@ class KafkaSettings:
     replication_factor: int = 1
     processes: int = 1
     max_message_bytes: int = 1_000_000
-    max_state_bytes: int = 8 * 1024 * 1024
+    max_state_bytes: int = DEFAULT_MAX_STATE_BYTES
     state_cache_mib: int = field(default=128, metadata=ZERO_OK)
     topics: TopicNames = field(default_factory=TopicNames)
     batch: BatchSettings = field(default_factory=BatchSettings)
@@ -199,8 +202,8 @@ def _validate(settings: KafkaSettings) -> None:
     mechanism = settings.security.sasl_mechanism
     if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
         raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
-    sizes = ("partitions", "input_partitions", "replication_factor", "processes")
-    for name in (*sizes, "max_message_bytes", "max_state_bytes"):
+    counts = ("partitions", "input_partitions", "replication_factor", "processes")
+    for name in (*counts, "max_message_bytes", "max_state_bytes"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"kafka.{name}: must be at least 1")
     if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:

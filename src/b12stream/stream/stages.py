@@ -18,7 +18,7 @@ from b12stream.stream.dead_letter import dead_letter
 from b12stream.stream.decoded_states import DecodedStates
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
-from b12stream.stream.settings import TopicNames
+from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
 
 __all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
 
@@ -60,7 +60,7 @@ class Stages:
         max_message_bytes: int,
         *,
         state_cache_bytes: int = 0,
-        max_state_bytes: int = 8 * 1024 * 1024,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
     ) -> None:
         self._engine = engine
         self._topics = topics
