@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from b12stream.errors import ConfigError
@@ -50,7 +50,8 @@ def ensure_topics(settings: KafkaSettings) -> int:
     patient's results keep their order; the repartition topic spreads patients over
     ``kafka.partitions``). A missing input is logged: it is normally the interface engine's. The
     compacted changelog takes the stateful topic's count; ConfigError when an existing changelog does
-    not match it, since a patient's changelog partition must equal its stateful partition.
+    not match it, since a patient's changelog partition must equal its stateful partition. Existing
+    topics b12stream owns are brought in line with the settings (``_line_up``).
     Idempotent; safe when several instances start together.
     """
     topics = settings.topics
@@ -87,12 +88,63 @@ def ensure_topics(settings: KafkaSettings) -> int:
             except TopicAlreadyExistsError:
                 pass  # another instance created it first
         counts = _wait_for(admin, [settings.stateful_topic, topics.changelog])
+        record_limits = {
+            name: int(spec["configs"]["max.message.bytes"])
+            for name, spec in wanted.items()
+            if name in existing and "configs" in spec
+        }
+        _line_up(admin, settings, record_limits)
     finally:
         admin.close()
     stateful = counts[settings.stateful_topic]
     if counts[topics.changelog] != stateful:
         raise partition_mismatch(settings, stateful, counts[topics.changelog])
     return stateful
+
+
+def _line_up(admin: KafkaAdminClient, settings: KafkaSettings, limits: dict[str, int]) -> None:
+    """Check existing owned topics against what the engine will write to them (``limits``: the
+    largest record, by topic).
+
+    A record limit below it is raised: the broker would refuse such a record and the engine could
+    not get past its batch. A changelog that is not compacted only, or a limit that cannot be raised,
+    is a ConfigError: a broker deleting by retention loses the histories of patients who have not
+    come back within it, and a restore brings them back without their earlier results. A topic whose
+    configuration this login may not read is left as it is, with a warning.
+    """
+    if not limits:
+        return
+    wanted = {"max.message.bytes": None, "cleanup.policy": None}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(wanted)) for name in limits]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    readable = {name: configs for name, configs in described.items() if wanted.keys() <= configs.keys()}
+    for name in sorted(limits.keys() - readable.keys()):
+        _log.warning("topic configuration not readable; not checked", topic=name)
+    changelog = settings.topics.changelog
+    if changelog in readable:
+        policy = readable[changelog]["cleanup.policy"]["value"]
+        if set(policy.split(",")) != {"compact"}:
+            raise ConfigError(
+                f"kafka.topics.changelog: {changelog} has cleanup.policy={policy}; it must be compact "
+                "alone, or the broker deletes the histories of patients who have not come back within "
+                "the topic's retention, and a restore loses their earlier results. Set "
+                "cleanup.policy=compact on the topic"
+            )
+    for name, configs in readable.items():
+        current, limit = int(configs["max.message.bytes"]["value"]), limits[name]
+        if current >= limit:
+            continue
+        outcome = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": str(limit)})]
+        )["topic"][name]
+        if outcome != "OK":
+            raise ConfigError(
+                f"topic {name} takes records up to max.message.bytes={current:,} but b12stream writes "
+                f"records up to {limit:,} bytes to it (kafka.max_message_bytes, kafka.max_state_bytes), "
+                f"and raising the topic's limit failed: {outcome}. Raise it on the broker, or lower the "
+                "setting"
+            )
+        _log.info("topic record limit raised", topic=name, max_message_bytes=limit, was=current)
 
 
 def partition_mismatch(settings: KafkaSettings, stateful: int, changelog: int) -> ConfigError:

@@ -176,8 +176,8 @@ class Stages:
             reason = Rejection(
                 reason=f"the patient's stored state would be {size:,} bytes with this message, over "
                 f"kafka.max_state_bytes ({self._max_state_bytes:,}); the patient's earlier state is "
-                "kept. Raise the setting, and the changelog topic's max.message.bytes with it, then "
-                "send the message again",
+                "kept. Raise the setting and restart the engine (it raises the changelog topic's "
+                "max.message.bytes to match), then send the message again",
                 control_id=control_id,
             )
             self._reject(result, message, reason, "process")
@@ -195,8 +195,9 @@ class Stages:
     def _too_large(self, message: Message, control_id: str) -> Rejection:
         return Rejection(
             reason=f"message of {len(message.data):,} bytes is over kafka.max_message_bytes "
-            f"({self._max_bytes:,}) and is not forwarded; raise the setting, and the repartition and "
-            "dead-letter topics' max.message.bytes with it, to process such messages",
+            f"({self._max_bytes:,}) and is not forwarded; to process such messages, raise the setting "
+            "and restart the engine (it raises the repartition and dead-letter topics' "
+            "max.message.bytes to match)",
             location=Location(byte_offset=self._max_bytes),
             control_id=control_id,
         )

@@ -1,0 +1,83 @@
+"""Topics b12stream owns that already exist when it starts (made by an operator, or by an earlier
+release with lower limits) are brought in line: a record limit below what the engine writes to the
+topic is raised, and a changelog that deletes by retention stops the engine with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from tests.conftest import SAMPLES
+from tests.integration.harness import (
+    EngineProcess,
+    create_topic,
+    events,
+    hl7_messages,
+    produce,
+    read_topic,
+    topic_names,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+_PARTITIONS = 4  # the shipped kafka.partitions: the repartition topic's, hence the changelog's
+
+
+def _record_limits(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in topics
+        ]
+        described = admin.describe_configs(resources, config_filter="all")["topic"]
+    finally:
+        admin.close()
+    return {name: int(described[name]["max.message.bytes"]["value"]) for name in topics}
+
+
+def test_record_limits_of_existing_topics_are_raised(bootstrap: str, tmp_path: Path) -> None:
+    names = topic_names("limits")
+    low = {"max.message.bytes": "1000"}
+    create_topic(bootstrap, names["input"], 1)
+    create_topic(bootstrap, names["changelog"], _PARTITIONS, {"cleanup.policy": "compact", **low})
+    create_topic(bootstrap, names["repartition"], _PARTITIONS, low)
+    create_topic(bootstrap, names["dlq"], _PARTITIONS, low)
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", max_state_bytes=2_000_000)
+    produce(
+        bootstrap, names["input"], hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])
+    )
+    with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
+        # A state, a repartition record and an alert each over 1,000 bytes: refused before the raise.
+        assert events(read_topic(bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= 1))
+        assert engine.terminate() == 0
+    raised = {
+        line["topic"]: line for line in engine.log_lines() if line.get("event") == "topic record limit raised"
+    }
+    assert set(raised) == {names["changelog"], names["repartition"], names["dlq"]}
+    limits = _record_limits(bootstrap, [names["changelog"], names["repartition"], names["dlq"]])
+    assert limits[names["changelog"]] > 2_000_000
+    assert limits[names["repartition"]] == limits[names["dlq"]] > 1_000_000
+    assert all(
+        raised[name]["was"] == 1000 and raised[name]["max_message_bytes"] == limit
+        for name, limit in limits.items()
+    )
+
+
+@pytest.mark.parametrize("policy", ["delete", "compact,delete"])
+def test_a_changelog_that_deletes_by_retention_stops_the_engine(
+    bootstrap: str, tmp_path: Path, policy: str
+) -> None:
+    names = topic_names("retained")
+    create_topic(bootstrap, names["input"], 1)
+    create_topic(bootstrap, names["changelog"], _PARTITIONS, {"cleanup.policy": policy})
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
+    with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
+        assert engine.process is not None
+        assert engine.process.wait(timeout=60) == 2  # a configuration error, not retried
+    output = engine.log.read_text()
+    assert f"{names['changelog']} has cleanup.policy={policy}; it must be compact alone" in output, output[
+        -2000:
+    ]
