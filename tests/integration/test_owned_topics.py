@@ -1,6 +1,7 @@
 """Topics b12stream owns that already exist when it starts (made by an operator, or by an earlier
 release with lower limits) are brought in line: a record limit below what the engine writes to the
-topic is raised, and a changelog that deletes by retention stops the engine with a clear error."""
+topic is raised; a changelog that deletes by retention, or a compacted topic that would refuse the
+engine's keyless records, stops the engine with a clear error."""
 
 from __future__ import annotations
 
@@ -66,18 +67,23 @@ def test_record_limits_of_existing_topics_are_raised(bootstrap: str, tmp_path: P
     )
 
 
-@pytest.mark.parametrize("policy", ["delete", "compact,delete"])
-def test_a_changelog_that_deletes_by_retention_stops_the_engine(
-    bootstrap: str, tmp_path: Path, policy: str
+@pytest.mark.parametrize(
+    ("topic", "policy", "reason"),
+    [
+        ("changelog", "delete", "it must be compact alone"),
+        ("changelog", "compact,delete", "it must be compact alone"),
+        ("repartition", "compact", "b12stream writes records without a key to it"),
+    ],
+)
+def test_a_topic_whose_cleanup_policy_loses_data_stops_the_engine(
+    bootstrap: str, tmp_path: Path, topic: str, policy: str, reason: str
 ) -> None:
-    names = topic_names("retained")
+    names = topic_names("policy")
     create_topic(bootstrap, names["input"], 1)
-    create_topic(bootstrap, names["changelog"], _PARTITIONS, {"cleanup.policy": policy})
+    create_topic(bootstrap, names[topic], _PARTITIONS, {"cleanup.policy": policy})
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")
     with EngineProcess(config, tmp_path / "state", tmp_path / "engine.log") as engine:
         assert engine.process is not None
         assert engine.process.wait(timeout=60) == 2  # a configuration error, not retried
     output = engine.log.read_text()
-    assert f"{names['changelog']} has cleanup.policy={policy}; it must be compact alone" in output, output[
-        -2000:
-    ]
+    assert f"{names[topic]} has cleanup.policy={policy}; {reason}" in output, output[-2000:]

@@ -88,12 +88,7 @@ def ensure_topics(settings: KafkaSettings) -> int:
             except TopicAlreadyExistsError:
                 pass  # another instance created it first
         counts = _wait_for(admin, [settings.stateful_topic, topics.changelog])
-        record_limits = {
-            name: int(spec["configs"]["max.message.bytes"])
-            for name, spec in wanted.items()
-            if name in existing and "configs" in spec
-        }
-        _line_up(admin, settings, record_limits)
+        _line_up(admin, settings, wanted, set(existing))
     finally:
         admin.close()
     stateful = counts[settings.stateful_topic]
@@ -102,36 +97,37 @@ def ensure_topics(settings: KafkaSettings) -> int:
     return stateful
 
 
-def _line_up(admin: KafkaAdminClient, settings: KafkaSettings, limits: dict[str, int]) -> None:
-    """Check existing owned topics against what the engine will write to them (``limits``: the
-    largest record, by topic).
+def _line_up(
+    admin: KafkaAdminClient, settings: KafkaSettings, wanted: dict[str, dict[str, Any]], existing: set[str]
+) -> None:
+    """Check the ``existing`` topics among those b12stream owns (``wanted``, as it creates them)
+    against what the engine writes to them: its largest record, and records without a key.
 
-    A record limit below it is raised: the broker would refuse such a record and the engine could
-    not get past its batch. A changelog that is not compacted only, or a limit that cannot be raised,
-    is a ConfigError: a broker deleting by retention loses the histories of patients who have not
-    come back within it, and a restore brings them back without their earlier results. A topic whose
-    configuration this login may not read is left as it is, with a warning.
+    A record limit below the largest record is raised: the broker would refuse such a record and the
+    engine could not get past its batch. These stop the engine with a ConfigError naming the topic:
+    a changelog that is not compacted only (deleting by retention loses the histories of patients who
+    have not come back within it, and a restore brings them back without their earlier results); a
+    compacted topic that takes keyless records (the broker refuses them); a limit that cannot be
+    raised. A topic whose configuration this login may not read is left as it is, with a warning.
     """
-    if not limits:
+    topics = settings.topics
+    limits = {
+        name: int(spec["configs"]["max.message.bytes"]) for name, spec in wanted.items() if "configs" in spec
+    }
+    keyless = {topics.alerts, topics.dlq, topics.repartition} & wanted.keys()  # rejected events, dead letters
+    checked = sorted((limits.keys() | keyless) & existing)
+    if not checked:
         return
-    wanted = {"max.message.bytes": None, "cleanup.policy": None}
-    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(wanted)) for name in limits]
+    keys = {"max.message.bytes", "cleanup.policy"}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(keys)) for name in checked]
     described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-    readable = {name: configs for name, configs in described.items() if wanted.keys() <= configs.keys()}
-    for name in sorted(limits.keys() - readable.keys()):
+    readable = {name: configs for name, configs in described.items() if keys <= configs.keys()}
+    for name in sorted(set(checked) - readable.keys()):
         _log.warning("topic configuration not readable; not checked", topic=name)
-    changelog = settings.topics.changelog
-    if changelog in readable:
-        policy = readable[changelog]["cleanup.policy"]["value"]
-        if set(policy.split(",")) != {"compact"}:
-            raise ConfigError(
-                f"kafka.topics.changelog: {changelog} has cleanup.policy={policy}; it must be compact "
-                "alone, or the broker deletes the histories of patients who have not come back within "
-                "the topic's retention, and a restore loses their earlier results. Set "
-                "cleanup.policy=compact on the topic"
-            )
     for name, configs in readable.items():
-        current, limit = int(configs["max.message.bytes"]["value"]), limits[name]
+        _check_policy(settings, name, set(configs["cleanup.policy"]["value"].split(",")), keyless)
+    for name, configs in readable.items():
+        current, limit = int(configs["max.message.bytes"]["value"]), limits.get(name, 0)
         if current >= limit:
             continue
         outcome = admin.alter_configs(
@@ -145,6 +141,21 @@ def _line_up(admin: KafkaAdminClient, settings: KafkaSettings, limits: dict[str,
                 "setting"
             )
         _log.info("topic record limit raised", topic=name, max_message_bytes=limit, was=current)
+
+
+def _check_policy(settings: KafkaSettings, name: str, policy: set[str], keyless: set[str]) -> None:
+    shown = ",".join(sorted(policy))
+    if name == settings.topics.changelog and policy != {"compact"}:
+        raise ConfigError(
+            f"kafka.topics.changelog: {name} has cleanup.policy={shown}; it must be compact alone, or "
+            "the broker deletes the histories of patients who have not come back within the topic's "
+            "retention, and a restore loses their earlier results. Set cleanup.policy=compact on the topic"
+        )
+    if name in keyless and "compact" in policy:
+        raise ConfigError(
+            f"topic {name} has cleanup.policy={shown}; b12stream writes records without a key to it, "
+            "which a compacted topic refuses. Set cleanup.policy=delete on the topic"
+        )
 
 
 def partition_mismatch(settings: KafkaSettings, stateful: int, changelog: int) -> ConfigError:
