@@ -1,4 +1,5 @@
-"""Bytes to text for one HL7 message: BOM, then MSH-18, then UTF-8, then Latin-1."""
+"""Bytes to text for one HL7 message: BOM (or MSH in UTF-16/UTF-32), then MSH-18, then UTF-8, then
+Latin-1."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import lru_cache
 
 from b12stream.hl7.records import slot_constructor
 
-__all__ = ["DecodedText", "codec_for_charset", "decode_message"]
+__all__ = ["DecodedText", "codec_for_charset", "decode_message", "wide_encoding"]
 
 # HL7 table 0211 names (and the spellings senders actually use) to Python codecs.
 _TABLE_0211 = {
@@ -44,6 +45,11 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le", "BOM UTF-16LE"),
     (codecs.BOM_UTF16_BE, "utf-16-be", "BOM UTF-16BE"),
 )
+# A message in UTF-16 or UTF-32 sent without a byte-order mark still starts with MSH: its NUL bytes
+# say which encoding it is.
+_WIDE_MSH = tuple(
+    ("MSH".encode(codec), codec) for codec in ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
+)
 _MSH18 = 17  # index of MSH-18 when the MSH line is split on its field separator
 
 
@@ -71,19 +77,19 @@ _decoded = slot_constructor(DecodedText)
 def decode_message(data: bytes) -> DecodedText:
     """Decode one message's bytes; never raises.
 
-    Order of preference: a byte-order mark; MSH-18 (first repetition) when it names a known
-    character set and the bytes decode with it; strict UTF-8; Latin-1 (which decodes any byte).
-    The ``note`` says which rule decided, e.g. ``"MSH-18 8859/7"`` or ``"fallback latin-1"``.
+    Order of preference: a byte-order mark, or MSH spelled in UTF-16 or UTF-32; MSH-18 (first
+    repetition) when it names a known character set and the bytes decode with it; strict UTF-8;
+    Latin-1 (which decodes any byte). The ``note`` says which rule decided, e.g. ``"MSH-18 8859/7"``
+    or ``"fallback latin-1"``.
     """
-    # No byte-order mark starts with "M": a message that starts with its MSH skips the BOM checks.
-    for bom, codec, note in () if data[:3] == b"MSH" else _BOMS:
-        if data.startswith(bom):
-            body = data[len(bom):]
-            try:
-                return _decoded(body.decode(codec), codec, note, len(bom))
-            except UnicodeDecodeError:
-                text = body.decode("latin-1")
-                return _decoded(text, "latin-1", f"{note} invalid; fallback latin-1", len(bom))
+    marked = _marked(data)
+    if marked is not None:
+        codec, prefix, note = marked
+        body = data[prefix:]
+        try:
+            return _decoded(body.decode(codec), codec, note, prefix)
+        except UnicodeDecodeError:
+            return _decoded(body.decode("latin-1"), "latin-1", f"{note} invalid; fallback latin-1", prefix)
     declared = _declared_charset(data)
     if declared:
         codec = codec_for_charset(declared)
@@ -94,6 +100,29 @@ def decode_message(data: bytes) -> DecodedText:
         except (UnicodeError, LookupError, ValueError):
             return _fallback(data, f"MSH-18 {declared!r} does not decode; ")
     return _fallback(data, "")
+
+
+def wide_encoding(data: bytes) -> tuple[str, int] | None:
+    """The codec and byte-order-mark length of a message in UTF-16 or UTF-32, told as
+    ``decode_message`` tells it; None for any other message. Such a message's NUL and line-break bytes
+    are halves of characters, so it cannot be split or trimmed byte by byte."""
+    marked = _marked(data)
+    if marked is None or marked[0] == "utf-8":
+        return None
+    return marked[0], marked[1]
+
+
+def _marked(data: bytes) -> tuple[str, int, str] | None:
+    """Codec, byte-order-mark length and note of a message whose first bytes name its encoding."""
+    if data[:3] == b"MSH":  # the usual message: no byte-order mark starts with "M"
+        return None
+    for bom, codec, note in _BOMS:
+        if data.startswith(bom):
+            return codec, len(bom), note
+    for msh, codec in _WIDE_MSH:
+        if data.startswith(msh):
+            return codec, 0, f"MSH in {codec.upper()}, no BOM"
+    return None
 
 
 @lru_cache(maxsize=256)

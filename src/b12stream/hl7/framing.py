@@ -6,12 +6,14 @@ import re
 from dataclasses import dataclass
 
 from b12stream.hl7.records import slot_constructor
+from b12stream.hl7.wide_text import decode_wide, find_wide
 
 __all__ = ["Frame", "split_messages", "strip_envelope"]
 
 # Every byte up to and including space: segment terminators, MLLP start/end blocks (0x0B, 0x1C),
 # NUL padding and blank lines. None of them can start or end a message's content.
 _BLANK = bytes(range(0x21))
+_BLANK_TEXT = _BLANK.decode("ascii")
 _BOM = b"\xef\xbb\xbf"
 # Segments that start a message (MSH) or belong to a batch envelope (dropped).
 _BOUNDARIES = frozenset({b"MSH", b"FHS", b"BHS", b"BTS", b"FTS"})
@@ -39,9 +41,20 @@ _frame = slot_constructor(Frame)
 def strip_envelope(data: bytes) -> tuple[bytes, int]:
     """Drop MLLP block bytes, NUL padding and whitespace around one message.
 
-    Returns the remaining bytes and how many bytes were removed from the front. A UTF-8 byte-order
-    mark is kept (the character-set decision needs it).
+    Returns the remaining bytes and how many bytes were removed from the front. A byte-order mark is
+    kept (the character-set decision needs it). Input in UTF-16 or UTF-32 is trimmed as text, of
+    blank characters (the mark is kept when the text starts right after it); when it does not
+    decode, of the bytes before it only, and the reader names the byte that does not decode.
     """
+    found = find_wide(data)
+    if found is not None:
+        wide = decode_wide(data, *found)
+        if wide is None:
+            return data[found[0] :], found[0]
+        lead = len(wide.text) - len(wide.text.lstrip(_BLANK_TEXT))
+        begin, end = wide.span(lead, lead + len(wide.text.strip(_BLANK_TEXT)))
+        begin = wide.at if lead == 0 else begin
+        return data[begin:end], begin
     start = len(data) - len(data.lstrip(_BLANK))
     end = len(data.rstrip(_BLANK))
     return data[start:end], start
@@ -60,6 +73,9 @@ def split_messages(data: bytes) -> list[Frame]:
     Each frame's ``offset`` is the position of its first byte in ``data``.
     """
     data = bytes(data)
+    found = find_wide(data)
+    if found is not None:
+        return _split_wide(data, *found)
     body, start = strip_envelope(data)
     if (body[:3] == b"MSH" and b"\x1c" not in body and _AFTER_CR.search(body) is None
             and (b"\n" not in body or _AFTER_LF.search(body) is None)):
@@ -78,6 +94,28 @@ def split_messages(data: bytes) -> list[Frame]:
         # an envelope segment or an MLLP end block closes the message before it and is itself no message
         cursor = position if kind == b"MSH" else _line_end(data, position)
     _claim(data, cursor, len(data), frames)
+    return frames
+
+
+def _split_wide(data: bytes, at: int, codec: str, prefix: int) -> list[Frame]:
+    """``split_messages`` for input in UTF-16 or UTF-32 (``wide_text.find_wide``): split as text,
+    each frame the input's own bytes for one message (the first with the byte-order mark when it
+    starts right after it)."""
+    wide = decode_wide(data, at, codec, prefix)
+    if wide is None:
+        return [_frame(data[at:], at)]  # the reader names the byte that does not decode
+    utf8 = wide.text.encode("utf-8")  # blank bytes in UTF-8 are the blank characters
+    frames = []
+    # Walking the text, its UTF-8 copy and the input together: characters, UTF-8 bytes and input
+    # bytes passed so far.
+    chars, copied, passed = 0, 0, wide.start
+    for frame in split_messages(utf8):
+        first = chars + len(utf8[copied : frame.offset].decode("utf-8"))
+        end = first + len(frame.data.decode("utf-8"))
+        begin, passed = wide.span(first, end, chars, passed)
+        begin = wide.at if first == 0 else begin
+        frames.append(_frame(data[begin:passed], begin))
+        chars, copied = end, frame.offset + len(frame.data)
     return frames
 
 

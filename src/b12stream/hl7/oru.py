@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from b12stream.hl7.charset import DecodedText, decode_message
+from b12stream.hl7.charset import DecodedText, decode_message, wide_encoding
 from b12stream.hl7.decoders import FieldDecoders, decoders_for
 from b12stream.hl7.er7 import (
     NULL,
@@ -85,6 +85,9 @@ def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
     """``read`` over the decoded message; a rejection, or a defect of the reader, as a Rejection."""
     body, skipped = strip_envelope(bytes(data))
     decoded = decode_message(body)
+    wide = wide_encoding(body) if decoded.codec == "latin-1" else None
+    if wide is not None:  # Latin-1 after a UTF-16 or UTF-32 start would only show its NUL bytes
+        return _undecodable(body, skipped, *wide)
     try:
         return read(decoded)
     except MessageRejected as rejected:
@@ -99,6 +102,20 @@ def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
             reason=f"unparseable message (internal parser error {type(bug).__name__})",
             location=Location(byte_offset=skipped),
         )
+
+
+def _undecodable(body: bytes, skipped: int, codec: str, prefix: int) -> Rejection:
+    try:
+        body[prefix:].decode(codec)
+        at = len(body)
+    except UnicodeDecodeError as error:
+        at = prefix + error.start
+    name = codec.upper()
+    return Rejection(
+        reason=f"the message starts as {name} text but does not decode as {name} (an odd number of "
+        "bytes, or half a character)",
+        location=Location(byte_offset=skipped + at),
+    )
 
 
 def _opening(decoded: DecodedText) -> tuple[Encoding, list[str], FieldDecoders, MessageHeader]:
