@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
 from b12stream.errors import B12StreamError, StateError
@@ -36,6 +37,9 @@ _log = get_logger("stream.app")
 _STATS_EVERY_S = 10.0
 # A group join not finished after this many session timeouts is taken as lost (see _rejoin_if_stuck).
 _JOIN_LIMIT_SESSIONS = 3
+# How long the rewind of an abandoned batch waits for the group's committed offsets (see
+# _rewind_abandoned) before it takes the consumer as stuck.
+COMMITTED_TIMEOUT_MS = 10_000
 _HELD = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING, PartitionPhase.RUNNING)
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
@@ -171,6 +175,8 @@ class StreamApp:
     def _cycle(self) -> None:
         """Poll one batch, restore newly assigned partitions, process and commit the batch."""
         self._rejoin_if_stuck()
+        if self._consumer is None:  # a replacement's connection failed: connect again
+            self._connect()
         assert self._consumer is not None  # set by _connect
         try:
             if self._producer is None:
@@ -278,9 +284,13 @@ class StreamApp:
         since = self.joining_since
         if since is None or time.monotonic() - since < self._join_limit_s:
             return
-        _log.warning(
-            "group join not finished; replacing the consumer", waited_s=round(time.monotonic() - since)
-        )
+        self._replace_consumer("group join not finished", waited_s=round(time.monotonic() - since))
+
+    def _replace_consumer(self, why: str, **detail: object) -> None:
+        """Close the consumer and connect a new one, which joins the group afresh and starts from
+        the committed offsets; what this instance held is revoked first (the old consumer's
+        revocation is normally already done, but state is never trusted across consumers)."""
+        _log.warning(f"{why}; replacing the consumer", **detail)
         consumer, self._consumer = self._consumer, None
         self.joining_since = None
         self._rewind.clear()
@@ -288,17 +298,27 @@ class StreamApp:
             with contextlib.suppress(Exception):
                 consumer.close(autocommit=False, timeout_ms=3000)
         held = [p for phase in _HELD for p in self._table.in_phase(phase)]
-        if held:  # normally none: the revocation came first; never trust state across consumers
+        if held:
             self.revoke(held)
         self._connect()
 
     def _rewind_abandoned(self, consumer: KafkaConsumer) -> None:
         """Seek each partition of an abandoned batch to its committed offset (the batch's first offset
-        when nothing was ever committed). Raises on broker errors; kept for the next attempt."""
+        when nothing was ever committed). Raises on broker errors; kept for the next attempt.
+
+        When the committed offsets cannot be read in time, the consumer is replaced (a new one
+        starts from them): kafka-python 3.0.12 reuses a pending offset fetch for the same
+        partitions, and one sent as the broker restarted can stay pending for its whole request
+        timeout (5 minutes), so that every later attempt waits on it and fails.
+        """
         owned = consumer.assignment()
         for tp, first in list(self._rewind.items()):
             if tp in owned:
-                committed = consumer.committed(tp, timeout_ms=10_000)
+                try:
+                    committed = consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
+                except KafkaTimeoutError:
+                    self._replace_consumer("committed offsets not read in time", partition=str(tp))
+                    return
                 consumer.seek(tp, committed if committed is not None else first)
             del self._rewind[tp]
 
