@@ -73,7 +73,7 @@ def test_partitions_added_to_a_keyed_input_stop_the_engine(bootstrap: str, tmp_p
         assert engine.process is not None
         # A configuration error (exit 2), whichever notices first: the next rebalance, or the check
         # of the topics when the consumer is replaced (adding partitions can lose kafka-python's
-        # rejoin, see StreamApp._rejoin_if_stuck).
+        # rejoin, see StreamApp._replace_if_stuck).
         assert engine.process.wait(timeout=60) == 2
         output = engine.log.read_text()
         assert "has 2 partitions but" in output and "has 3; they must be equal" in output, output[-2000:]

@@ -35,10 +35,10 @@ __all__ = ["StreamApp", "instance_id"]
 
 _log = get_logger("stream.app")
 _STATS_EVERY_S = 10.0
-# A group join not finished after this many session timeouts is taken as lost (see _rejoin_if_stuck).
+# A group join not finished after this many session timeouts is taken as lost (see _replace_if_stuck).
 _JOIN_LIMIT_SESSIONS = 3
-# How long the rewind of an abandoned batch waits for the group's committed offsets (see
-# _rewind_abandoned) before it takes the consumer as stuck.
+# How long a read of the group's committed offsets may take before the consumer is taken as stuck
+# (see _committed).
 COMMITTED_TIMEOUT_MS = 10_000
 _HELD = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING, PartitionPhase.RUNNING)
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
@@ -96,6 +96,7 @@ class StreamApp:
         self._last_stats = time.monotonic()
         self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
         self.joining_since: float | None = None  # set by the rebalance listener's thread
+        self._stuck: str | None = None  # why the consumer must be replaced before the next poll
         session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
         self._join_limit_s = _JOIN_LIMIT_SESSIONS * session_s
 
@@ -174,7 +175,7 @@ class StreamApp:
 
     def _cycle(self) -> None:
         """Poll one batch, restore newly assigned partitions, process and commit the batch."""
-        self._rejoin_if_stuck()
+        self._replace_if_stuck()
         if self._consumer is None:  # a replacement's connection failed: connect again
             self._connect()
         assert self._consumer is not None  # set by _connect
@@ -269,11 +270,11 @@ class StreamApp:
             if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
                 self._table.move(tp.partition, PartitionPhase.ASSIGNED)
 
-    def _rejoin_if_stuck(self) -> None:
-        """Replace the consumer when its group join has not finished in ``_JOIN_LIMIT_SESSIONS``
-        session timeouts.
+    def _replace_if_stuck(self) -> None:
+        """Replace the consumer when it cannot read committed offsets (``_committed``), or when its
+        group join has not finished in ``_JOIN_LIMIT_SESSIONS`` session timeouts.
 
-        kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription started
+        The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription started
         once the leader's assignment makes the change look settled: the answer to SyncGroup is never
         applied, heartbeats stay off, and the broker drops the member while it waits, holding no
         partitions, with no error. ``_connect`` avoids the usual trigger (see there); this is the net
@@ -281,6 +282,9 @@ class StreamApp:
         as the slowest member needs to poll again. Every partition was revoked before the join began,
         so nothing is in flight; the new consumer joins afresh and resumes from the committed offsets.
         """
+        if self._stuck is not None:
+            self._replace_consumer(self._stuck)
+            return
         since = self.joining_since
         if since is None or time.monotonic() - since < self._join_limit_s:
             return
@@ -292,7 +296,7 @@ class StreamApp:
         revocation is normally already done, but state is never trusted across consumers)."""
         _log.warning(f"{why}; replacing the consumer", **detail)
         consumer, self._consumer = self._consumer, None
-        self.joining_since = None
+        self.joining_since = self._stuck = None
         self._rewind.clear()
         if consumer is not None:
             with contextlib.suppress(Exception):
@@ -304,23 +308,29 @@ class StreamApp:
 
     def _rewind_abandoned(self, consumer: KafkaConsumer) -> None:
         """Seek each partition of an abandoned batch to its committed offset (the batch's first offset
-        when nothing was ever committed). Raises on broker errors; kept for the next attempt.
-
-        When the committed offsets cannot be read in time, the consumer is replaced (a new one
-        starts from them): kafka-python 3.0.12 reuses a pending offset fetch for the same
-        partitions, and one sent as the broker restarted can stay pending for its whole request
-        timeout (5 minutes), so that every later attempt waits on it and fails.
-        """
+        when nothing was ever committed). Raises on broker errors; kept for the next attempt."""
         owned = consumer.assignment()
         for tp, first in list(self._rewind.items()):
             if tp in owned:
-                try:
-                    committed = consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
-                except KafkaTimeoutError:
-                    self._replace_consumer("committed offsets not read in time", partition=str(tp))
-                    return
+                committed = self._committed(tp)
                 consumer.seek(tp, committed if committed is not None else first)
             del self._rewind[tp]
+
+    def _committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset of ``tp``, read within ``COMMITTED_TIMEOUT_MS``.
+
+        Past it the consumer is marked stuck, to be replaced before the next poll (a new one starts
+        from the committed offsets), and TransientBrokerError is raised: kafka-python 3.0.12 reuses
+        a pending offset fetch for the same partitions, and one sent as the broker restarted can
+        stay pending for its whole request timeout (5 minutes), so that every later read waits on
+        it and fails.
+        """
+        assert self._consumer is not None
+        try:
+            return self._consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
+        except KafkaTimeoutError as error:
+            self._stuck = f"committed offset of {tp.topic} partition {tp.partition} not read in time"
+            raise TransientBrokerError(self._stuck) from error
 
     def _drop_producer(self) -> None:
         """Drop the producer; the next cycle builds a new one (with init_transactions, which fences
@@ -339,7 +349,7 @@ class StreamApp:
             self._table.move(partition, PartitionPhase.RESTORING)
             committed = None
             if not self.settings.exactly_once:
-                committed = self._consumer.committed(TopicPartition(self.stateful_topic, partition)) or 0
+                committed = self._committed(TopicPartition(self.stateful_topic, partition)) or 0
             try:
                 self._restore_or_rebuild(partition, committed)
             except BaseException:
