@@ -105,11 +105,12 @@ def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
 
 
 def _undecodable(body: bytes, skipped: int, codec: str, prefix: int) -> Rejection:
+    """The rejection of a message that starts as ``codec`` text and does not decode with it."""
+    at = prefix
     try:
         body[prefix:].decode(codec)
-        at = len(body)
     except UnicodeDecodeError as error:
-        at = prefix + error.start
+        at += error.start
     name = codec.upper()
     return Rejection(
         reason=f"the message starts as {name} text but does not decode as {name} (an odd number of "

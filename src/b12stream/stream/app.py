@@ -274,13 +274,13 @@ class StreamApp:
         """Replace the consumer when it cannot read committed offsets (``_committed``), or when its
         group join has not finished in ``_JOIN_LIMIT_SESSIONS`` session timeouts.
 
-        The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription started
-        once the leader's assignment makes the change look settled: the answer to SyncGroup is never
-        applied, heartbeats stay off, and the broker drops the member while it waits, holding no
-        partitions, with no error. ``_connect`` avoids the usual trigger (see there); this is the net
-        for the others, such as partitions added to a subscribed topic. A healthy join takes as long
-        as the slowest member needs to poll again. Every partition was revoked before the join began,
-        so nothing is in flight; the new consumer joins afresh and resumes from the committed offsets.
+        The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription
+        started once the leader's assignment makes the change look settled: the answer to SyncGroup is
+        never applied, heartbeats stay off, and the broker drops the member while it waits, holding no
+        partitions, with no error. ``_connect`` avoids the usual trigger (see there); this is the net for
+        the others, such as partitions added to a subscribed topic. A healthy join takes as long as the
+        slowest member needs to poll again. Every partition was revoked before the join began, so nothing
+        is in flight; the new consumer joins afresh and resumes from the committed offsets.
         """
         if self._stuck is not None:
             self._replace_consumer(self._stuck)
@@ -347,10 +347,10 @@ class StreamApp:
                 grown = len(self._consumer.partitions_for_topic(self.stateful_topic) or ()) or partition + 1
                 raise partition_mismatch(self.settings, grown, self._stateful_partitions)
             self._table.move(partition, PartitionPhase.RESTORING)
-            committed = None
-            if not self.settings.exactly_once:
-                committed = self._committed(TopicPartition(self.stateful_topic, partition)) or 0
             try:
+                committed = None
+                if not self.settings.exactly_once:
+                    committed = self._committed(TopicPartition(self.stateful_topic, partition)) or 0
                 self._restore_or_rebuild(partition, committed)
             except BaseException:
                 self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
