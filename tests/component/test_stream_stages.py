@@ -4,6 +4,7 @@ dead-letters a record it cannot read."""
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
 from b12stream.stream.settings import TopicNames
-from b12stream.stream.stages import StageResult, Stages
+from b12stream.stream.stages import StageResult, Stages, split_record
 from tests.conftest import SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
 
@@ -138,3 +139,26 @@ def test_a_state_over_max_state_bytes_keeps_the_earlier_state_and_dead_letters_t
     assert f"over kafka.max_state_bytes ({limit:,})".encode() in dict(dead.headers)["b12stream.error.reason"]
     [event] = [r for r in refused.records if r.topic == _TOPICS.alerts]
     assert b'"rejected"' in event.value
+
+
+def test_messages_in_utf16_give_the_outputs_they_give_in_utf8(engine: Engine, tmp_path: Path) -> None:
+    """Through both stages, as the engine sends them: split from the input record, packed into the
+    repartition record by patient, unpacked and processed."""
+
+    def outputs(values: list[bytes], store_path: Path) -> list[tuple]:
+        stages = Stages(engine, _TOPICS, 1_000_000)
+        inputs = [m for n, value in enumerate(values) for m in split_record(value, SourceRef("in", 0, n))]
+        routed = stages.rekey(inputs, partitions=1)
+        assert routed.dead_lettered == 0
+        messages = [m for r in routed.records for m in unpack(r.value, _RECORD)]
+        with SqlitePatientStore.open(store_path) as store:
+            result = stages.process(messages, store.begin(), 0, 1)
+        kept = (_TOPICS.alerts, _TOPICS.orders, _TOPICS.pager)
+        return [(r.topic, r.key, r.value) for r in result.records if r.topic in kept]
+
+    messages = hl7_messages(sorted(SAMPLES.glob("*.hl7")))
+    in_utf8 = outputs(messages, tmp_path / "utf8.sqlite")
+    wide = [codecs.BOM_UTF16_LE + message.decode("utf-8").encode("utf-16-le") for message in messages]
+    in_utf16 = outputs(wide, tmp_path / "utf16.sqlite")
+    assert in_utf16 == in_utf8
+    assert any(topic == _TOPICS.orders for topic, *_ in in_utf8)
