@@ -47,6 +47,21 @@ def test_ingest_packs_each_patient_into_its_partition_in_order(engine: Engine) -
         assert received == [m for m in inputs[:-1] if _patient_partition(engine, m) == partition]
 
 
+def test_ingest_keeps_the_messages_of_partitions_taken_in_place_in_order(engine: Engine) -> None:
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    values = [for_patient_copy(normal, n % 7) for n in range(21)] + [b"not HL7"]
+    inputs = [Message(value, SourceRef("hl7.oru", 0, offset)) for offset, value in enumerate(values)]
+    result = Stages(engine, _TOPICS, 1_000_000).rekey(inputs, partitions=4, in_place=frozenset({1, 2}))
+    assert result.dead_lettered == 1
+    packed = [r for r in result.records if r.topic == _TOPICS.repartition]
+    assert {r.partition for r in packed} <= {0, 3}
+    for partition in range(4):
+        sent = [m for r in packed if r.partition == partition for m in unpack(r.value, _RECORD)]
+        wanted = [m for m in inputs[:-1] if _patient_partition(engine, m) == partition]
+        assert (result.in_place.get(partition, []) if partition in (1, 2) else sent) == wanted
+    assert set(result.in_place) == {1, 2}
+
+
 def test_process_dead_letters_an_unreadable_repartition_record_with_its_reason(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -162,3 +177,4 @@ def test_messages_in_utf16_give_the_outputs_they_give_in_utf8(engine: Engine, tm
     in_utf16 = outputs(wide, tmp_path / "utf16.sqlite")
     assert in_utf16 == in_utf8
     assert any(topic == _TOPICS.orders for topic, *_ in in_utf8)
+

@@ -49,12 +49,12 @@ def _failing_commit(repartition: str, failures: list[str], monkeypatch: pytest.M
 
 
 def _stuck_flush(repartition: str, failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first flush of a batch with changelog records behaves as kafka-python's did after a broker
-    restart: it delivers nothing, and returns only when its timeout runs out."""
+    """The first flush of a batch that updates patient state behaves as kafka-python's did after a
+    broker restart: it delivers nothing, and returns only when its timeout runs out."""
     flush = Checkpoint.flush
 
     def first_stateful_flush_stuck(self: Checkpoint) -> None:
-        if not failures and self._changelog_futures:
+        if not failures and self._stores:
             failures.append("flush")
             producer = self._producer
 

@@ -23,6 +23,7 @@ from b12stream.stream.admin import ensure_topics, partition_mismatch
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
+from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import unpack
@@ -95,6 +96,10 @@ class StreamApp:
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
         self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
+        self._in_place = InPlaceRouting()
+        self._in_place_on = (
+            settings.exactly_once and settings.process_in_place and not settings.input_keyed_by_patient
+        )
         self.joining_since: float | None = None  # set by the rebalance listener's thread
         self._stuck: str | None = None  # why the consumer must be replaced before the next poll
         session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
@@ -102,12 +107,14 @@ class StreamApp:
 
     # -- lifecycle callbacks ------------------------------------------------------------------------
     def assign(self, partitions: Sequence[int]) -> None:
+        self._in_place.forget()
         for partition in partitions:
             if self._table.phase(partition) is not PartitionPhase.ASSIGNED:
                 self._table.move(partition, PartitionPhase.ASSIGNED)
         _log.info("partitions assigned", partitions=sorted(partitions))
 
     def revoke(self, partitions: Sequence[int]) -> None:
+        self._in_place.forget()
         for partition in partitions:
             if self._table.phase(partition) not in (None, PartitionPhase.REVOKED):
                 self._table.move(partition, PartitionPhase.REVOKED)
@@ -191,26 +198,29 @@ class StreamApp:
             raise _transient(error) from error
         try:
             self._restore_assigned()
+            in_place = self._in_place_positions() if batch else {}
         except Exception as error:
             for tp, records in batch.items():  # polled but not processed: read them again
                 self._rewind.setdefault(tp, records[0].offset)
             raise _transient(error) from error
         if not batch:
             return
+        topics = self.settings.topics
         checkpoint = Checkpoint(
             self._producer,
             self._consumer,
-            self.settings.topics.changelog,
+            topics.changelog,
+            topics.repartition,
             self.settings.exactly_once,
             self.settings.flush_timeout_s,
         )
         try:
             checkpoint.begin()
-            results = self._run_stages(batch, checkpoint)
+            results, offsets = self._run_stages(batch, checkpoint, in_place)
             for result in results:
                 checkpoint.send(result.records)
             checkpoint.flush()
-            checkpoint.commit_offsets({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            checkpoint.commit_offsets(offsets)
         except Exception as error:
             self._abandon(batch, checkpoint, error)
             raise _transient(error) from error
@@ -221,26 +231,64 @@ class StreamApp:
             for tp in batch:
                 if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
                     self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+        self._in_place.wrote(checkpoint.repartition_ends())
         for result in results:
             self._counts["processed"] += result.processed
             self._counts["dead_lettered"] += result.dead_lettered
+            self._counts["in_place"] += sum(len(kept) for kept in result.in_place.values())
         self._counts["records"] += sum(len(records) for records in batch.values())
         self._counts["batches"] += 1
 
-    def _run_stages(self, batch: Batch, checkpoint: Checkpoint) -> list[StageResult]:
+    def _run_stages(
+        self, batch: Batch, checkpoint: Checkpoint, in_place: Mapping[int, int]
+    ) -> tuple[list[StageResult], dict[TopicPartition, int]]:
+        """Both stages over the batch; returns their results and the offsets to commit with them.
+
+        ``in_place``: the stateful partitions whose new messages the ingest stage hands straight to
+        the process stage (stream/in_place.py), each with this instance's read position in it. A
+        partition's messages are processed in order: those read from it in this batch, then those
+        taken in place, which came later. Each such partition's position is committed with the
+        batch even when nothing was read from it, so that a new owner's committed-offset read waits
+        for this transaction, whose changelog records it must restore."""
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        stateful = {
+            tp.partition: (self._stateful_messages(tp, records), records[-1].offset + 1)
+            for tp, records in batch.items()
+            if tp.topic == self.stateful_topic
+        }
         results: list[StageResult] = []
+        ready = frozenset(in_place)
         for tp, records in sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition)):
             if tp.topic == self.stateful_topic:
-                store = self._stores.open(tp.partition)
-                transaction = store.begin()
-                next_offset = records[-1].offset + 1
-                checkpoint.add_store(tp.partition, transaction, (tp.topic, next_offset))
-                messages = self._stateful_messages(tp, records)
-                results.append(self._stages.process(messages, transaction, tp.partition, next_offset))
-            else:
-                messages = [m for r in records for m in split_record(r.value, _source(tp, r))]
-                results.append(self._stages.rekey(messages, self._stateful_partitions))
-        return results
+                continue
+            messages = [m for r in records for m in split_record(r.value, _source(tp, r))]
+            result = self._stages.rekey(messages, self._stateful_partitions, ready)
+            results.append(result)
+            for partition, kept in result.in_place.items():
+                offsets.setdefault(TopicPartition(self.stateful_topic, partition), in_place[partition])
+                earlier, next_offset = stateful.get(partition, ([], in_place[partition]))
+                stateful[partition] = ([*earlier, *kept], next_offset)
+        for partition, (messages, next_offset) in sorted(stateful.items()):
+            transaction = self._stores.open(partition).begin()
+            checkpoint.add_store(partition, transaction, (self.stateful_topic, next_offset))
+            results.append(self._stages.process(messages, transaction, partition, next_offset))
+        return results, offsets
+
+    def _in_place_positions(self) -> dict[int, int]:
+        """The running stateful partitions to take in place in this batch, with this instance's read
+        position in each (stream/in_place.py); none unless ``process_in_place`` applies."""
+        assert self._consumer is not None
+        if not self._in_place_on:
+            return {}
+        running = self._table.in_phase(PartitionPhase.RUNNING)
+        unknown = [TopicPartition(self.stateful_topic, p) for p in self._in_place.unknown(running)]
+        if unknown:  # a read_committed consumer's end offsets are the last stable offsets
+            ends = self._consumer.end_offsets(unknown, timeout_ms=COMMITTED_TIMEOUT_MS)
+            self._in_place.learn({tp.partition: end for tp, end in ends.items()})
+        positions = {
+            p: self._consumer.position(TopicPartition(self.stateful_topic, p), timeout_ms=0) for p in running
+        }
+        return {p: positions[p] for p in self._in_place.ready(positions)}  # type: ignore[misc]
 
     def _stateful_messages(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> list[Message]:
         if not self._table.is_running(tp.partition):
@@ -260,6 +308,7 @@ class StreamApp:
         brings the local state to whatever the changelog holds.
         """
         _log.warning("batch abandoned", error=f"{type(error).__name__}: {error}")
+        self._in_place.forget()  # whether its repartition records committed is not known
         try:
             checkpoint.abort()
         except Exception as abort_error:

@@ -22,7 +22,7 @@ class Checkpoint:
     2. ``send``: produce the batch's alerts, orders, pages, dead letters, repartition and changelog
        records. Delivery failures are latched by callback, not raised here.
     3. ``flush``: wait for every record, at most ``flush_timeout_s``; raise the first latched delivery
-       failure. Changelog offsets are read from the delivered records.
+       failure. Changelog and repartition offsets are read from the delivered records.
     4. ``commit_offsets``: exactly-once: ``send_offsets_to_transaction`` with the consumer's group
        metadata (so a stale member is fenced), then ``commit_transaction`` — outputs, changelog and
        input offsets become visible together or not at all. At-least-once: ``consumer.commit``.
@@ -39,16 +39,19 @@ class Checkpoint:
         producer: KafkaProducer,
         consumer: KafkaConsumer,
         changelog: str,
+        repartition: str,
         exactly_once: bool,
         flush_timeout_s: float,
     ):
         self._producer = producer
         self._consumer = consumer
         self._changelog = changelog
+        self._repartition = repartition
         self._exactly_once = exactly_once
         self._flush_timeout_s = flush_timeout_s
         self._failure: BaseException | None = None
-        self._changelog_futures: list[object] = []
+        self._tracked_futures: list[object] = []
+        self._ends: dict[tuple[str, int], int] = {}
         self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int]]] = {}
         self._in_transaction = False
 
@@ -73,8 +76,8 @@ class Checkpoint:
                 partition=record.partition,
             )
             future.add_errback(self._latch)
-            if record.topic == self._changelog:
-                self._changelog_futures.append(future)
+            if record.topic in (self._changelog, self._repartition):
+                self._tracked_futures.append(future)
 
     def flush(self) -> None:
         """Raises TransientBrokerError when the records are not all delivered in time.
@@ -95,13 +98,19 @@ class Checkpoint:
             ) from error
         if self._failure is not None:
             raise TransientBrokerError(f"a record was not delivered: {self._failure!r}") from self._failure
-        for future in self._changelog_futures:
+        for future in self._tracked_futures:
             metadata = future.value  # type: ignore[attr-defined]
-            entry = self._stores.get(metadata.partition)
-            if entry is not None:
-                offsets = entry[1]
-                key = (self._changelog, metadata.partition)
-                offsets[key] = max(offsets.get(key, 0), metadata.offset + 1)
+            key = (metadata.topic, metadata.partition)
+            self._ends[key] = max(self._ends.get(key, 0), metadata.offset + 1)
+        for partition, (_, offsets) in self._stores.items():
+            key = (self._changelog, partition)
+            if key in self._ends:
+                offsets[key] = self._ends[key]
+
+    def repartition_ends(self) -> dict[int, int]:
+        """After ``flush``: per repartition partition written to, the offset after its last record."""
+        ends = self._ends.items()
+        return {partition: end for (topic, partition), end in ends if topic == self._repartition}
 
     def commit_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
         committed = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}

@@ -83,6 +83,7 @@ class KafkaSettings:
     application_id: str = "b12stream"
     processing_guarantee: str = "exactly_once"
     input_keyed_by_patient: bool = False
+    process_in_place: bool = True
     partitions: int = 4
     input_partitions: int = 1
     replication_factor: int = 1

@@ -29,11 +29,14 @@ _log = get_logger("stream.stages")
 
 @dataclass(slots=True)
 class StageResult:
-    """Records to produce and the counts the invariant is checked with."""
+    """Records to produce and the counts the invariant is checked with. ``in_place``: messages the
+    ingest stage hands to the process stage of a partition this instance runs (stream/in_place.py),
+    by partition, in input order."""
 
     records: list[OutRecord] = field(default_factory=list)
     processed: int = 0
     dead_lettered: int = 0
+    in_place: dict[int, list[Message]] = field(default_factory=dict)
 
 
 def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
@@ -68,13 +71,16 @@ class Stages:
         self._max_state_bytes = max_state_bytes
         self._decoded = DecodedStates(state_cache_bytes)
 
-    def rekey(self, messages: Iterable[Message], partitions: int) -> StageResult:
+    def rekey(
+        self, messages: Iterable[Message], partitions: int, in_place: frozenset[int] = frozenset()
+    ) -> StageResult:
         """Ingest stage: each message whose patient key can be read (MSH and PID alone, ``patient_of``)
         to the partition of the repartition topic (of ``partitions``) that key hashes to, packed per
-        partition (stream/repartition.py); each other one to the dead-letter topic (plus a
-        ``rejected`` event on the alerts topic). The whole message is read by the process stage
-        alone, so each is parsed once: a full parse kept here for it was reused only while that
-        stage ran close behind, never on a backlog, nor for the patients another process holds."""
+        partition (stream/repartition.py), or, for the partitions in ``in_place``, to
+        ``result.in_place``; each other one to the dead-letter topic (plus a ``rejected`` event on the
+        alerts topic). The whole message is read by the process stage alone, so each is parsed once:
+        a full parse kept here for it was reused only while that stage ran close behind, never on a
+        backlog, nor for the patients another process holds."""
         result = StageResult()
         routed: list[tuple[int, Message]] = []
         for message in messages:
@@ -84,7 +90,11 @@ class Stages:
             if isinstance(keyed, Rejection):
                 self._reject(result, message, keyed, "ingest")
                 continue
-            routed.append((partition_of(keyed.patient.as_text().encode("utf-8"), partitions), message))
+            partition = partition_of(keyed.patient.as_text().encode("utf-8"), partitions)
+            if partition in in_place:
+                result.in_place.setdefault(partition, []).append(message)
+            else:
+                routed.append((partition, message))
         result.records.extend(envelopes(routed, self._topics.repartition))
         return result
 
