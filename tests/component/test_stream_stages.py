@@ -16,7 +16,7 @@ from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
 from b12stream.stream.settings import TopicNames
 from b12stream.stream.stages import StageResult, Stages, split_record
-from tests.conftest import SAMPLES
+from tests.conftest import CORPUS, SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
 
 _TOPICS = TopicNames()
@@ -177,4 +177,41 @@ def test_messages_in_utf16_give_the_outputs_they_give_in_utf8(engine: Engine, tm
     in_utf16 = outputs(wide, tmp_path / "utf16.sqlite")
     assert in_utf16 == in_utf8
     assert any(topic == _TOPICS.orders for topic, *_ in in_utf8)
+
+
+def test_every_partition_in_place_gives_what_the_repartition_topic_gives(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """When every partition is taken in place the ingest stage reads each message whole and the
+    process stage does not read it again: the records are the same, dead letters and their stages
+    included, as when the messages pass through the repartition topic."""
+    files = sorted(SAMPLES.glob("*.hl7")) + sorted(CORPUS.glob("*.hl7"))
+    values = [path.read_bytes() for path in files] + [b"", b"MSH|^~\\&|just a header"]
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    values.append(normal.replace(b"OBR|", b"OBX|1|NM|777-3^PLT^LN||12\rOBR|", 1))  # an OBX before any OBR
+    inputs = [m for n, value in enumerate(values) for m in split_record(value, SourceRef("in", 0, n))]
+
+    def records(in_place: bool, folder: Path) -> list[tuple]:
+        stages = Stages(engine, _TOPICS, 1_000_000)
+        routed = stages.rekey(inputs, 4, frozenset(range(4)) if in_place else frozenset())
+        rekeyed = [r for r in routed.records if r.topic == _TOPICS.repartition]
+        packed = [(r.partition, m) for r in rekeyed for m in unpack(r.value, _RECORD)]
+        by_partition = routed.in_place if in_place else {
+            p: [m for at, m in packed if at == p] for p in range(4)
+        }
+        found = [r for r in routed.records if r.topic != _TOPICS.repartition]
+        counts = [routed.dead_lettered]
+        for partition, messages in sorted(by_partition.items()):
+            with SqlitePatientStore.open(folder / f"{partition}.sqlite") as store:
+                result = stages.process(messages, store.begin(), partition, 1)
+            found.extend(result.records)
+            counts += [result.processed, result.dead_lettered]
+        return [(r.topic, r.key, r.value, r.headers, r.partition) for r in found] + [tuple(counts)]
+
+    (tmp_path / "through").mkdir()
+    (tmp_path / "in-place").mkdir()
+    through = records(False, tmp_path / "through")
+    assert records(True, tmp_path / "in-place") == through
+    stages_named = {dict(r[3]).get("b12stream.error.stage") for r in through if r[0] == _TOPICS.dlq}
+    assert stages_named == {b"ingest", b"process"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b12stream.hl7.model import Rejection
 from b12stream.stream import repartition
 from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of, unpack
@@ -64,10 +65,10 @@ def test_an_unreadable_record_is_one_unusable_message_with_the_reason_and_byte_o
     for value, (why, at) in cases.items():
         [message] = unpack(value, _RECORD)
         assert message.data == value and message.source == _RECORD
-        assert message.unusable is not None and why in message.unusable.reason
-        assert message.unusable.location.byte_offset == at
+        assert isinstance(message.read, Rejection) and why in message.read.reason
+        assert message.read.location.byte_offset == at
 
 
 def test_an_empty_record_is_unusable_not_skipped():
     [message] = unpack(None, _RECORD)
-    assert message.data == b"" and message.unusable is not None
+    assert message.data == b"" and isinstance(message.read, Rejection)

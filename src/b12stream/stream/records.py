@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from b12stream.engine.ingest import Accepted
 from b12stream.hl7.model import Rejection
 
 __all__ = [
@@ -47,11 +48,13 @@ class SourceRef:
 @dataclass(frozen=True, slots=True)
 class Message:
     """One HL7 message's bytes, exactly as they were in the input, and where they came from.
-    ``unusable``: why the bytes cannot be read as a message at all (they are dead-lettered as such)."""
+    ``read``: what reading the bytes gave, when a stage has read them already (the process stage
+    does not read them again); a Rejection also when they are no message at all, such as an
+    unreadable repartition record (they are dead-lettered as such)."""
 
     data: bytes
     source: SourceRef
-    unusable: Rejection | None = None
+    read: Accepted | Rejection | None = None
 
 
 @dataclass(frozen=True, slots=True)

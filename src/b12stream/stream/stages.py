@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
@@ -78,17 +78,19 @@ class Stages:
         to the partition of the repartition topic (of ``partitions``) that key hashes to, packed per
         partition (stream/repartition.py), or, for the partitions in ``in_place``, to
         ``result.in_place``; each other one to the dead-letter topic (plus a ``rejected`` event on the
-        alerts topic). The whole message is read by the process stage alone, so each is parsed once:
-        a full parse kept here for it was reused only while that stage ran close behind, never on a
+        alerts topic). Each message is read whole once: by the process stage, or here when every
+        partition is taken in place (``_keyed``). A whole read kept here for a message bound for the
+        repartition topic was reused only while the process stage ran close behind, never on a
         backlog, nor for the patients another process holds."""
         result = StageResult()
         routed: list[tuple[int, Message]] = []
-        for message in messages:
-            keyed = patient_of(message.data, self._engine)
+        read_whole = in_place.issuperset(range(partitions))
+        for original in messages:
+            keyed, message = self._keyed(original, read_whole)
             if isinstance(keyed, Keyed) and len(message.data) > self._max_bytes:
                 keyed = self._too_large(message, keyed.control_id)
             if isinstance(keyed, Rejection):
-                self._reject(result, message, keyed, "ingest")
+                self._reject(result, original, keyed, "ingest")
                 continue
             partition = partition_of(keyed.patient.as_text().encode("utf-8"), partitions)
             if partition in in_place:
@@ -97,6 +99,21 @@ class Stages:
                 routed.append((partition, message))
         result.records.extend(envelopes(routed, self._topics.repartition))
         return result
+
+    def _keyed(self, message: Message, read_whole: bool) -> tuple[Keyed | Rejection, Message]:
+        """The message's patient key (or why it has none) and the message to pass on. ``read_whole``:
+        the message is read whole (``ingest``) and what that gives is kept on the message passed on,
+        for the process stage; a message whose whole read is refused while its key alone can be read
+        goes on with that refusal, to be dead-lettered by the process stage, as it is when the
+        process stage reads it."""
+        if read_whole:
+            accepted = ingest(message.data, self._engine)
+            if isinstance(accepted, Accepted):
+                control_id = accepted.message.header.control_id
+                return Keyed(accepted.patient, control_id), replace(message, read=accepted)
+            keyed = patient_of(message.data, self._engine)
+            return keyed, replace(message, read=accepted)
+        return patient_of(message.data, self._engine), message
 
     def process(
         self, messages: Iterable[Message], transaction: StoreTransaction, partition: int, next_offset: int
@@ -111,7 +128,7 @@ class Stages:
         (``_refuse_state``): a record the changelog refuses would stop the stream for everyone."""
         result = StageResult()
         engine = self._engine
-        parsed = [(message, message.unusable or ingest(message.data, engine)) for message in messages]
+        parsed = [(message, message.read or ingest(message.data, engine)) for message in messages]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
         changed: set[str] = set()
