@@ -246,7 +246,12 @@ def passthrough(
 
 # -- the engine -------------------------------------------------------------------------------------
 def engine_config(
-    folder: Path, bootstrap: str, names: dict[str, str], guarantee: str, keyed: bool = False
+    folder: Path,
+    bootstrap: str,
+    names: dict[str, str],
+    guarantee: str,
+    keyed: bool = False,
+    in_place: bool = True,
 ) -> Path:
     target = folder / "config"
     shutil.copytree(ROOT / "config", target, dirs_exist_ok=True)
@@ -259,6 +264,7 @@ def engine_config(
         processing_guarantee=guarantee,
         partitions=PARTITIONS,
         input_keyed_by_patient=keyed,
+        process_in_place=in_place,
     )
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -384,18 +390,20 @@ def throughput(
     guarantee: str,
     processes: int = 1,
     keyed: bool = False,
+    in_place: bool = True,
 ) -> tuple[float, dict[str, float]]:
     """Messages/s of `b12stream run` working off a backlog, as the passthrough ceiling does: the
     engine's processes join their group on the empty input, are paused (SIGSTOP) while ``values`` are
     written, and the clock runs from their resumption until the group has committed every offset of
     the input (and of the repartition topic); also the CPU seconds the broker, the engine and this
     script spent in that window. ``keyed``: the input is keyed by patient key and the engine told so
-    (``input_keyed_by_patient``), so there is no repartition hop."""
+    (``input_keyed_by_patient``), so there is no repartition hop. ``in_place`` False: every unkeyed
+    message passes through the repartition topic (``process_in_place: false``)."""
     names = topics(guarantee)
     create(bootstrap, names["input"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        config = engine_config(folder, bootstrap, names, guarantee, keyed)
+        config = engine_config(folder, bootstrap, names, guarantee, keyed, in_place)
         with engine(folder, config, processes) as (log, pid):
             _wait_until_settled(log, processes)
             progress = GroupProgress(bootstrap, names["input"], names, keyed)
@@ -545,9 +553,14 @@ def main() -> int:
             + _cpu_line(cpu, len(values)),
             flush=True,
         )
-        for guarantee, keyed in (("exactly_once", False), ("at_least_once", False), ("exactly_once", True)):
-            rate, cpu = throughput(bootstrap, broker_pid, values, guarantee, args.processes, keyed)
-            input_kind = "keyed input  " if keyed else "unkeyed input"
+        runs = (
+            ("exactly_once", False, True, "unkeyed input"),
+            ("exactly_once", False, False, "unkeyed input, all through the repartition topic"),
+            ("at_least_once", False, True, "unkeyed input"),
+            ("exactly_once", True, True, "keyed input"),
+        )
+        for guarantee, keyed, in_place, input_kind in runs:
+            rate, cpu = throughput(bootstrap, broker_pid, values, guarantee, args.processes, keyed, in_place)
             print(
                 f"engine x{args.processes} {guarantee:>13}, {input_kind}: {rate:8.0f} messages/s"
                 f" ({100 * rate / ceiling:.0f} % of ceiling); {_cpu_line(cpu, len(values))}",
