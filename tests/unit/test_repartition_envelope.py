@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from kafka.partitioner.default import murmur2 as kafka_murmur2
 
 from b12stream.hl7.model import Rejection
 from b12stream.stream import repartition
 from b12stream.stream.records import Message, SourceRef
-from b12stream.stream.repartition import envelopes, partition_of, unpack
+from b12stream.stream.repartition import envelopes, murmur2, partition_of, unpack
 
 _RECORD = SourceRef("b12stream.repartition", 2, 99)
 # Kafka topic names: letters, digits, '.', '_' and '-'.
@@ -72,3 +73,8 @@ def test_an_unreadable_record_is_one_unusable_message_with_the_reason_and_byte_o
 def test_an_empty_record_is_unusable_not_skipped():
     [message] = unpack(None, _RECORD)
     assert message.data == b"" and isinstance(message.read, Rejection)
+
+
+@given(st.binary(max_size=80))
+def test_the_partition_hash_is_the_kafka_producers(key):
+    assert murmur2(key) == kafka_murmur2(key)

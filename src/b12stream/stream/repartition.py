@@ -16,12 +16,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from kafka.partitioner.default import murmur2
-
 from b12stream.hl7.model import Location, Rejection
 from b12stream.stream.records import Message, OutRecord, SourceRef
 
-__all__ = ["ENVELOPE_BYTES", "envelopes", "partition_of", "unpack"]
+__all__ = ["ENVELOPE_BYTES", "envelopes", "murmur2", "partition_of", "unpack"]
 
 _MAGIC = b"B12R\x01"
 _HEAD = struct.Struct(">HI")
@@ -33,6 +31,27 @@ ENVELOPE_BYTES = 256 * 1024
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition the Kafka producer's default partitioner gives a record keyed ``key``."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """MurmurHash2 with the Kafka producer's seed, as an unsigned 32-bit number. Reads the key a
+    32-bit word at a time: kafka-python's byte-at-a-time version took 4 % of the engine's cycle."""
+    whole = len(data) // 4 * 4
+    h = 0x9747B28C ^ len(data)
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = data[whole:]
+    if tail:
+        h ^= int.from_bytes(tail, "little")
+        h = (h * _M) & _MASK
+    h = ((h ^ (h >> 13)) * _M) & _MASK
+    return h ^ (h >> 15)
 
 
 def envelopes(routed: Iterable[tuple[int, Message]], topic: str) -> list[OutRecord]:

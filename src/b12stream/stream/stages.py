@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
@@ -106,14 +106,13 @@ class Stages:
         for the process stage; a message whose whole read is refused while its key alone can be read
         goes on with that refusal, to be dead-lettered by the process stage, as it is when the
         process stage reads it."""
-        if read_whole:
-            accepted = ingest(message.data, self._engine)
-            if isinstance(accepted, Accepted):
-                control_id = accepted.message.header.control_id
-                return Keyed(accepted.patient, control_id), replace(message, read=accepted)
-            keyed = patient_of(message.data, self._engine)
-            return keyed, replace(message, read=accepted)
-        return patient_of(message.data, self._engine), message
+        if not read_whole:
+            return patient_of(message.data, self._engine), message
+        accepted = ingest(message.data, self._engine)
+        read = Message(message.data, message.source, accepted)  # not dataclasses.replace: 2 % of a cycle
+        if isinstance(accepted, Accepted):
+            return Keyed(accepted.patient, accepted.message.header.control_id), read
+        return patient_of(message.data, self._engine), read
 
     def process(
         self, messages: Iterable[Message], transaction: StoreTransaction, partition: int, next_offset: int
