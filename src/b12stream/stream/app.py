@@ -288,7 +288,7 @@ class StreamApp:
         positions = {
             p: self._consumer.position(TopicPartition(self.stateful_topic, p), timeout_ms=0) for p in running
         }
-        return {p: positions[p] for p in self._in_place.ready(positions)}  # type: ignore[misc]
+        return self._in_place.ready(positions)
 
     def _stateful_messages(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> list[Message]:
         if not self._table.is_running(tp.partition):

@@ -49,10 +49,11 @@ class InPlaceRouting:
             if partition in self._floors:
                 self._floors[partition] = max(self._floors[partition], end)
 
-    def ready(self, positions: Mapping[int, int | None]) -> frozenset[int]:
-        """Of the partitions at these read positions (None: not known yet), those to take in place."""
-        return frozenset(
-            partition
+    def ready(self, positions: Mapping[int, int | None]) -> dict[int, int]:
+        """Of the partitions at these read positions (None: not known yet), those to take in place,
+        with their positions."""
+        return {
+            partition: position
             for partition, position in positions.items()
             if position is not None and partition in self._floors and position >= self._floors[partition]
-        )
+        }
