@@ -21,7 +21,7 @@ from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
 from b12stream.stream.admin import ensure_topics, partition_mismatch
 from b12stream.stream.checkpoint import Checkpoint
-from b12stream.stream.clients import group_consumer, output_producer, restore_consumer
+from b12stream.stream.clients import group_consumer, log_end_reader, output_producer, restore_consumer
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
@@ -92,6 +92,7 @@ class StreamApp:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
+        self._log_ends: KafkaConsumer | None = None  # only for in-place processing
         self._counts: dict[str, int] = defaultdict(int)
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
@@ -145,6 +146,8 @@ class StreamApp:
                 self._producer = self._new_producer()
             if self._reader is None:
                 self._reader = restore_consumer(self.settings)
+            if self._log_ends is None and self._in_place_on:
+                self._log_ends = log_end_reader(self.settings)
             if self._consumer is None:
                 topics = self.settings.topics
                 consumer = group_consumer(self.settings)
@@ -280,10 +283,11 @@ class StreamApp:
         assert self._consumer is not None
         if not self._in_place_on:
             return {}
+        assert self._log_ends is not None  # made by _connect when in-place processing applies
         running = self._table.in_phase(PartitionPhase.RUNNING)
         unknown = [TopicPartition(self.stateful_topic, p) for p in self._in_place.unknown(running)]
-        if unknown:  # a read_committed consumer's end offsets are the last stable offsets
-            ends = self._consumer.end_offsets(unknown, timeout_ms=COMMITTED_TIMEOUT_MS)
+        if unknown:
+            ends = self._log_ends.end_offsets(unknown, timeout_ms=COMMITTED_TIMEOUT_MS)
             self._in_place.learn({tp.partition: end for tp, end in ends.items()})
         positions = {
             p: self._consumer.position(TopicPartition(self.stateful_topic, p), timeout_ms=0) for p in running
@@ -433,9 +437,10 @@ class StreamApp:
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 self._producer.close(timeout=3)
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                self._reader.close(autocommit=False, timeout_ms=1000)
+        for reader in (self._reader, self._log_ends):
+            if reader is not None:
+                with contextlib.suppress(Exception):
+                    reader.close(autocommit=False, timeout_ms=1000)
         self._stores.close()
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "committed_reader",
     "group_consumer",
     "input_producer",
+    "log_end_reader",
     "output_producer",
     "output_producer_options",
     "restore_consumer",
@@ -120,6 +121,17 @@ def output_producer_options(settings: KafkaSettings, transactional_id: str) -> d
         options.pop("transactional_id", None)
         options.pop("transaction_timeout_ms", None)
     return options
+
+
+def log_end_reader(settings: KafkaSettings) -> KafkaConsumer:
+    """A group-less client for where partitions' logs end: its end offsets are the high watermarks,
+    which count the records of transactions still open (a read_committed reader's stop before them)."""
+    return KafkaConsumer(
+        **settings.client_options(),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_uncommitted",
+    )
 
 
 def restore_consumer(settings: KafkaSettings) -> KafkaConsumer:

@@ -7,13 +7,16 @@ second read buy nothing. That is safe only while no earlier message of that part
 is still waiting in the topic, or a later result would be applied before an earlier one. So a
 partition is taken in place only once this instance has read it
 
-- to the end it had when the partition started running here (``learn``: its last stable offset
-  then, which covers whatever an earlier owner, or this instance before a crash, sent to it), and
+- to the end its log had when the partition started running here (``learn``), which covers whatever
+  an earlier owner, or this instance before a crash or an abandoned batch, sent to it, and
 - past every record this instance has sent to it since (``wrote``).
 
-Records that other instances send to it meanwhile come from other input partitions, whose order
-against this one's was never defined. Anything that makes the offsets doubtful (an abandoned batch,
-a rebalance) calls ``forget``, and each partition is learned again from the broker.
+That end is the high watermark, not the last stable offset a read_committed reader sees: records
+sent before another instance's transaction still open would lie beyond the latter, and this
+instance's reader reaches the high watermark only once every transaction below it is resolved.
+Records that other instances send meanwhile come from other input partitions, whose order against
+this one's was never defined. Anything that makes the offsets doubtful (an abandoned batch, a
+rebalance) calls ``forget``, and each partition is learned again from the broker.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class InPlaceRouting:
         return [partition for partition in running if partition not in self._floors]
 
     def learn(self, ends: Mapping[int, int]) -> None:
-        """The partitions' last stable offsets, read after they started running here."""
+        """The partitions' high watermarks, read after they started running here."""
         for partition, end in ends.items():
             self._floors[partition] = max(self._floors.get(partition, 0), end)
 
