@@ -125,7 +125,8 @@ def output_producer_options(settings: KafkaSettings, transactional_id: str) -> d
 
 def log_end_reader(settings: KafkaSettings) -> KafkaConsumer:
     """A group-less client for where partitions' logs end: its end offsets are the high watermarks,
-    which count the records of transactions still open (a read_committed reader's stop before them)."""
+    which count the records of transactions still open (a read_committed reader's end offsets stop
+    before them)."""
     return KafkaConsumer(
         **settings.client_options(),
         group_id=None,

@@ -41,9 +41,8 @@ class InPlaceRouting:
         return [partition for partition in running if partition not in self._floors]
 
     def learn(self, ends: Mapping[int, int]) -> None:
-        """The partitions' high watermarks, read after they started running here."""
-        for partition, end in ends.items():
-            self._floors[partition] = max(self._floors.get(partition, 0), end)
+        """The high watermarks of partitions ``unknown`` named, read after they started running here."""
+        self._floors.update(ends)
 
     def wrote(self, ends: Mapping[int, int]) -> None:
         """This instance's committed records end at these offsets. A partition not learned yet is
