@@ -14,6 +14,7 @@ import pytest
 from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
+from b12stream.errors import StateError
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.app import StreamApp
 from b12stream.stream.checkpoint import Checkpoint
@@ -114,18 +115,109 @@ def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
 
     # The aborted batch's changelog records are in the log but never visible to committed readers, and
     # the local store holds exactly the committed changelog: restore excluded what was never committed.
-    committed = read_to_end(bootstrap, names["changelog"])
-    everything = read_topic(
-        bootstrap,
-        names["changelog"],
-        until=lambda rs: len(rs) > len(committed),
-        isolation_level="read_uncommitted",
-    )
-    assert len(everything) > len(committed)
+    _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=True)
+
+
+def _assert_store_holds_committed_changelog(
+    bootstrap: str, changelog: str, state: Path, aborted: bool
+) -> None:
+    committed = read_to_end(bootstrap, changelog)
+    if aborted:
+        everything = read_topic(
+            bootstrap,
+            changelog,
+            until=lambda rs: len(rs) > len(committed),
+            isolation_level="read_uncommitted",
+        )
+        assert len(everything) > len(committed)
     latest: dict[tuple[int, bytes], bytes] = {}
     for record in committed:
         latest[(record.partition, record.key)] = record.value
-    stores = PartitionedStore(tmp_path / "state")
+    stores = PartitionedStore(state)
     for (partition, key), value in latest.items():
         assert stores.open(partition).get(key.decode()) == value
     stores.close()
+
+
+def _commit_lands_then_fails(failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first commit of a batch that changes patient state reaches the broker, and then the
+    engine is told it failed (a lost answer): Kafka has the batch, the state files do not."""
+    commit = Checkpoint.commit_offsets
+
+    def first_stateful_commit_lost(self: Checkpoint, offsets: dict) -> None:
+        commit(self, offsets)
+        if not failures and self.partitions():
+            failures.append("commit answer lost")
+            raise TransientBrokerError("injected: commit answer lost")
+
+    monkeypatch.setattr(Checkpoint, "commit_offsets", first_stateful_commit_lost)
+
+
+def _state_flush_fails(failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state files refuse the first batch that changes patient state (a full disk), after Kafka
+    committed it."""
+    flush_stores = Checkpoint.flush_stores
+
+    def first_stateful_flush_refused(self: Checkpoint) -> None:
+        if not failures and self.partitions():
+            failures.append("state flush refused")
+            for transaction, _ in self._stores.values():
+                transaction.fail()
+            raise StateError("injected: the state file refused the batch")
+        flush_stores(self)
+
+    monkeypatch.setattr(Checkpoint, "flush_stores", first_stateful_flush_refused)
+
+
+# Scenarios whose later outputs depend on what the first message left in the patient's state: a
+# correction of an alerted count (S11), and recovery read against the episode's nadir (S14).
+DEPENDENT = [
+    SAMPLES / "s11-corrected-platelet-clumping.hl7",
+    SAMPLES / "s14-recovery-after-b12-deficiency.hl7",
+]
+
+
+@pytest.mark.parametrize(
+    "inject", [_commit_lands_then_fails, _state_flush_fails], ids=["commit answer lost", "state flush fails"]
+)
+def test_state_files_behind_kafka_are_restored_before_their_partitions_run_again(
+    bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    inject: Callable[[list[str], pytest.MonkeyPatch], None],
+) -> None:
+    """Kafka committed the batch but the state files lack it. Every partition whose state the batch
+    changed is restored from the changelog before it runs again, including those whose messages were
+    taken in place (and so were never read from the repartition topic in that batch): one message a
+    batch here, so the first batch of each patient is one of those."""
+    names = topic_names("behind")
+    create_topic(bootstrap, names["input"], 1)
+    config = write_config(
+        tmp_path, bootstrap, names, f"app-{names['input']}", partitions=2,
+        batch={"max_records": 1, "poll_timeout_ms": 50},
+    )
+    expected, _, _ = reference_outputs(DEPENDENT, config)
+
+    failures: list[str] = []
+    inject(failures, monkeypatch)
+    stop = threading.Event()
+    app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", stop)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        produce(bootstrap, names["input"], hl7_messages(DEPENDENT))
+        records = read_topic(
+            bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected), timeout_s=120.0
+        )
+        # Any more (a wrongly repeated or changed event) would come with the last messages.
+        records = read_to_end(bootstrap, names["alerts"])
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert failures, "the injected failure never happened"
+    assert expected, "the reference run produced no events to compare with"
+    got = events(records)
+    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
+        json.dumps(e, sort_keys=True) for e in expected
+    )
+    _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=False)

@@ -92,7 +92,7 @@ class StreamApp:
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
-        self._log_ends: KafkaConsumer | None = None  # only for in-place processing
+        self._log_ends: KafkaConsumer | None = None  # only under exactly-once
         self._counts: dict[str, int] = defaultdict(int)
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
@@ -146,7 +146,7 @@ class StreamApp:
                 self._producer = self._new_producer()
             if self._reader is None:
                 self._reader = restore_consumer(self.settings)
-            if self._log_ends is None and self._in_place_on:
+            if self._log_ends is None and self.settings.exactly_once:
                 self._log_ends = log_end_reader(self.settings)
             if self._consumer is None:
                 topics = self.settings.topics
@@ -231,9 +231,7 @@ class StreamApp:
             checkpoint.flush_stores()
         except StateError as error:  # Kafka has the batch; the changelog brings the file up to date
             _log.warning("state flush failed; restoring from changelog", error=str(error))
-            for tp in batch:
-                if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
-                    self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+            self._restore_again(checkpoint)
         self._in_place.wrote(checkpoint.repartition_ends())
         for result in results:
             self._counts["processed"] += result.processed
@@ -320,8 +318,15 @@ class StreamApp:
         self._drop_producer()
         for tp, records in batch.items():
             self._rewind.setdefault(tp, records[0].offset)
-            if tp.topic == self.stateful_topic and self._table.is_running(tp.partition):
-                self._table.move(tp.partition, PartitionPhase.ASSIGNED)
+        self._restore_again(checkpoint)
+
+    def _restore_again(self, checkpoint: Checkpoint) -> None:
+        """Restore the batch's stateful partitions from the changelog before they run again: their
+        files may lack what Kafka committed. Every partition with state in the batch counts, not only
+        those read in it: a partition taken in place has no records in the batch."""
+        for partition in checkpoint.partitions():
+            if self._table.is_running(partition):
+                self._table.move(partition, PartitionPhase.ASSIGNED)
 
     def _replace_if_stuck(self) -> None:
         """Replace the consumer when it cannot read committed offsets (``_committed``), or when its
@@ -421,7 +426,9 @@ class StreamApp:
     def _restore(self, partition: int, committed: int | None) -> None:
         assert self._reader is not None
         store = self._stores.open(partition)
-        restore_partition(self._reader, store, self.settings.topics.changelog, partition, committed)
+        restore_partition(
+            self._reader, store, self.settings.topics.changelog, partition, committed, self._log_ends
+        )
 
     def _report(self) -> None:
         now = time.monotonic()

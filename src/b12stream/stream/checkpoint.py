@@ -107,6 +107,10 @@ class Checkpoint:
             if key in self._ends:
                 offsets[key] = self._ends[key]
 
+    def partitions(self) -> list[int]:
+        """The stateful partitions whose state this batch changes: read in it, or taken in place."""
+        return sorted(self._stores)
+
     def repartition_ends(self) -> dict[int, int]:
         """After ``flush``: per repartition partition written to, the offset after its last record."""
         ends = self._ends.items()

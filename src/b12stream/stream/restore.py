@@ -15,6 +15,7 @@ from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
 __all__ = ["restore_partition"]
 
 _CHUNK = 5000
+_SETTLE_POLL_S = 0.02
 _log = get_logger("stream.restore")
 
 
@@ -24,6 +25,7 @@ def restore_partition(
     changelog: str,
     partition: int,
     committed_source: int | None,
+    log_ends: KafkaConsumer | None = None,
     timeout_s: float = 120.0,
 ) -> int:
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
@@ -34,11 +36,16 @@ def restore_partition(
     be processed again. Rows and the new changelog offset are written together, in chunks, so an
     interrupted restore resumes where it stopped. Returns the number of records read.
 
+    ``log_ends`` (exactly-once): a read_uncommitted client, whose end offsets count the records of
+    transactions still open. The restore then first waits until every transaction that wrote to the
+    partition before it began has ended (``_settled_end``).
+
     Raises StateCorrupted when the store claims a changelog offset past the changelog's end, and
     TransientBrokerError when the changelog cannot be read to its end within ``timeout_s``.
     """
     tp = TopicPartition(changelog, partition)
-    end = reader.end_offsets([tp])[tp]
+    deadline = time.monotonic() + timeout_s
+    end = reader.end_offsets([tp])[tp] if log_ends is None else _settled_end(reader, log_ends, tp, deadline)
     start = store.offset(changelog, partition) or 0
     if start > end:
         raise StateCorrupted(f"state of partition {partition} is at changelog offset {start} > end {end}")
@@ -46,7 +53,6 @@ def restore_partition(
         return 0
     reader.assign([tp])
     reader.seek(tp, start)
-    deadline = time.monotonic() + timeout_s
     rows: dict[str, bytes] = {}
     read = 0
     try:
@@ -68,6 +74,29 @@ def restore_partition(
         reader.assign([])
     _log.info("partition restored", partition=partition, records=read, from_offset=start, to_offset=end)
     return read
+
+
+def _settled_end(reader: KafkaConsumer, log_ends: KafkaConsumer, tp: TopicPartition, deadline: float) -> int:
+    """The committed end of ``tp`` once every transaction open in it when this was called has ended.
+
+    A read_committed reader's end (the last stable offset) stops at the first record of a transaction
+    still open, and a committed transaction is open there until its markers are written, which is
+    after ``commit_transaction`` returns. That may be this engine's own last batch, whose state file
+    write failed, or a previous owner's last batch, still completing (or, if that owner died with it
+    open, waiting for the broker to abort it at its transaction timeout). Restoring to the earlier end
+    would miss records that become committed a moment later, and the partition would run on without
+    them."""
+    high = log_ends.end_offsets([tp])[tp]
+    while True:
+        stable = reader.end_offsets([tp])[tp]
+        if stable >= high:
+            return stable
+        if time.monotonic() > deadline:
+            raise TransientBrokerError(
+                f"changelog partition {tp.partition}: a transaction open since before the restore has "
+                "not ended; restoring again"
+            )
+        time.sleep(_SETTLE_POLL_S)
 
 
 def _source_offset(headers: object) -> int:
