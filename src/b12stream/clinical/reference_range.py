@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from b12stream.clinical.units import Conversion, convert
+from b12stream.hl7.values import parse_decimal
 
 __all__ = ["ReferenceRange", "parse_reference_range"]
 
@@ -30,7 +31,8 @@ class ReferenceRange:
 
 
 def parse_reference_range(text: str) -> ReferenceRange:
-    """Limits from OBX-7; an empty `ReferenceRange` for anything else (text, ``0-2-7.2``, ``>2-7.2``).
+    """Limits from OBX-7; an empty `ReferenceRange` for anything else (text, ``0-2-7.2``, ``>2-7.2``,
+    a limit beyond the float range).
 
     ``a-b`` (spaces allowed, en dash or ``to`` accepted) gives both limits, and is empty if ``a > b``;
     ``<b``/``<=b`` give the upper limit and ``>a``/``>=a`` the lower. Never raises.
@@ -38,11 +40,15 @@ def parse_reference_range(text: str) -> ReferenceRange:
     compact = "".join(text.split())
     between = _BETWEEN.match(compact)
     if between is not None:
-        low, high = float(between.group(1)), float(between.group(2))
-        return ReferenceRange(low, high) if low <= high else ReferenceRange()
+        low, high = parse_decimal(between.group(1)), parse_decimal(between.group(2))
+        if low is None or high is None or low > high:
+            return ReferenceRange()
+        return ReferenceRange(low, high)
     bound = _BOUND.match(compact)
     if bound is not None:
-        limit = float(bound.group(2))
+        limit = parse_decimal(bound.group(2))
+        if limit is None:
+            return ReferenceRange()
         if bound.group(1) in ("<", "<=", "≤"):
             return ReferenceRange(high=limit)
         return ReferenceRange(low=limit)

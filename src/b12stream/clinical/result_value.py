@@ -61,7 +61,7 @@ def read_value(
     low, high = reference.low, reference.high
     if number is None:
         if text and value_type in NUMERIC_TYPES and table.takes_numbers:
-            reason = f"{analyte.id}: {value_type} value is not one number"
+            reason = f"{analyte.id}: OBX-5 {value_type} value is not one number, or is too large to use"
             return ResultValue(None, unit, "", text, low, high, reason)
         return ResultValue(None, unit, "", text, low, high)
     comparator, amount = number

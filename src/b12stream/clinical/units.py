@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from b12stream.hl7.values import parse_decimal
+
 __all__ = [
     "AS_REPORTED",
     "Conversion",
@@ -148,12 +150,16 @@ def convert(number: float, conversion: Conversion) -> float:
 
 
 def parse_censored(text: str) -> tuple[str, float] | None:
-    """``"<10"`` → ``("<", 10.0)``, ``"42"`` → ``("", 42.0)``; None unless the whole text is one number.
+    """``"<10"`` → ``("<", 10.0)``, ``"42"`` → ``("", 42.0)``; None unless the whole text is one number
+    within the float range.
 
     Accepted comparators: ``<``, ``>``, ``<=``, ``>=``, ``=`` (``=`` is returned as ``""``).
     """
     match = _CENSORED.match("".join(text.split()))
     if match is None:
         return None
+    number = parse_decimal(match.group(2))
+    if number is None:
+        return None
     comparator = match.group(1) or ""
-    return ("" if comparator == "=" else comparator), float(match.group(2))
+    return ("" if comparator == "=" else comparator), number

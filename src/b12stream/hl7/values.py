@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from math import isfinite
 
 from b12stream.hl7.er7 import NULL, Encoding, first_text, unescape
 from b12stream.hl7.model import CodedElement, StructuredNumeric
@@ -12,6 +13,7 @@ __all__ = [
     "abnormal_flags",
     "coded_element",
     "observation_values",
+    "parse_decimal",
     "parse_numeric",
     "parse_structured_numeric",
 ]
@@ -75,7 +77,7 @@ def parse_numeric(text: str) -> StructuredNumeric | None:
                 comparator = candidate
                 text = text[len(candidate):].strip()
                 break
-    number = _number(text)
+    number = parse_decimal(text)
     return None if number is None else _new_numeric(comparator, number)
 
 
@@ -93,25 +95,30 @@ def parse_structured_numeric(raw: str, enc: Encoding) -> StructuredNumeric | Non
         (unescape(p, enc) if esc in p else p).strip() for p in parts[:4])
     if comparator not in _SN_COMPARATORS or separator not in _SN_SEPARATORS:
         return None
-    number = _number(first)
+    number = parse_decimal(first)
     if number is None:
         return None
     if not separator:
         return _new_numeric(comparator, number) if not second else None
-    other = _number(second)
+    other = parse_decimal(second)
     if other is None:
         return None
     return _new_numeric(comparator, number, separator, other)
 
 
-def _number(text: str) -> float | None:
-    """A decimal number as HL7 NM writes it: sign, digits, one optional point. No exponents."""
+def parse_decimal(text: str) -> float | None:
+    """A decimal number as HL7 NM writes it: sign, digits, one optional point. No exponents.
+
+    None when unreadable, and also for digits beyond the float range: float() reads those as
+    infinity, which no result or limit can be and which stored state (JSON) cannot hold.
+    """
     if not text or not _NUMBER_CHARS.issuperset(text):
         return None
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return None
+    return number if isfinite(number) else None
 
 
 def _code(repetition: str, enc: Encoding) -> str:

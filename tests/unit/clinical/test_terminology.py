@@ -355,6 +355,15 @@ def test_unreadable_number_in_a_numeric_field_is_unusable(terminology: Terminolo
     assert "not one number" in observation.unusable_reason
 
 
+def test_number_beyond_the_float_range_is_unusable_not_infinite(terminology: Terminology) -> None:
+    huge = "9" * 400
+    raw = replace(obx("777-3", huge, reference_range=f"150-{huge}"), numeric=None)  # as read_oru gives it
+    observation = one(terminology, raw)
+    assert observation.value is None and observation.text == huge[:199] + "…"
+    assert "OBX-5" in observation.unusable_reason and "platelets" in observation.unusable_reason
+    assert (observation.reference_low, observation.reference_high) == (None, None)
+
+
 def test_range_or_ratio_is_not_one_value(terminology: Terminology) -> None:
     raw = obx("2132-9", "^10^-^20", "pg/mL", value_type="SN", numeric=StructuredNumeric("", 10.0, "-", 20.0))
     observation = one(terminology, raw)

@@ -204,6 +204,9 @@ def test_conversion_has_no_binary_noise() -> None:
         ("10-20", None),
         ("", None),
         ("<", None),
+        ("9" * 400, None),
+        (">" + "9" * 400, None),
+        ("<=-" + "9" * 400, None),
     ],
 )
 def test_parse_censored(text: str, parsed: tuple[str, float] | None) -> None:
@@ -230,6 +233,10 @@ def test_parse_censored(text: str, parsed: tuple[str, float] | None) -> None:
         (">2-7.2", ReferenceRange()),
         ("400-150", ReferenceRange()),
         ("5", ReferenceRange()),
+        ("150-" + "9" * 400, ReferenceRange()),
+        ("-" + "9" * 400 + "-150", ReferenceRange()),
+        ("<" + "9" * 400, ReferenceRange()),
+        (">=" + "9" * 400, ReferenceRange()),
     ],
 )
 def test_parse_reference_range(text: str, expected: ReferenceRange) -> None:

@@ -135,6 +135,18 @@ def test_non_numbers_are_none(text: str) -> None:
     assert parse_numeric(text) is None
 
 
+@pytest.mark.parametrize("text", ["9" * 400, "-" + "9" * 400, ">" + "9" * 400, "9" * 309 + ".5"])
+def test_numbers_beyond_the_float_range_are_none_not_infinity(text: str) -> None:
+    assert parse_numeric(text) is None
+    assert parse_structured_numeric(f"^{text}", STANDARD) is None
+    assert parse_structured_numeric(f"^1^:^{text}", STANDARD) is None
+
+
+def test_the_largest_float_is_still_a_number() -> None:
+    numeric = parse_numeric("9" * 308)
+    assert numeric is not None and numeric.number == float("9" * 308)
+
+
 @pytest.mark.parametrize(
     ("raw", "parts"),
     [("<^10", ("<", 10.0, "", None)), (">=^2000", (">=", 2000.0, "", None)), ("<=^5", ("<=", 5.0, "", None)),
