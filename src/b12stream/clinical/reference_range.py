@@ -23,11 +23,13 @@ class ReferenceRange:
     high: float | None = None
 
     def converted(self, conversion: Conversion) -> ReferenceRange:
-        """The same limits in the conversion's unit."""
-        return ReferenceRange(
-            low=None if self.low is None else convert(self.low, conversion),
-            high=None if self.high is None else convert(self.high, conversion),
-        )
+        """The same limits in the conversion's unit; empty, as an unreadable range is, when a limit
+        would be beyond the float range there."""
+        low = None if self.low is None else convert(self.low, conversion)
+        high = None if self.high is None else convert(self.high, conversion)
+        if (low is None and self.low is not None) or (high is None and self.high is not None):
+            return ReferenceRange()
+        return ReferenceRange(low, high)
 
 
 def parse_reference_range(text: str) -> ReferenceRange:

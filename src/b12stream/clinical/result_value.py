@@ -71,8 +71,12 @@ def read_value(
     if conversion is None:
         reason = _unit_reason(analyte, as_sent)
         return ResultValue(unit=as_sent, comparator=comparator, unusable_reason=reason)
+    converted = conversion.apply(amount)
+    if converted is None:
+        reason = f"{analyte.id}: OBX-5 value is too large to use in {conversion.unit}"
+        return ResultValue(None, unit, comparator, text, low, high, reason)
     text_kept = text if value_type not in NUMERIC_TYPES else ""
-    return ResultValue(conversion.apply(amount), conversion.unit, comparator, text_kept, low, high)
+    return ResultValue(converted, conversion.unit, comparator, text_kept, low, high)
 
 
 def _number(obx: RawObservation, text: str) -> tuple[str, float] | None:

@@ -321,12 +321,13 @@ def _value(
         and not numeric.separator
         and numeric.comparator in _SINGLE_VALUE_COMPARATORS
     ):
-        # One number in a known unit: what read_value makes of it, without its text handling.
-        reference = plan.reference
-        comparator = "" if numeric.comparator == "=" else numeric.comparator
-        return ResultValue(
-            conversion.apply(numeric.number), conversion.unit, comparator, "", reference.low, reference.high
-        )
+        # One number in a known unit: what read_value makes of it, without its text handling. A
+        # number too large for the unit is left to read_value, which says why it is unusable.
+        converted = conversion.apply(numeric.number)
+        if converted is not None:
+            reference = plan.reference
+            comparator = "" if numeric.comparator == "=" else numeric.comparator
+            return ResultValue(converted, conversion.unit, comparator, "", reference.low, reference.high)
     return read_value(found.analyte, obx, conversion, plan.reference, result_words)
 
 

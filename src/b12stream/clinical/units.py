@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 
 from b12stream.hl7.values import parse_decimal
 
@@ -47,9 +48,9 @@ class Conversion:
     unit: str
     # Numbers as sent → `convert` of them: a lab reports the same few hundred values per analyte, and
     # formatting to 12 digits and back is the dearest step of a conversion (bounded memo).
-    _converted: dict[float, float] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _converted: dict[float, float | None] = field(default_factory=dict, init=False, compare=False, repr=False)
 
-    def apply(self, number: float) -> float:
+    def apply(self, number: float) -> float | None:
         """``convert(number, self)``, memoised."""
         converted = self._converted.get(number)
         if converted is None or not number:  # 0.0 and -0.0 are one key but convert to two values
@@ -144,9 +145,11 @@ class UnitTable:
         return self._exact.get(key) or self._folded.get(key.casefold())
 
 
-def convert(number: float, conversion: Conversion) -> float:
-    """``number`` in the conversion's unit, without binary noise (12 significant digits kept)."""
-    return float(f"{number * conversion.factor:.12g}")
+def convert(number: float, conversion: Conversion) -> float | None:
+    """``number`` in the conversion's unit, without binary noise (12 significant digits kept); None
+    when that is beyond the float range (a huge value times a factor above 1 overflows to infinity)."""
+    converted = number * conversion.factor
+    return float(f"{converted:.12g}") if isfinite(converted) else None
 
 
 def parse_censored(text: str) -> tuple[str, float] | None:

@@ -364,6 +364,14 @@ def test_number_beyond_the_float_range_is_unusable_not_infinite(terminology: Ter
     assert (observation.reference_low, observation.reference_high) == (None, None)
 
 
+@pytest.mark.parametrize("value", ["9" * 308, "<" + "9" * 308])
+def test_number_too_large_for_the_canonical_unit_is_unusable(terminology: Terminology, value: str) -> None:
+    observation = one(terminology, obx("718-7", value, "g/dL", reference_range="12.0-16.0"))
+    assert observation.value is None and observation.unit == "g/L"
+    assert "OBX-5" in observation.unusable_reason and "too large" in observation.unusable_reason
+    assert (observation.reference_low, observation.reference_high) == (120, 160)
+
+
 def test_range_or_ratio_is_not_one_value(terminology: Terminology) -> None:
     raw = obx("2132-9", "^10^-^20", "pg/mL", value_type="SN", numeric=StructuredNumeric("", 10.0, "-", 20.0))
     observation = one(terminology, raw)

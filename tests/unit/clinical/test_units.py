@@ -186,6 +186,14 @@ def test_conversion_has_no_binary_noise() -> None:
     assert convert(2.0, Conversion(17.1, "umol/L")) == 34.2
 
 
+def test_conversion_beyond_the_float_range_is_none() -> None:
+    huge = float("9" * 308)
+    assert convert(huge, Conversion(16.11, "g/L")) is None
+    assert convert(-huge, Conversion(10, "g/L")) is None
+    assert Conversion(10, "g/L").apply(huge) is None
+    assert convert(huge, Conversion(0.001, "10*9/L")) == pytest.approx(huge / 1000)
+
+
 @pytest.mark.parametrize(
     ("text", "parsed"),
     [
@@ -248,3 +256,10 @@ def test_reference_range_converts_with_the_value() -> None:
     assert converted.low == pytest.approx(258.805)
     assert converted.high == pytest.approx(898.365)
     assert parse_reference_range("<0.4").converted(Conversion(1000, "nmol/L")) == ReferenceRange(high=400)
+
+
+def test_reference_range_beyond_the_float_range_once_converted_is_empty() -> None:
+    huge = "9" * 308
+    assert parse_reference_range(f"12-{huge}").converted(Conversion(10, "g/L")) == ReferenceRange()
+    assert parse_reference_range(f">{huge}").converted(Conversion(10, "g/L")) == ReferenceRange()
+    assert parse_reference_range(f"<{huge}").converted(Conversion(0.1, "g/L")).high == pytest.approx(1e307)
