@@ -56,9 +56,13 @@ def read_encoding(text: str) -> Encoding:
     if known is not None:
         return known
     if not text.startswith("MSH"):
-        first = text[:3] if text else ""
-        raise NotAMessage(f"first segment is {first!r}, not MSH" if first else "empty message",
-                          segment=first or None, segment_index=1 if first else None)
+        if not text:
+            raise NotAMessage("empty message")
+        # Another segment (PID|...) is named; any other text is not, as it may be a name or a comment
+        # (a rejection reason is logged and published).
+        first = text[:3] if is_segment_id(text[:3]) and text[3:4] == "|" else None
+        reason = f"first segment is {first}, not MSH" if first else "the message does not start with MSH"
+        raise NotAMessage(reason, segment=first, segment_index=1)
     if len(text) < 4:
         raise BadEncodingCharacters("MSH has no field separator (MSH-1)",
                                     segment="MSH", segment_index=1, field=1)
@@ -74,12 +78,13 @@ def read_encoding(text: str) -> Encoding:
     declared = text[4:end]
     if len(declared) not in (4, 5):
         raise BadEncodingCharacters(
-            f"MSH-2 declares {len(declared)} encoding characters {declared!r}; "
+            f"MSH-2 declares {len(declared)} encoding characters{_shown(declared)}; "
             "expected 4 (5 with truncation)",
             segment="MSH", segment_index=1, field=2)
     if not all(_is_delimiter(c) for c in declared) or len(set(declared + separator)) != len(declared) + 1:
-        raise BadEncodingCharacters(f"MSH-2 encoding characters {declared!r} are not distinct delimiters",
-                                    segment="MSH", segment_index=1, field=2)
+        raise BadEncodingCharacters(
+            f"MSH-2 encoding characters{_shown(declared)} are not distinct delimiters",
+            segment="MSH", segment_index=1, field=2)
     enc = Encoding(separator, declared[0], declared[1], declared[2], declared[3],
                    declared[4] if len(declared) == 5 else "")
     # Valid declarations end by index 9, so text[3:10] holds all that decided this result.
@@ -235,3 +240,9 @@ def _decode_sequence(sequence: str, enc: Encoding) -> str | None:
 
 def _is_delimiter(char: str) -> bool:
     return " " < char < "\x7f" and not char.isalnum()
+
+
+def _shown(declared: str) -> str:
+    """MSH-2 quoted for a rejection reason when it is a few delimiters, which cannot spell a name, an
+    id or a date; other text there (a message cut short, say) may be PHI, and reasons are published."""
+    return f" {declared!r}" if len(declared) <= 5 and all(map(_is_delimiter, declared)) else ""

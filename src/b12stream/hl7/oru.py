@@ -152,6 +152,16 @@ def _second_pid(header: MessageHeader, index: int) -> BadStructure:
                         segment_index=index, control_id=header.control_id, message_type="ORU^R01")
 
 
+def _malformed_id(name: str, index: int, header: MessageHeader) -> BadStructure:
+    # A line break inside a field makes the rest of it a "segment" (a patient name, a comment): its
+    # text may be PHI, and a rejection is logged and published, so only its length is told; the
+    # segment index and byte offset locate it.
+    length = f"{len(name)} character" if len(name) == 1 else f"{len(name)} characters"
+    return BadStructure(
+        f"malformed segment id ({length}, not 3 upper-case letters or digits starting with a letter)",
+        segment_index=index, control_id=header.control_id, message_type="ORU^R01")
+
+
 def _read(decoded: DecodedText) -> OruMessage:
     enc, lines, fields, header = _opening(decoded)
     separator = enc.field
@@ -225,9 +235,7 @@ def _read(decoded: DecodedText) -> OruMessage:
             visit_class = first[pv1[2]] if len(pv1) > 2 else ""
             open_observation = False
         elif not is_segment_id(name):
-            shown = name if len(name) <= 20 else name[:20] + "…"
-            raise BadStructure(f"malformed segment id {shown!r}", segment=name[:20] or None,
-                               segment_index=index, control_id=header.control_id, message_type="ORU^R01")
+            raise _malformed_id(name, index, header)
         elif name in _CLOSES_OBSERVATION:
             open_observation = False
     if patient is None:

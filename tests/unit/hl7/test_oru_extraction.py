@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from b12stream.hl7.model import CodedElement, OruMessage, Rejection, StructuredNumeric
+from b12stream.hl7.model import CodedElement, Location, OruMessage, Rejection, StructuredNumeric
 from b12stream.hl7.oru import read_oru
 
 CBC = "\r".join([
@@ -221,9 +221,10 @@ def test_second_patient_is_rejected() -> None:
 
 
 def test_malformed_segment_id_is_rejected() -> None:
-    rejection = _rejected(CBC.replace("NTE|2||Film", "NTE|2||Film\rString|||x"))
-    assert "malformed segment id" in rejection.reason
-    assert rejection.location.segment == "String"
+    text = CBC.replace("NTE|2||Film", "NTE|2||Film\rString|||x")
+    rejection = _rejected(text)
+    assert rejection.reason.startswith("malformed segment id (6 characters,")
+    assert rejection.location == Location(None, 9, None, text.index("String|||x"))
 
 
 def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
