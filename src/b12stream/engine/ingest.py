@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import choose_patient_key
 from b12stream.engine.engine import Engine
-from b12stream.hl7.model import Location, MessageHeader, OruMessage, PatientIdentifier, Rejection
-from b12stream.hl7.oru import read_oru, read_patient
+from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection
+from b12stream.hl7.oru import read_oru, read_patient, rejected_at_pid
 
 __all__ = ["Accepted", "Keyed", "ingest", "patient_of"]
 
@@ -35,7 +35,7 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     message = read_oru(raw)
     if isinstance(message, Rejection):
         return message
-    patient = _patient_key(message.header, message.patient_ids, engine)
+    patient = _patient_key(raw, message.patient_ids, engine)
     if isinstance(patient, Rejection):
         return patient
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
@@ -59,19 +59,14 @@ def patient_of(raw: bytes, engine: Engine) -> Keyed | Rejection:
     found = read_patient(raw)
     if isinstance(found, Rejection):
         return found
-    patient = _patient_key(found.header, found.patient_ids, engine)
+    patient = _patient_key(raw, found.patient_ids, engine)
     return patient if isinstance(patient, Rejection) else Keyed(patient, found.header.control_id)
 
 
 def _patient_key(
-    header: MessageHeader, identifiers: tuple[PatientIdentifier, ...], engine: Engine
+    raw: bytes, identifiers: tuple[PatientIdentifier, ...], engine: Engine
 ) -> PatientKey | Rejection:
     patient = choose_patient_key(identifiers, engine.key_rule)
     if patient is not None:
         return patient
-    return Rejection(
-        reason="no PID-3 identifier satisfies the patient key rule",
-        location=Location(segment="PID", field=3),
-        control_id=header.control_id,
-        message_type=f"{header.message_type}^{header.trigger_event}",
-    )
+    return rejected_at_pid(raw, "no PID-3 identifier satisfies the patient key rule", 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from b12stream.hl7.charset import DecodedText, decode_message, wide_encoding
 from b12stream.hl7.decoders import FieldDecoders, decoders_for
@@ -22,7 +22,6 @@ from b12stream.hl7.errors import (
     BadStructure,
     MessageRejected,
     MissingField,
-    NotAMessage,
     UnsupportedMessageType,
 )
 from b12stream.hl7.framing import strip_envelope
@@ -39,7 +38,7 @@ from b12stream.hl7.model import (
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
 
-__all__ = ["read_oru", "read_patient"]
+__all__ = ["read_oru", "read_patient", "rejected_at_pid"]
 
 # Segments that close an OBX's NTE group: a comment after them belongs to something else.
 _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1", "TQ2", "CTD", "FT1", "CTI"})
@@ -79,6 +78,22 @@ def read_patient(data: bytes) -> MessagePatient | Rejection:
     ``read_oru`` too, while one accepted here may still be rejected there for its later segments.
     """
     return _reading(data, _read_patient)
+
+
+def rejected_at_pid(data: bytes, reason: str, field: int) -> Rejection:
+    """A rejection for ``reason`` at ``field`` of the PID of a message that ``read_patient`` accepts (one
+    whose PID the engine cannot use, such as no identifier for the patient key), located as the
+    reader's own rejections are: segment index and byte offset of that field. Never raises."""
+
+    def reject(decoded: DecodedText) -> NoReturn:
+        enc, lines, _, header = _opening(decoded)
+        found = _pid_indexes(lines, enc)
+        if not found:
+            raise _no_pid(header)
+        raise MessageRejected(reason, segment="PID", segment_index=found[0], field=field,
+                              control_id=header.control_id, message_type="ORU^R01")
+
+    return _reading(data, reject)
 
 
 def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
@@ -133,14 +148,18 @@ def _opening(decoded: DecodedText) -> tuple[Encoding, list[str], FieldDecoders, 
 
 def _read_patient(decoded: DecodedText) -> MessagePatient:
     enc, lines, _, header = _opening(decoded)
-    separator = enc.field
-    pid_head = "PID" + separator
-    found = [index for index, line in enumerate(lines[1:], 2) if line[:4] == pid_head or line == "PID"]
+    found = _pid_indexes(lines, enc)
     if not found:
         raise _no_pid(header)
     if len(found) > 1:
         raise _second_pid(header, found[1])
-    return MessagePatient(header, _patient_ids(lines[found[0] - 1].split(separator), enc))
+    return MessagePatient(header, _patient_ids(lines[found[0] - 1].split(enc.field), enc))
+
+
+def _pid_indexes(lines: list[str], enc: Encoding) -> list[int]:
+    """The segment index of every PID."""
+    pid_head = "PID" + enc.field
+    return [index for index, line in enumerate(lines[1:], 2) if line[:4] == pid_head or line == "PID"]
 
 
 def _no_pid(header: MessageHeader) -> BadStructure:
@@ -366,7 +385,7 @@ def _locate(rejected: MessageRejected, decoded: DecodedText, skipped: int) -> Lo
             if rejected.field is not None and text.startswith("MSH") and len(text) > 3:
                 char = _field_start(text, char, rejected.field, text[3], rejected.segment_index == 1)
             offset = skipped + decoded.byte_offset(char)
-    elif isinstance(rejected, NotAMessage):
+    else:  # about the whole message (empty, or without a PID): located at its start
         offset = skipped
     return Location(
         segment=rejected.segment,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from b12stream.hl7.model import CodedElement, Location, OruMessage, Rejection, StructuredNumeric
-from b12stream.hl7.oru import read_oru
+from b12stream.hl7.oru import read_oru, read_patient
 
 CBC = "\r".join([
     "MSH|^~\\&|LIS^1.2.3^ISO|CITYLAB|B12STREAM|HOSP|20240301083000+0100||ORU^R01^ORU_R01|CTL-0001|P|2.5.1",
@@ -174,6 +174,15 @@ def test_missing_pid_is_rejected() -> None:
     rejection = _rejected(CBC.replace(pid + "\r", ""))
     assert "no PID" in rejection.reason
     assert (rejection.location.segment, rejection.location.segment_index) == ("OBR", 4)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"\x0b", b" \r\n"])
+def test_missing_pid_is_located_at_the_message_it_is_missing_from(prefix: bytes) -> None:
+    headers_only = prefix + CBC.split("\r")[0].encode() + b"\rPV1|1|I\r"
+    for rejection in (read_oru(headers_only), read_patient(headers_only)):
+        assert isinstance(rejection, Rejection)
+        assert rejection.reason == "no PID segment"
+        assert rejection.location == Location("PID", None, None, len(prefix))
 
 
 @pytest.mark.parametrize(
