@@ -12,9 +12,9 @@ import pytest
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
 from b12stream.state import SqlitePatientStore
-from b12stream.stream.records import Message, SourceRef
+from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
-from b12stream.stream.settings import TopicNames
+from b12stream.stream.settings import KafkaSettings, TopicNames
 from b12stream.stream.stages import StageResult, Stages, split_record
 from tests.conftest import CORPUS, SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
@@ -98,6 +98,35 @@ def test_a_message_over_max_message_bytes_is_dead_lettered_without_its_bytes(eng
     packed = [m for r in result.records if r.topic == _TOPICS.repartition for m in unpack(r.value, _RECORD)]
     assert packed == [small]
 
+
+def _record_bytes(record: OutRecord) -> int:
+    return len(record.key or b"") + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+
+
+def test_no_field_of_a_message_makes_its_dead_letter_or_rejected_event_over_the_record_limit(
+    engine: Engine,
+) -> None:
+    """A field copied whole into the reason and the control-id header would double the record, which
+    the producer refuses batch after batch until the engine stops."""
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    long = b"A" * 600_000
+    values = [
+        normal.replace(b"|ORU^R01^ORU_R01|", b"|ADT^" + long + b"|"),
+        normal.replace(b"|ORU^R01^ORU_R01|CGH20260302091512001|", b"|ADT^A01|" + long + b"|"),
+        normal.replace(b"|CGH20260302091512001|", b"|" + long + long + b"|"),  # over max_message_bytes
+    ]
+    inputs = [Message(value, SourceRef("hl7.oru", 0, n)) for n, value in enumerate(values)]
+    result = Stages(engine, _TOPICS, 1_000_000).rekey(inputs, partitions=4)
+    assert result.dead_lettered == 3
+    dead = [r for r in result.records if r.topic == _TOPICS.dlq]
+    assert [r.value for r in dead] == [*values[:2], b""]
+    assert dict(dead[2].headers)["b12stream.error.reason"].endswith(b"max.message.bytes to match)")
+    limit = KafkaSettings(max_message_bytes=1_000_000).record_limit
+    assert all(_record_bytes(r) - len(r.value) < 2_000 for r in dead)
+    assert all(_record_bytes(r) < limit for r in dead)
+    events = [r for r in result.records if r.topic == _TOPICS.alerts]
+    assert len(events) == 3
+    assert all(_record_bytes(r) < 2_000 for r in events)
 
 
 def _batches(

@@ -134,7 +134,9 @@ def rejected_event(rejection: Rejection, source: str) -> dict[str, Any]:
     """A ``rejected`` event for a message the engine could not use.
 
     ``source`` says where the bytes came from (a file path and offset, or topic/partition/offset).
+    The texts are ``Rejection.bounded``: the event names the message, it does not carry it.
     """
+    rejection = rejection.bounded()
     return {
         "type": "rejected",
         "reason": rejection.reason,

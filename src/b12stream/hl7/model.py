@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 __all__ = [
+    "SHOWN_LIMIT",
     "Location",
     "Rejection",
     "CodedElement",
@@ -16,7 +17,26 @@ __all__ = [
     "MessageHeader",
     "OruMessage",
     "MessagePatient",
+    "shown",
 ]
+
+# The most characters of a message's own text (a control id, a message type) that a dead letter's
+# headers or a ``rejected`` event repeat. A field may be as long as the message and the message is
+# kept whole already (the dead letter's value, or its source); copied in full, it would make a record
+# the broker refuses, which stops the stream.
+SHOWN_LIMIT = 200
+# The same for a reason: the engine's own words run to a few hundred characters and are all kept;
+# a field quoted in them is what may be of any length.
+_REASON_LIMIT = 1_000
+
+
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """``text``, or, when longer than ``limit``, its start and its length in that many characters:
+    ``ADT^AAAA… (600,004 characters)``. Shown twice, text is shown as once."""
+    if len(text) <= limit:
+        return text
+    marker = f"… ({len(text):,} characters)"
+    return text[: limit - len(marker)] + marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,17 @@ class Rejection:
     location: Location = field(default_factory=Location)
     control_id: str | None = None
     message_type: str | None = None
+
+    def bounded(self) -> Rejection:
+        """This rejection with each of its texts ``shown``: what dead letters and ``rejected``
+        events carry, so that no field of a message makes them any larger."""
+        segment = self.location.segment
+        return Rejection(
+            reason=shown(self.reason, _REASON_LIMIT),
+            location=self.location if segment is None else replace(self.location, segment=shown(segment)),
+            control_id=None if self.control_id is None else shown(self.control_id),
+            message_type=None if self.message_type is None else shown(self.message_type),
+        )
 
 
 @dataclass(frozen=True, slots=True)

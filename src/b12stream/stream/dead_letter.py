@@ -28,8 +28,10 @@ def dead_letter(message: Message, rejection: Rejection, stage: str, topic: str, 
     The value is the message's bytes exactly as they sat in the input record. A message over
     ``max_bytes`` would make a record the broker refuses, which would stop the stream: its value is
     left empty, ``b12stream.error.value-omitted`` gives its size, and the source headers say where
-    it still is.
+    it still is. The texts in the headers are ``Rejection.bounded``, so that a dead letter is never
+    more than ``max_bytes`` and a few kilobytes of headers, whatever its message holds.
     """
+    rejection = rejection.bounded()
     omitted = len(message.data) > max_bytes
     headers = (
         (REASON_HEADER, rejection.reason.encode("utf-8")),

@@ -27,7 +27,8 @@ _GUARANTEES = ("exactly_once", "at_least_once")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # What a record b12stream produces may add to a message: the repartition record's framing, or a dead
-# letter's headers (reason, location, source), and Kafka's record overhead.
+# letter's headers (reason, location, source), and Kafka's record overhead. The headers fit whatever
+# the message holds: they repeat at most hl7.model.SHOWN_LIMIT characters of any of its fields.
 _RECORD_HEADROOM = 64 * 1024
 # The largest patient state the engine writes to the changelog (kafka.max_state_bytes).
 DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024

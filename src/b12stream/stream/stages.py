@@ -229,6 +229,7 @@ class Stages:
         )
 
     def _reject(self, result: StageResult, message: Message, rejection: Rejection, stage: str) -> None:
+        rejection = rejection.bounded()  # for the log line; the records bound it themselves
         result.dead_lettered += 1
         result.records.append(dead_letter(message, rejection, stage, self._topics.dlq, self._max_bytes))
         event = rejected_event(rejection, message.source.text())

@@ -13,7 +13,7 @@ from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import ShownOrder, SuggestionPolicy
-from b12stream.hl7.model import Location, Rejection
+from b12stream.hl7.model import Location, Rejection, shown
 from tests.unit.engine.builders import B12, PATIENT, day, finding, platelets
 
 
@@ -84,6 +84,17 @@ def test_rejected_event_validates_and_keeps_the_location():
     assert validation_errors(event) == []
     assert event["location"] == {"segment": "MSH", "segment_index": 1, "field": 9, "byte_offset": 42}
     assert validation_errors(rejected_event(Rejection("empty input"), "topic/0/7")) == []
+
+
+def test_a_rejected_event_shows_no_field_of_its_message_whole():
+    """The message is at its source; a field of any length copied in would make the event as large."""
+    long = "ADT^" + "A" * 600_000
+    rejection = Rejection(f"message type {long} is not ORU^R01", Location("MSH", 1, 9, 0), long, long)
+    event = rejected_event(rejection, "hl7.oru/0/7")
+    assert validation_errors(event) == []
+    assert (event["control_id"], event["message_type"]) == (shown(long), shown(long))
+    assert event["reason"].endswith(f"… ({len(rejection.reason):,} characters)")
+    assert len(encode_event(event)) < 2_000
 
 
 def test_encoding_is_compact_ordered_utf8_and_round_trips():
