@@ -11,6 +11,7 @@ import pytest
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
+from b12stream.engine.state import PatientState
 from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
@@ -183,6 +184,45 @@ def test_a_state_over_max_state_bytes_keeps_the_earlier_state_and_dead_letters_t
     assert f"over kafka.max_state_bytes ({limit:,})".encode() in dict(dead.headers)["b12stream.error.reason"]
     [event] = [r for r in refused.records if r.topic == _TOPICS.alerts]
     assert b'"rejected"' in event.value
+
+
+def test_a_state_that_cannot_be_encoded_keeps_the_earlier_state_and_dead_letters_its_messages(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error is not let out of the stage, where it would stop the engine on every restart: the
+    patient's messages of the batch are dead-lettered and the other patients' processed."""
+    [normal] = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])
+    others = [for_patient_copy(normal, 1), for_patient_copy(normal, 2)]
+    failing = hl7_messages([SAMPLES / "s07-pseudo-tma-adamts13-normal.hl7"])  # alerts and orders
+    values = [others[0], *failing, others[1]]
+    accepted = ingest(failing[0], engine)
+    assert isinstance(accepted, Accepted)
+    patient = accepted.patient
+    encode = PatientState.to_bytes
+
+    def to_bytes(state: PatientState) -> bytes:
+        if state.patient == patient:
+            raise ValueError("Out of range float values are not JSON compliant")
+        return encode(state)
+
+    monkeypatch.setattr(PatientState, "to_bytes", to_bytes)
+    messages = [Message(value, SourceRef(_TOPICS.repartition, 0, n)) for n, value in enumerate(values)]
+    with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
+        transaction = store.begin()
+        result = Stages(engine, _TOPICS, 1_000_000).process(messages, transaction, 0, len(values))
+        transaction.prepare({(_TOPICS.repartition, 0): len(values)})
+        transaction.flush()
+        assert store.begin().get(patient.as_text()) is None
+    assert (result.processed, result.dead_lettered) == (len(others), len(failing))
+    dead = [r for r in result.records if r.topic == _TOPICS.dlq]
+    assert [r.value for r in dead] == failing
+    for record in dead:
+        reason = dict(record.headers)["b12stream.error.reason"]
+        assert reason.startswith(b"the patient's state could not be encoded with this message (ValueError)")
+    assert not any(r.key == patient.as_text().encode() for r in result.records)
+    assert len([r for r in result.records if r.topic == _TOPICS.changelog]) == len(others)
+    rejected = [r for r in result.records if r.topic == _TOPICS.alerts and b'"rejected"' in r.value]
+    assert len(rejected) == len(failing)
 
 
 def test_messages_in_utf16_give_the_outputs_they_give_in_utf8(engine: Engine, tmp_path: Path) -> None:

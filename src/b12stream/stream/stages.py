@@ -122,9 +122,10 @@ class Stages:
         changed (its latest state), sent to changelog partition ``partition`` and stamped with
         ``next_offset`` (the stateful-topic offset this batch ends at).
 
-        A patient whose new state would be over ``max_state_bytes`` keeps the state stored before
-        the batch, and the batch's messages about them are dead-lettered instead of published
-        (``_refuse_state``): a record the changelog refuses would stop the stream for everyone."""
+        A patient whose new state would be over ``max_state_bytes``, or cannot be encoded at all,
+        keeps the state stored before the batch, and the batch's messages about them are
+        dead-lettered instead of published (``_refuse_state``): a record the changelog refuses, or an
+        error raised here, would stop the stream for everyone, batch after batch."""
         result = StageResult()
         engine = self._engine
         parsed = [(message, message.read or ingest(message.data, engine)) for message in messages]
@@ -172,9 +173,9 @@ class Stages:
         changelog: list[OutRecord] = []
         refused: set[int] = set()
         for key in sorted(changed):
-            data = states[key].to_bytes()
-            if len(data) > self._max_state_bytes:
-                refused.update(self._refuse_state(result, key, len(data), applied[key]))
+            data = self._state_bytes(key, states[key])
+            if isinstance(data, str):
+                refused.update(self._refuse_state(result, data, applied[key]))
                 continue
             transaction.put(key, data)
             if key in stored:  # a returning patient; one seen once may never come back
@@ -185,28 +186,41 @@ class Stages:
         result.records.extend(changelog)
         return result
 
-    def _refuse_state(
-        self, result: StageResult, key: str, size: int, applied: list[tuple[Message, str, range]]
-    ) -> set[int]:
-        """Dead-letter the messages ``applied`` to the patient ``key`` in this batch, whose state
-        they would make ``size`` bytes; return the indices of the records they published, to drop."""
-        _log.warning(
-            "patient state over kafka.max_state_bytes; messages dead-lettered",
-            patient_hash=patient_hash(key),
-            state_bytes=size,
-            max_state_bytes=self._max_state_bytes,
-            messages=len(applied),
-        )
-        for message, control_id, _ in applied:
-            result.processed -= 1
-            reason = Rejection(
-                reason=f"the patient's stored state would be {size:,} bytes with this message, over "
+    def _state_bytes(self, key: str, state: PatientState) -> bytes | str:
+        """What the patient ``key``'s ``state`` is stored as, or why it cannot be stored."""
+        try:
+            data = state.to_bytes()
+        except Exception as error:  # a defect must not stop the stream or lose the messages
+            _log.error(
+                "patient state not encodable", error=type(error).__name__, patient_hash=patient_hash(key)
+            )
+            return (
+                f"the patient's state could not be encoded with this message ({type(error).__name__}); "
+                "the patient's earlier state is kept"
+            )
+        if len(data) > self._max_state_bytes:
+            _log.warning(
+                "patient state over kafka.max_state_bytes",
+                patient_hash=patient_hash(key),
+                state_bytes=len(data),
+                max_state_bytes=self._max_state_bytes,
+            )
+            return (
+                f"the patient's stored state would be {len(data):,} bytes with this message, over "
                 f"kafka.max_state_bytes ({self._max_state_bytes:,}); the patient's earlier state is "
                 "kept. Raise the setting and restart the engine (it raises the changelog topic's "
-                "max.message.bytes to match), then send the message again",
-                control_id=control_id,
+                "max.message.bytes to match), then send the message again"
             )
-            self._reject(result, message, reason, "process")
+        return data
+
+    def _refuse_state(
+        self, result: StageResult, why: str, applied: list[tuple[Message, str, range]]
+    ) -> set[int]:
+        """Dead-letter the messages ``applied`` to a patient in this batch, whose state cannot be
+        stored for ``why``; return the indices of the records they published, to drop."""
+        for message, control_id, _ in applied:
+            result.processed -= 1
+            self._reject(result, message, Rejection(reason=why, control_id=control_id), "process")
         return {index for _, _, span in applied for index in span}
 
     def _publish(self, result: StageResult, key: bytes, outcome: Outcome) -> None:
