@@ -130,6 +130,36 @@ def test_no_field_of_a_message_makes_its_dead_letter_or_rejected_event_over_the_
     assert all(_record_bytes(r) < 2_000 for r in events)
 
 
+def test_a_message_whose_alerts_would_be_over_the_record_limit_is_dead_lettered(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An alert repeats the control id once per result it cites: a message well within the limit
+    whose MSH-10 is long would make an alert several times its size, which the alerts topic refuses,
+    batch after batch."""
+    [normal] = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])
+    first, *rest = hl7_messages([SAMPLES / "s07-pseudo-tma-adamts13-normal.hl7"])  # alerts and orders
+    long = b"C" * 40_000
+    values = [
+        first.replace(b"|MH0302034500007|", b"|" + long + b"|"),
+        *rest,
+        normal.replace(b"|CGH20260302091512001|", b"|" + long + b"|"),  # gives no alert: processed
+    ]
+    messages = [Message(value, SourceRef(_TOPICS.repartition, 0, n)) for n, value in enumerate(values)]
+    with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
+        result = Stages(engine, _TOPICS, 100_000).process(messages, store.begin(), 0, len(values))
+    assert (result.processed, result.dead_lettered) == (len(values) - 1, 1)
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    assert dead.value == values[0]
+    reason = dict(dead.headers)["b12stream.error.reason"]
+    assert b"record this message gives would be" in reason
+    assert b"over kafka.max_message_bytes (100,000)" in reason
+    assert max(_record_bytes(r) for r in result.records if r.topic != _TOPICS.changelog) <= 100_000
+    assert reason.startswith(f"a {_TOPICS.alerts} record".encode())
+    changelog = [r for r in result.records if r.topic == _TOPICS.changelog]
+    assert len(changelog) == 2
+    assert sum(long in r.value for r in changelog) == 1  # the refused message is in no state
+
+
 def _batches(
     store: SqlitePatientStore, stages: Stages, values: list[bytes], abort_first: bool = False
 ) -> list[StageResult]:

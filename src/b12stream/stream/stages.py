@@ -51,6 +51,10 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
     ]
 
 
+def _record_bytes(record: OutRecord) -> int:
+    return len(record.key or b"") + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+
+
 class Stages:
     """Both stages bound to one engine and one set of topic names. Deterministic given its inputs:
     the states kept decoded (``state_cache_bytes`` of memory, none by default) change only how fast
@@ -125,7 +129,9 @@ class Stages:
         A patient whose new state would be over ``max_state_bytes``, or cannot be encoded at all,
         keeps the state stored before the batch, and the batch's messages about them are
         dead-lettered instead of published (``_refuse_state``): a record the changelog refuses, or an
-        error raised here, would stop the stream for everyone, batch after batch."""
+        error raised here, would stop the stream for everyone, batch after batch. For the same reason
+        a message whose alerts, orders or pages would make a record over ``max_message_bytes`` is
+        dead-lettered and leaves its patient's state as it was (``_oversized``)."""
         result = StageResult()
         engine = self._engine
         parsed = [(message, message.read or ingest(message.data, engine)) for message in messages]
@@ -161,14 +167,20 @@ class Stages:
                 )
                 self._reject(result, message, reason, "process")
                 continue
+            control_id = accepted.message.header.control_id
+            published = self._published(key.encode("utf-8"), outcome)
+            oversized = self._oversized(published, control_id)
+            if oversized is not None:
+                self._reject(result, message, oversized, "process")
+                continue
             result.processed += 1
             if outcome.state is not state or key not in stored:
                 changed.add(key)  # a first-seen patient is stored even when nothing was found
             states[key] = outcome.state
             first = len(result.records)
-            self._publish(result, key.encode("utf-8"), outcome)
+            result.records.extend(published)
             span = range(first, len(result.records))
-            applied.setdefault(key, []).append((message, accepted.message.header.control_id, span))
+            applied.setdefault(key, []).append((message, control_id, span))
         stamp = ((CHANGELOG_SOURCE_HEADER, str(next_offset).encode()),)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
@@ -223,14 +235,30 @@ class Stages:
             self._reject(result, message, Rejection(reason=why, control_id=control_id), "process")
         return {index for _, _, span in applied for index in span}
 
-    def _publish(self, result: StageResult, key: bytes, outcome: Outcome) -> None:
+    def _published(self, key: bytes, outcome: Outcome) -> list[OutRecord]:
         topics = self._topics
-        for event in outcome.events:
-            result.records.append(OutRecord(topics.alerts, key, encode_event(event)))
-        for order in outcome.orders:
-            result.records.append(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7))
-        for page in outcome.pages:
-            result.records.append(OutRecord(topics.pager, key, encode_event(page)))
+        return [
+            *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
+            *(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7) for order in outcome.orders),
+            *(OutRecord(topics.pager, key, encode_event(page)) for page in outcome.pages),
+        ]
+
+    def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
+        """Why the records a message publishes cannot be sent, if they cannot: one over
+        ``max_message_bytes``, the most b12stream makes of one message, which the producer or the
+        topic (the alerts, orders and pager topics keep the broker's limit, about 1 MB by default)
+        would refuse batch after batch, stopping the stream. An alert repeats the message's control
+        id and patient identifier once per result it cites, so a field a fraction of the message's
+        size can make a record several times as large."""
+        largest = max(published, key=_record_bytes, default=None)
+        if largest is None or _record_bytes(largest) <= self._max_bytes:
+            return None
+        return Rejection(
+            reason=f"a {largest.topic} record this message gives would be {_record_bytes(largest):,} "
+            f"bytes, over kafka.max_message_bytes ({self._max_bytes:,}); a field it repeats, such as "
+            "MSH-10 or PID-3, is too long. The patient's state is kept as it was before the message",
+            control_id=control_id,
+        )
 
     def _too_large(self, message: Message, control_id: str) -> Rejection:
         return Rejection(
