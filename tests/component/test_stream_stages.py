@@ -160,6 +160,33 @@ def test_a_message_whose_alerts_would_be_over_the_record_limit_is_dead_lettered(
     assert sum(long in r.value for r in changelog) == 1  # the refused message is in no state
 
 
+def test_bytes_outside_the_mllp_frames_are_dead_lettered_apart_from_the_framed_messages(
+    engine: Engine,
+) -> None:
+    """A result after a frame's end block is not read as the framed patient's (a stray platelet count
+    would be), and junk before the next frame does not take that frame's message down with it."""
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    first, second = for_patient_copy(normal, 1), for_patient_copy(normal, 2)
+    outside = b"OBX|6|NM|777-3^Platelets^LN||12|10*3/uL|150-400|LL|||F|||20260302083000-0500\rJUNK"
+    value = b"\x0b" + first + b"\x1c\r" + outside + b"\x0b" + second + b"\x1c\r"
+    messages = split_record(value, SourceRef("hl7.oru", 0, 7))
+    read = [ingest(message.data, engine) for message in messages]
+    accepted = [result.message for result in read if isinstance(result, Accepted)]
+    assert [message.header.control_id.encode() for message in accepted] == [
+        framed.split(b"|")[9] for framed in (first, second)]
+    for message in accepted:
+        observations = [o for order in message.orders for o in order.observations]
+        assert [o.values for o in observations if o.code.code == "777-3"] == [("245",)]
+    result = Stages(engine, _TOPICS, 1_000_000).rekey(messages, partitions=4)
+    assert result.dead_lettered == 1
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    headers = dict(dead.headers)
+    assert dead.value == outside
+    assert headers["b12stream.error.reason"] == b"first segment is OBX, not MSH"
+    assert headers["b12stream.source.frame-offset"] == str(value.index(outside)).encode()
+
+
+
 def _batches(
     store: SqlitePatientStore, stages: Stages, values: list[bytes], abort_first: bool = False
 ) -> list[StageResult]:

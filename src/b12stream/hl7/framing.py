@@ -17,13 +17,12 @@ _BLANK_TEXT = _BLANK.decode("ascii")
 _BOM = b"\xef\xbb\xbf"
 # Segments that start a message (MSH) or belong to a batch envelope (dropped).
 _BOUNDARIES = frozenset({b"MSH", b"FHS", b"BHS", b"BTS", b"FTS"})
+_START_BLOCK = b"\x0b"  # MLLP's start of a frame
 _END_BLOCK = b"\x1c"  # MLLP's end of a frame
-# The end of one MLLP frame and the start of the next: where a message ends whatever its content.
-_BETWEEN_FRAMES = re.compile(rb"\x1c[\r\n]*\x0b")
 # First bytes of a line that may hold a boundary: its letter, or blank padding before it.
 _MAY_START_BOUNDARY = frozenset(b"MFB" + _BOM[:1] + _BLANK)
-# A boundary segment after a line break (blank padding allowed): either finding one, or a
-# line break this cannot see (the MLLP end block), sends the input through the line-by-line scan.
+# A boundary segment after a line break (blank padding allowed): finding one sends the input through
+# the line-by-line scan.
 _AFTER_CR = re.compile(rb"\r[\x00- ]*(?:MSH|FHS|BHS|BTS|FTS)")
 _AFTER_LF = re.compile(rb"\n[\x00- ]*(?:MSH|FHS|BHS|BTS|FTS)")
 
@@ -63,38 +62,57 @@ def strip_envelope(data: bytes) -> tuple[bytes, int]:
 def split_messages(data: bytes) -> list[Frame]:
     """Split input into messages; never raises.
 
-    MLLP framing (``0x0B … 0x1C 0x0D``, with or without the final CR) is stripped, and an end block
-    followed by the next frame's start block closes the message before it, so one unusable MLLP frame
-    is rejected on its own, not with the message framed before it. FHS/BHS/BTS/FTS envelope segments
-    are dropped; every MSH starts a new message, so concatenated messages and batches both split.
-    Input that is not blank but holds content outside any MSH (a body after a BHS with no MSH, a
-    first segment other than MSH, garbage) becomes a frame of its own so that ``read_oru`` can reject
-    it with a reason: nothing is silently dropped. Blank input gives ``[]``.
+    The input is first cut at its MLLP block bytes, wherever they are: every end block (0x1C) ends a
+    frame and every start block (0x0B) starts one, so bytes outside the frames (after an end block,
+    between one frame and the next) never join a message framed before or after them: they are a
+    frame of their own, for ``read_oru`` to reject. Within each piece, FHS/BHS/BTS/FTS envelope
+    segments are dropped and every MSH starts a new message, so concatenated messages and batches
+    both split. Content outside any MSH (a body after a BHS with no MSH, a first segment other than
+    MSH, garbage) becomes a frame of its own: nothing is silently dropped. Blank input gives ``[]``.
     Each frame's ``offset`` is the position of its first byte in ``data``.
     """
     data = bytes(data)
     found = find_wide(data)
     if found is not None:
         return _split_wide(data, *found)
-    body, start = strip_envelope(data)
-    if (body[:3] == b"MSH" and b"\x1c" not in body and _AFTER_CR.search(body) is None
+    frames: list[Frame] = []
+    begin = 0  # where the current piece starts: the input's start, a start block, or after an end block
+    for at in [*_blocks(data), len(data)]:
+        opened = data[begin : begin + 1] == _START_BLOCK  # then the content starts after it
+        _split_piece(data[begin + opened : at], begin + opened, frames)
+        begin = at + 1 if data[at : at + 1] == _END_BLOCK else at
+    return frames
+
+
+def _blocks(data: bytes) -> list[int]:
+    """Offsets of the MLLP block bytes in ``data``, in order: a frame ends or starts at each whatever
+    the content around it, so that nothing outside a frame is read as part of a message inside it."""
+    found = []
+    for block in (_START_BLOCK, _END_BLOCK):
+        at = data.find(block)  # a byte search, many times faster than a regular expression's
+        while at != -1:
+            found.append(at)
+            at = data.find(block, at + 1)
+    return sorted(found)
+
+
+def _split_piece(piece: bytes, base: int, frames: list[Frame]) -> None:
+    """Append the messages of ``piece``, input from offset ``base`` that holds no MLLP block byte."""
+    if not piece.lstrip(_BLANK):  # padding between frames or after the last: cheaper to see here
+        return
+    body, start = strip_envelope(piece)
+    if (body[:3] == b"MSH" and _AFTER_CR.search(body) is None
             and (b"\n" not in body or _AFTER_LF.search(body) is None)):
         # The usual Kafka record: one message, no MSH or envelope segment on any later line. A
         # search anchored on the (rare) terminator byte proves it faster than visiting every line.
-        return [_frame(body, start)]
-    boundaries = _boundaries(data)
-    if len(boundaries) == 1 and boundaries[0][1] == b"MSH":
-        first = boundaries[0][0]
-        if start == first or (start == first - len(_BOM) and body.startswith(_BOM)):
-            return [Frame(body, start)]
-    frames: list[Frame] = []
+        frames.append(_frame(body, base + start))
+        return
     cursor = 0  # where unclaimed content starts
-    for position, kind in boundaries:
-        _claim(data, cursor, position, frames)
-        # an envelope segment or an MLLP end block closes the message before it and is itself no message
-        cursor = position if kind == b"MSH" else _line_end(data, position)
-    _claim(data, cursor, len(data), frames)
-    return frames
+    for position, kind in _boundaries(piece.replace(b"\n", b"\r")):
+        _claim(piece, base, cursor, position, frames)
+        # an envelope segment closes the message before it and is itself no message
+        cursor = position if kind == b"MSH" else _line_end(piece, position)
+    _claim(piece, base, cursor, len(piece), frames)
 
 
 def _split_wide(data: bytes, at: int, codec: str, prefix: int) -> list[Frame]:
@@ -119,21 +137,10 @@ def _split_wide(data: bytes, at: int, codec: str, prefix: int) -> list[Frame]:
     return frames
 
 
-def _boundaries(data: bytes) -> list[tuple[int, bytes]]:
-    """Offsets and ids of the MSH/FHS/BHS/BTS/FTS segments that start a line, and of each MLLP end
-    block followed by the next frame's start block (id ``0x1C``), in order.
-
-    CR, LF and the MLLP end block all end a line; replacing them keeps every offset unchanged.
-    """
-    flat = data.replace(b"\n", b"\r")
-    if _END_BLOCK not in flat:
-        return _segment_boundaries(flat)
-    frame_ends = [(match.start(), _END_BLOCK) for match in _BETWEEN_FRAMES.finditer(data)]
-    return sorted(_segment_boundaries(flat.replace(_END_BLOCK, b"\r")) + frame_ends)
-
-
-def _segment_boundaries(flat: bytes) -> list[tuple[int, bytes]]:
-    """``_boundaries`` without the end blocks, in ``flat``: the input with every line end a CR."""
+def _boundaries(flat: bytes) -> list[tuple[int, bytes]]:
+    """Offsets and ids of the MSH/FHS/BHS/BTS/FTS segments that start a line in ``flat`` (a piece of
+    input with every line end a CR), in order. A byte-order mark before the first line's segment
+    belongs to it, as the character-set decision needs it."""
     found = []
     position = 0
     for line in flat.split(b"\r"):
@@ -141,7 +148,7 @@ def _segment_boundaries(flat: bytes) -> list[tuple[int, bytes]]:
             content = line.lstrip(_BLANK)
             skipped = len(line) - len(content)
             if position == 0 and content.startswith(_BOM):
-                content, skipped = content[3:], skipped + 3
+                content = content[len(_BOM) :]
             kind = content[:3]
             if kind in _BOUNDARIES and not content[3:4].isalnum():
                 found.append((position + skipped, kind))
@@ -150,15 +157,14 @@ def _segment_boundaries(flat: bytes) -> list[tuple[int, bytes]]:
 
 
 def _line_end(data: bytes, start: int) -> int:
-    ends = [data.find(terminator, start) for terminator in (b"\r", b"\n", b"\x1c")]
+    ends = [data.find(terminator, start) for terminator in (b"\r", b"\n")]
     return min((at for at in ends if at != -1), default=len(data))
 
 
-def _claim(data: bytes, begin: int, end: int, frames: list[Frame]) -> None:
-    """Append ``data[begin:end]`` as a frame unless it is blank."""
+def _claim(piece: bytes, base: int, begin: int, end: int, frames: list[Frame]) -> None:
+    """Append ``piece[begin:end]`` (``piece`` is at ``base`` in the input) as a frame unless it is blank."""
     if begin >= end:
         return
-    body, skipped = strip_envelope(data[begin:end])
+    body, skipped = strip_envelope(piece[begin:end])
     if body and body != _BOM:
-        frames.append(Frame(body, begin + skipped))
-
+        frames.append(Frame(body, base + begin + skipped))
