@@ -186,6 +186,22 @@ def test_bytes_outside_the_mllp_frames_are_dead_lettered_apart_from_the_framed_m
     assert headers["b12stream.source.frame-offset"] == str(value.index(outside)).encode()
 
 
+def test_an_mllp_frame_cut_off_in_transit_is_dead_lettered_whole(engine: Engine) -> None:
+    """Its cut-off segments may have held a result: what arrived is not read as the whole message."""
+    normal = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0]
+    first, second = for_patient_copy(normal, 1), for_patient_copy(normal, 2)
+    cut_off = b"\x0b" + second[: second.index(b"\rOBX|")]
+    value = b"\x0b" + first + b"\x1c\r" + cut_off
+    messages = split_record(value, SourceRef("hl7.oru", 0, 7))
+    result = Stages(engine, _TOPICS, 1_000_000).rekey(messages, partitions=4)
+    assert result.dead_lettered == 1
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    headers = dict(dead.headers)
+    assert dead.value == cut_off
+    assert headers["b12stream.error.reason"].startswith(b"MLLP frame has no end block (0x1C)")
+    assert headers["b12stream.source.frame-offset"] == str(value.index(cut_off)).encode()
+
+
 
 def _batches(
     store: SqlitePatientStore, stages: Stages, values: list[bytes], abort_first: bool = False

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.wide_text import decode_wide, find_wide
 
-__all__ = ["Frame", "split_messages", "strip_envelope"]
+__all__ = ["Frame", "split_messages", "strip_envelope", "unclosed_frame"]
 
 # Every byte up to and including space: segment terminators, MLLP start/end blocks (0x0B, 0x1C),
 # NUL padding and blank lines. None of them can start or end a message's content.
@@ -29,7 +29,8 @@ _AFTER_LF = re.compile(rb"\n[\x00- ]*(?:MSH|FHS|BHS|BTS|FTS)")
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One message's bytes (envelope stripped) and the byte offset where they start in the input."""
+    """One message's bytes (envelope stripped, but for the start block of an MLLP frame never closed)
+    and the byte offset where they start in the input."""
 
     data: bytes
     offset: int
@@ -59,28 +60,50 @@ def strip_envelope(data: bytes) -> tuple[bytes, int]:
     return data[start:end], start
 
 
+def unclosed_frame(data: bytes, content: int) -> int | None:
+    """Where the MLLP frame holding a message starts when no end block closes it (the message may
+    have been cut off in transit); None when there is no such frame.
+
+    ``content`` is where the message's content starts in ``data`` (``strip_envelope``): the frame is
+    open when a start block comes before it and no end block after it. Blank input opens no frame.
+    """
+    if content >= len(data):
+        return None
+    start = data.rfind(_START_BLOCK, 0, content)
+    return None if start == -1 or data.find(_END_BLOCK, content) != -1 else start
+
+
 def split_messages(data: bytes) -> list[Frame]:
     """Split input into messages; never raises.
 
     The input is first cut at its MLLP block bytes, wherever they are: every end block (0x1C) ends a
     frame and every start block (0x0B) starts one, so bytes outside the frames (after an end block,
     between one frame and the next) never join a message framed before or after them: they are a
-    frame of their own, for ``read_oru`` to reject. Within each piece, FHS/BHS/BTS/FTS envelope
-    segments are dropped and every MSH starts a new message, so concatenated messages and batches
-    both split. Content outside any MSH (a body after a BHS with no MSH, a first segment other than
-    MSH, garbage) becomes a frame of its own: nothing is silently dropped. Blank input gives ``[]``.
-    Each frame's ``offset`` is the position of its first byte in ``data``.
+    frame of their own, for ``read_oru`` to reject. A frame that a start block opens and no end block
+    closes (cut off in transit, or followed by the next frame's start block) is one frame from its
+    start block on, which ``read_oru`` rejects as possibly truncated. Within each piece, FHS/BHS/BTS/FTS
+    envelope segments are dropped and every MSH starts a new message, so concatenated messages and
+    batches both split. Content outside any MSH (a body after a BHS with no MSH, a first segment other
+    than MSH, garbage) becomes a frame of its own: nothing is silently dropped. Blank input gives
+    ``[]``. Each frame's ``offset`` is the position of its first byte in ``data``.
     """
     data = bytes(data)
     found = find_wide(data)
     if found is not None:
+        opened = unclosed_frame(data, found[0])
+        if opened is not None:  # all of it for the reader to reject: trimming bytes may split a character
+            return [_frame(data[opened:], opened)]
         return _split_wide(data, *found)
     frames: list[Frame] = []
     begin = 0  # where the current piece starts: the input's start, a start block, or after an end block
     for at in [*_blocks(data), len(data)]:
-        opened = data[begin : begin + 1] == _START_BLOCK  # then the content starts after it
-        _split_piece(data[begin + opened : at], begin + opened, frames)
-        begin = at + 1 if data[at : at + 1] == _END_BLOCK else at
+        closed = data[at : at + 1] == _END_BLOCK
+        opened = data[begin : begin + 1] == _START_BLOCK
+        if opened and not closed:
+            _claim_unclosed(data[begin:at], begin, frames)
+        else:  # a closed frame's content starts after its start block
+            _split_piece(data[begin + opened : at], begin + opened, frames)
+        begin = at + 1 if closed else at
     return frames
 
 
@@ -168,3 +191,14 @@ def _claim(piece: bytes, base: int, begin: int, end: int, frames: list[Frame]) -
     body, skipped = strip_envelope(piece[begin:end])
     if body and body != _BOM:
         frames.append(Frame(body, base + begin + skipped))
+
+
+def _claim_unclosed(piece: bytes, base: int, frames: list[Frame]) -> None:
+    """Append ``piece``, an MLLP frame from its start block (at ``base`` in the input) that is never
+    closed, unless it is blank: whole, start block included, as that block is what tells the reader
+    no end block closed it."""
+    if not piece.lstrip(_BLANK):
+        return
+    body, skipped = strip_envelope(piece)
+    if body != _BOM:
+        frames.append(Frame(piece[: skipped + len(body)], base))

@@ -24,7 +24,7 @@ from b12stream.hl7.errors import (
     MissingField,
     UnsupportedMessageType,
 )
-from b12stream.hl7.framing import strip_envelope
+from b12stream.hl7.framing import strip_envelope, unclosed_frame
 from b12stream.hl7.model import (
     Location,
     MessageHeader,
@@ -57,7 +57,8 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
 
     ``data`` is one message's bytes (see ``framing.split_messages``); MLLP bytes and surrounding
     whitespace are tolerated. Anything the engine cannot use is a ``Rejection`` naming the reason
-    and, where there is one, the segment, field and byte offset: no MSH, unusable MSH-1/MSH-2,
+    and, where there is one, the segment, field and byte offset: an MLLP frame with a start block
+    and no end block (the message may be truncated), no MSH, unusable MSH-1/MSH-2,
     empty MSH-9 or MSH-10, a type other than ORU^R01 (``Rejection.message_type`` is set), no PID,
     more than one PID, an OBX before any OBR, a malformed segment id.
 
@@ -98,7 +99,14 @@ def rejected_at_pid(data: bytes, reason: str, field: int) -> Rejection:
 
 def _reading(data: bytes, read: Callable[[DecodedText], T]) -> T | Rejection:
     """``read`` over the decoded message; a rejection, or a defect of the reader, as a Rejection."""
-    body, skipped = strip_envelope(bytes(data))
+    data = bytes(data)
+    body, skipped = strip_envelope(data)
+    opened = unclosed_frame(data, skipped)
+    if opened is not None:  # what the cut-off part held, a result perhaps, is not in what is read
+        return Rejection(
+            reason="MLLP frame has no end block (0x1C): the message may be truncated",
+            location=Location(byte_offset=opened),
+        )
     decoded = decode_message(body)
     wide = wide_encoding(body) if decoded.codec == "latin-1" else None
     if wide is not None:  # Latin-1 after a UTF-16 or UTF-32 start would only show its NUL bytes

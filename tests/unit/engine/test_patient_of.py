@@ -73,8 +73,10 @@ def test_patient_of_agrees_with_ingest_on_any_segment_order(engine: Engine, segm
     assert _disagreement(data, engine) is None
 
 
-@pytest.mark.parametrize("prefix", [b"", b"\x0b", "\ufeff".encode()])
-def test_a_message_without_a_patient_key_is_rejected_at_its_pid3(engine: Engine, prefix: bytes) -> None:
+@pytest.mark.parametrize(("prefix", "suffix"), [(b"", b""), (b"\x0b", b"\x1c\r"), ("\ufeff".encode(), b"")])
+def test_a_message_without_a_patient_key_is_rejected_at_its_pid3(
+    engine: Engine, prefix: bytes, suffix: bytes
+) -> None:
     # MSH-4 is not ASCII: the offset counts bytes, not characters.
     text = "\r".join([
         "MSH|^~\\&|LIS|Hôpital Saint-Éloi|B12STREAM|HOSP|20240301083000||ORU^R01|CTL-1|P|2.5.1",
@@ -83,7 +85,7 @@ def test_a_message_without_a_patient_key_is_rejected_at_its_pid3(engine: Engine,
         "OBR|1|P1|F1|58410-2^CBC^LN|||20240301071500",
         "OBX|1|NM|777-3^Platelets^LN||85|10*9/L|150-400|L|||F",
     ])
-    data = prefix + text.encode()
+    data = prefix + text.encode() + suffix
     pid3 = len(prefix) + len(text[: text.index("^^^HOSP^MR")].encode())
     for rejection in (ingest(data, engine), patient_of(data, engine)):
         assert isinstance(rejection, Rejection)

@@ -40,7 +40,7 @@ TWO = _message(2)
     [
         # concatenations the single-message short cut must leave to the line-by-line scan
         (ONE.rstrip() + b"\n" + TWO, [Frame(ONE.rstrip(), 0), Frame(TWO.rstrip(), len(ONE))]),
-        (ONE + b" \x0b" + TWO, [Frame(ONE.rstrip(), 0), Frame(TWO.rstrip(), len(ONE) + 2)]),
+        (ONE + b" \x0b" + TWO + b"\x1c", [Frame(ONE.rstrip(), 0), Frame(TWO.rstrip(), len(ONE) + 2)]),
         (ONE.rstrip() + b"\x1c\r" + TWO, [Frame(ONE.rstrip(), 0), Frame(TWO.rstrip(), len(ONE) + 1)]),
         (ONE + b"BTS|1\r", [Frame(ONE.rstrip(), 0)]),
         (ONE.replace(b"\r", b"\n") + b"FTS|1", [Frame(ONE.replace(b"\r", b"\n").rstrip(), 0)]),

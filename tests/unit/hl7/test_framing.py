@@ -10,6 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from b12stream.hl7.framing import Frame, split_messages
+from b12stream.hl7.model import OruMessage, Rejection
+from b12stream.hl7.oru import read_oru, read_patient
 from b12stream.hl7.wide_text import find_wide
 
 A = (b"MSH|^~\\&|LIS|LAB|B12|HOSP|20240301083000||ORU^R01|A1|P|2.5.1\rPID|1||MRN1^^^HOSP^MR\r"
@@ -21,6 +23,7 @@ _BLANK = bytes(range(0x21))
 _BOM = b"\xef\xbb\xbf"
 _ENVELOPE = (b"FHS", b"BHS", b"BTS", b"FTS")
 _LINE_END = re.compile(rb"[\r\n\x0b\x1c]")
+TRUNCATED = "MLLP frame has no end block (0x1C): the message may be truncated"
 
 
 def _framed(message: bytes, end: bytes = b"\x1c\r") -> bytes:
@@ -38,7 +41,7 @@ def _framed(message: bytes, end: bytes = b"\x1c\r") -> bytes:
         (_framed(A) + b"ZZZ|" + _framed(B), [A, b"ZZZ|", B]),
         (_framed(A) + b"JUNK" + _framed(B), [A, b"JUNK", B]),
         (_framed(A) + ACK + _framed(B), [A, ACK, B]),
-        (_framed(A) + STRAY + b"\x0b" + B, [A, STRAY, B]),
+        (_framed(A) + STRAY + b"\x0b" + B + b"\x1c", [A, STRAY, B]),
         # a start block ends the line it is on: the envelope segment before it, or a message
         (b"BHS|^~\\&\r" + A + b"BTS|1\x0b" + B + b"\x1c", [A, B]),
         (b"FHS|^~\\&\x0b" + A + b"\x1c\rFTS|1", [A]),
@@ -106,3 +109,61 @@ def test_every_framed_message_comes_out_once_and_whole_whatever_lies_between_fra
     for message, start in zip(messages, starts, strict=True):
         assert frames.count(Frame(message.rstrip(), start)) == 1
     assert _lost(data, frames) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "messages"),
+    [
+        # cut off in transit: the frame is kept whole from its start block on, for the reader to reject
+        (_framed(A) + b"\x0b" + B[:60], [A, b"\x0b" + B[:60]]),
+        (b"\x0b" + A + b"\r\n", [b"\x0b" + A]),
+        (b"\x0b\x00\r" + A, [b"\x0b\x00\r" + A]),
+        # the next frame's start block before this frame's end block: this one was cut off
+        (b"\x0b" + A + b"\x0b" + B + b"\x1c\r", [b"\x0b" + A, B]),
+        (b"BHS|^~\\&\r\x0b" + A + b"BTS|1\r", [b"\x0b" + A + b"BTS|1"]),
+        # a start block with nothing after it holds no message
+        (_framed(A) + b"\x0b\r\n", [A]),
+        (b"\x0b \x0b" + A + b"\x1c", [A]),
+    ],
+)
+def test_a_frame_no_end_block_closes_is_kept_whole_from_its_start_block(
+    data: bytes, messages: list[bytes],
+) -> None:
+    assert split_messages(data) == [Frame(m.rstrip(), data.index(m.rstrip())) for m in messages]
+
+
+@pytest.mark.parametrize("record", [b"\x0b" + A, b"\r\n\x0b" + A[:-30], b"\x0b" + A + b"\x0b"])
+def test_the_reader_rejects_a_frame_no_end_block_closes_at_its_start_block(record: bytes) -> None:
+    for read in (read_oru, read_patient):
+        rejection = read(record)
+        assert isinstance(rejection, Rejection)
+        assert (rejection.reason, rejection.location.byte_offset) == (TRUNCATED, record.index(b"\x0b"))
+    assert isinstance(read_oru(record.rstrip(b"\x0b") + b"\x1c"), OruMessage)
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_frame_in_utf16_or_utf32_that_no_end_block_closes_is_rejected_whole(codec: str) -> None:
+    record = b"\x0b" + A.decode().encode(codec)
+    assert split_messages(record) == [Frame(record, 0)]
+    rejection = read_oru(record)
+    assert isinstance(rejection, Rejection)
+    assert (rejection.reason, rejection.location.byte_offset) == (TRUNCATED, 0)
+    assert isinstance(read_oru(record + b"\x1c\r"), OruMessage)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4), st.data())
+def test_a_stream_cut_off_in_transit_loses_nothing_and_reads_nothing_cut_off(
+    count: int, data: st.DataObject,
+) -> None:
+    messages = [A.replace(b"|A1|", b"|M%d|" % n) for n in range(count)]
+    stream = b"".join(_framed(message) for message in messages)
+    cut = data.draw(st.integers(1, len(stream) - 1))
+    frames = split_messages(stream[:cut])
+    assert _lost(stream[:cut], frames) == []
+    for frame in frames:
+        read = read_oru(frame.data)
+        if isinstance(read, OruMessage):  # only a message whose end block arrived
+            assert stream.index(b"\x1c", frame.offset) < cut
+        else:
+            assert isinstance(read, Rejection) and read.reason == TRUNCATED

@@ -176,9 +176,9 @@ def test_missing_pid_is_rejected() -> None:
     assert (rejection.location.segment, rejection.location.segment_index) == ("OBR", 4)
 
 
-@pytest.mark.parametrize("prefix", [b"", b"\x0b", b" \r\n"])
-def test_missing_pid_is_located_at_the_message_it_is_missing_from(prefix: bytes) -> None:
-    headers_only = prefix + CBC.split("\r")[0].encode() + b"\rPV1|1|I\r"
+@pytest.mark.parametrize(("prefix", "suffix"), [(b"", b""), (b"\x0b", b"\x1c\r"), (b" \r\n", b"")])
+def test_missing_pid_is_located_at_the_message_it_is_missing_from(prefix: bytes, suffix: bytes) -> None:
+    headers_only = prefix + CBC.split("\r")[0].encode() + b"\rPV1|1|I\r" + suffix
     for rejection in (read_oru(headers_only), read_patient(headers_only)):
         assert isinstance(rejection, Rejection)
         assert rejection.reason == "no PID segment"
