@@ -84,16 +84,27 @@ def split_messages(data: bytes) -> list[Frame]:
     start block on, which ``read_oru`` rejects as possibly truncated. Within each piece, FHS/BHS/BTS/FTS
     envelope segments are dropped and every MSH starts a new message, so concatenated messages and
     batches both split. Content outside any MSH (a body after a BHS with no MSH, a first segment other
-    than MSH, garbage) becomes a frame of its own: nothing is silently dropped. Blank input gives
-    ``[]``. Each frame's ``offset`` is the position of its first byte in ``data``.
+    than MSH, garbage) becomes a frame of its own: nothing is silently dropped. Input in UTF-16 or
+    UTF-32 is cut at its block bytes only when each frame then holds one whole message, and is split
+    as text otherwise. Blank input gives ``[]``. Each frame's ``offset`` is the position of its first
+    byte in ``data``.
     """
     data = bytes(data)
     found = find_wide(data)
-    if found is not None:
-        opened = unclosed_frame(data, found[0])
-        if opened is not None:  # all of it for the reader to reject: trimming bytes may split a character
-            return [_frame(data[opened:], opened)]
-        return _split_wide(data, *found)
+    framed = _split_framed(data)
+    if found is None or (len(framed) > 1 and all(_starts_wide_message(frame.data) for frame in framed)):
+        # Text in UTF-16 or UTF-32 is cut at the block bytes only when each piece starts a message: a
+        # character may hold either byte (every Tamil letter in UTF-16 does).
+        return framed
+    opened = unclosed_frame(data, found[0])
+    if opened is not None:  # all of it for the reader to reject: trimming bytes may split a character
+        return [_frame(data[opened:], opened)]
+    return _split_wide(data, *found)
+
+
+def _split_framed(data: bytes) -> list[Frame]:
+    """``split_messages`` but for UTF-16 and UTF-32 text: the messages in each MLLP frame and in the
+    bytes between frames."""
     frames: list[Frame] = []
     begin = 0  # where the current piece starts: the input's start, a start block, or after an end block
     for at in [*_blocks(data), len(data)]:
@@ -105,6 +116,16 @@ def split_messages(data: bytes) -> list[Frame]:
             _split_piece(data[begin + opened : at], begin + opened, frames)
         begin = at + 1 if closed else at
     return frames
+
+
+def _starts_wide_message(data: bytes) -> bool:
+    """Whether ``data`` starts as UTF-16 or UTF-32 text with an MSH segment. A frame that does not
+    decode further on is rejected on its own, at the byte that does not decode."""
+    found = find_wide(data)
+    if found is None:
+        return False
+    at, codec, prefix = found
+    return data.startswith("MSH".encode(codec), at + prefix)
 
 
 def _blocks(data: bytes) -> list[int]:

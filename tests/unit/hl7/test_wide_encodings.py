@@ -1,6 +1,6 @@
 """Messages in UTF-16 and UTF-32, with a byte-order mark or without, alone, MLLP-framed or several in
-a file: split, trimmed and read as the same messages in UTF-8 are, each frame the input's own bytes;
-a broken one is rejected at the first byte that does not decode."""
+a file or in MLLP frames: split, trimmed and read as the same messages in UTF-8 are, each frame the
+input's own bytes; a broken one is rejected at the first byte that does not decode."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from b12stream.hl7.framing import split_messages
+from b12stream.hl7.framing import Frame, split_messages
 from b12stream.hl7.model import OruMessage, Rejection
 from b12stream.hl7.oru import read_oru, read_patient
 from tests.conftest import SAMPLES
@@ -73,6 +73,50 @@ def test_a_file_of_messages_splits_at_each_message(codec: str, marked: bool) -> 
         offset = 0 if start == 0 else prefix + start * width  # the first message keeps the mark
         assert frame.offset == offset and frame.data == data[offset : prefix + (start + len(text)) * width]
         _same_as_utf8(frame.data, text, codec)
+
+
+@pytest.mark.parametrize(("codec", "marked"), ENCODINGS, ids=_IDS)
+def test_messages_each_in_single_byte_mllp_framing_split_at_each_frame(codec: str, marked: bool) -> None:
+    """Such input is not text whole (the block bytes are not characters), so it is cut at them."""
+    encoded = [_encoded(text, codec, marked) for text in MESSAGES]
+    data = b"".join(b"\x0b" + message + b"\x1c\r" for message in encoded)
+    frames = split_messages(data)
+    assert len(frames) == len(MESSAGES)
+    offset = 1
+    for text, message, frame in zip(MESSAGES, encoded, frames, strict=True):
+        assert (frame.data, frame.offset) == (message, offset)
+        _same_as_utf8(frame.data, text, codec)
+        offset += len(message) + 3
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_broken_or_cut_off_frame_among_frames_is_rejected_alone(codec: str) -> None:
+    good, second, third = (_encoded(text, codec, True) for text in MESSAGES[:3])
+    at = 2 + len("MSH|^~\\&|".encode(codec))
+    broken = second[:at] + "\ud800".encode(codec, "surrogatepass") + second[at:]
+    cut_off = b"\x0b" + third[:-3]  # half a character
+    data = b"\x0b" + good + b"\x1c\r\x0b" + broken + b"\x1c\r" + cut_off
+    assert split_messages(data) == [
+        Frame(good, 1), Frame(broken, data.index(broken)), Frame(cut_off, data.index(cut_off))]
+    assert isinstance(read_oru(good), OruMessage)
+    rejection = read_oru(broken)
+    assert isinstance(rejection, Rejection) and "does not decode" in rejection.reason
+    assert rejection.location.byte_offset == at
+    rejection = read_oru(cut_off)
+    assert isinstance(rejection, Rejection) and rejection.reason.startswith("MLLP frame has no end block")
+
+
+@pytest.mark.parametrize(("codec", "marked"), [(c, m) for c, m in ENCODINGS if c.startswith("utf-16")])
+def test_characters_holding_an_mllp_block_byte_do_not_cut_the_message(codec: str, marked: bool) -> None:
+    """Every Tamil letter in UTF-16 holds a 0x0B byte, and the Oriya letter JA holds 0x1C too."""
+    assert "TEST^SCENARIO-ONE" in MESSAGES[0]
+    text = MESSAGES[0].replace("TEST^SCENARIO-ONE", "\u0bae\u0bc1\u0bb0\u0bc1\u0b95\u0ba9\u0bcd^\u0b1c\u0b17")
+    alone = _encoded(text, codec, marked)
+    for record in (alone, b"\x0b" + alone + b"\x1c\r", alone + "\r\n".encode(codec)):
+        [frame] = split_messages(record)
+        assert frame.data == alone and frame.offset == record.index(alone)
+        _same_as_utf8(frame.data, text, codec)
+        _same_as_utf8(record, text, codec)
 
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
