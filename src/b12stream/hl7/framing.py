@@ -65,12 +65,13 @@ def unclosed_frame(data: bytes, content: int) -> int | None:
     have been cut off in transit); None when there is no such frame.
 
     ``content`` is where the message's content starts in ``data`` (``strip_envelope``): the frame is
-    open when a start block comes before it and no end block after it. Blank input opens no frame.
+    open when a start block comes before it and no end block after that block (one in the padding
+    before the content closes an empty frame). Blank input opens no frame.
     """
     if content >= len(data):
         return None
     start = data.rfind(_START_BLOCK, 0, content)
-    return None if start == -1 or data.find(_END_BLOCK, content) != -1 else start
+    return None if start == -1 or data.find(_END_BLOCK, start) != -1 else start
 
 
 def split_messages(data: bytes) -> list[Frame]:

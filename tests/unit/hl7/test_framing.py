@@ -141,6 +141,12 @@ def test_the_reader_rejects_a_frame_no_end_block_closes_at_its_start_block(recor
     assert isinstance(read_oru(record.rstrip(b"\x0b") + b"\x1c"), OruMessage)
 
 
+def test_an_end_block_before_the_content_closes_an_empty_frame() -> None:
+    record = b"\x0b\x1c\r" + A
+    assert split_messages(record) == [Frame(A.rstrip(), 3)]
+    assert isinstance(read_oru(record), OruMessage)
+
+
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
 def test_a_frame_in_utf16_or_utf32_that_no_end_block_closes_is_rejected_whole(codec: str) -> None:
     record = b"\x0b" + A.decode().encode(codec)
