@@ -86,9 +86,9 @@ def split_messages(data: bytes) -> list[Frame]:
     envelope segments are dropped and every MSH starts a new message, so concatenated messages and
     batches both split. Content outside any MSH (a body after a BHS with no MSH, a first segment other
     than MSH, garbage) becomes a frame of its own: nothing is silently dropped. Input in UTF-16 or
-    UTF-32 is cut at its block bytes only when each frame then holds one whole message, and is split
-    as text otherwise. Blank input gives ``[]``. Each frame's ``offset`` is the position of its first
-    byte in ``data``.
+    UTF-32 is cut at its block bytes only when each piece then starts a message in that encoding, and
+    is split as text otherwise. Blank input gives ``[]``. Each frame's ``offset`` is the position of
+    its first byte in ``data``.
     """
     data = bytes(data)
     found = find_wide(data)
@@ -104,8 +104,8 @@ def split_messages(data: bytes) -> list[Frame]:
 
 
 def _split_framed(data: bytes) -> list[Frame]:
-    """``split_messages`` but for UTF-16 and UTF-32 text: the messages in each MLLP frame and in the
-    bytes between frames."""
+    """The messages in each MLLP frame and in the bytes between frames, cut at every block byte
+    (``split_messages`` without its care for UTF-16 and UTF-32 text)."""
     frames: list[Frame] = []
     begin = 0  # where the current piece starts: the input's start, a start block, or after an end block
     for at in [*_blocks(data), len(data)]:
