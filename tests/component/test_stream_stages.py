@@ -5,6 +5,7 @@ dead-letters a record it cannot read."""
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
 from b12stream.stream.settings import KafkaSettings, TopicNames
-from b12stream.stream.stages import StageResult, Stages, split_record
+from b12stream.stream.stages import StageResult, Stages, pager_key, split_record
 from tests.conftest import CORPUS, SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
 
@@ -357,3 +358,23 @@ def test_every_partition_in_place_gives_what_the_repartition_topic_gives(
     stages_named = {dict(r[3]).get("b12stream.error.stage") for r in through if r[0] == _TOPICS.dlq}
     assert stages_named == {b"ingest", b"process"}
 
+
+
+def test_pager_records_carry_no_patient_identifier(engine: Engine, tmp_path: Path) -> None:
+    """Pages go on to a paging service: their key is a token of the patient, never the patient key
+    (the alerts topic's key), and neither key nor value holds the patient's identifier."""
+    stages = Stages(engine, _TOPICS, 1_000_000)
+    messages = [
+        m for n, value in enumerate(hl7_messages(sorted(SAMPLES.glob("*.hl7"))))
+        for m in split_record(value, SourceRef("in", 0, n))
+    ]
+    with SqlitePatientStore.open(tmp_path / "state.sqlite") as store:
+        result = stages.process(messages, store.begin(), 0, len(messages))
+    alerts = [r for r in result.records if r.topic == _TOPICS.alerts and b'"rejected"' not in r.value]
+    pages = [r for r in result.records if r.topic == _TOPICS.pager]
+    assert pages, "the samples should page someone"
+    patients = {r.key: json.loads(r.value)["patient"]["id"] for r in alerts}
+    assert {r.key for r in pages} <= {pager_key(key) for key in patients}
+    for page in pages:
+        assert page.key not in patients
+        assert not any(identifier.encode() in page.key + page.value for identifier in patients.values())

@@ -11,7 +11,7 @@ from b12stream.engine.ingest import Accepted, Keyed, ingest, patient_of
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
 from b12stream.hl7.framing import split_messages
-from b12stream.hl7.model import Location, Rejection
+from b12stream.hl7.model import Location, Rejection, shown
 from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
@@ -20,7 +20,7 @@ from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
 
-__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "split_record"]
+__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "pager_key", "split_record"]
 
 CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
 
@@ -49,6 +49,13 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
         Message(frame.data, SourceRef(source.topic, source.partition, source.offset, index, frame.offset))
         for index, frame in enumerate(frames)
     ]
+
+
+def pager_key(patient_key: bytes) -> bytes:
+    """The key of a patient's pager records: a one-way token of the patient key, not the key itself.
+    Pages go on to a paging service, which must get no identifier; one key per patient still keeps a
+    patient's trigger and resolve in one partition, in order."""
+    return patient_hash(patient_key.decode("utf-8")).encode()
 
 
 def _record_bytes(record: OutRecord) -> int:
@@ -158,7 +165,7 @@ class Stages:
                 _log.error(
                     "processing failed",
                     error=type(error).__name__,
-                    control_id=accepted.message.header.control_id,
+                    control_id=shown(accepted.message.header.control_id),
                     patient_hash=patient_hash(key),
                 )
                 reason = Rejection(
@@ -240,7 +247,7 @@ class Stages:
         return [
             *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
             *(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7) for order in outcome.orders),
-            *(OutRecord(topics.pager, key, encode_event(page)) for page in outcome.pages),
+            *(OutRecord(topics.pager, pager_key(key), encode_event(page)) for page in outcome.pages),
         ]
 
     def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
