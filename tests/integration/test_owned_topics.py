@@ -45,7 +45,8 @@ def test_record_limits_of_existing_topics_are_raised(bootstrap: str, tmp_path: P
     create_topic(bootstrap, names["input"], 1)
     create_topic(bootstrap, names["changelog"], _PARTITIONS, {"cleanup.policy": "compact", **low})
     create_topic(bootstrap, names["repartition"], _PARTITIONS, low)
-    create_topic(bootstrap, names["dlq"], _PARTITIONS, low)
+    for output in ("dlq", "alerts", "orders", "pager"):
+        create_topic(bootstrap, names[output], _PARTITIONS, low)
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", max_state_bytes=2_000_000)
     produce(
         bootstrap, names["input"], hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])
@@ -57,10 +58,11 @@ def test_record_limits_of_existing_topics_are_raised(bootstrap: str, tmp_path: P
     raised = {
         line["topic"]: line for line in engine.log_lines() if line.get("event") == "topic record limit raised"
     }
-    assert set(raised) == {names["changelog"], names["repartition"], names["dlq"]}
-    limits = _record_limits(bootstrap, [names["changelog"], names["repartition"], names["dlq"]])
+    carrying = [names[topic] for topic in ("repartition", "dlq", "alerts", "orders", "pager")]
+    assert set(raised) == {names["changelog"], *carrying}
+    limits = _record_limits(bootstrap, [names["changelog"], *carrying])
     assert limits[names["changelog"]] > 2_000_000
-    assert limits[names["repartition"]] == limits[names["dlq"]] > 1_000_000
+    assert all(limits[name] == limits[names["dlq"]] > 1_000_000 for name in carrying)
     assert all(
         raised[name]["was"] == 1000 and raised[name]["max_message_bytes"] == limit
         for name, limit in limits.items()

@@ -60,12 +60,12 @@ def ensure_topics(settings: KafkaSettings) -> int:
         existing = _partition_counts(admin, [getattr(topics, name) for name in topics.__slots__])
         keyed = settings.input_keyed_by_patient
         plain = {"num_partitions": settings.partitions, "replication_factor": settings.replication_factor}
-        wanted: dict[str, dict[str, Any]] = {
-            name: dict(plain) for name in (topics.alerts, topics.orders, topics.pager)
-        }
-        # The topics that carry input messages take the largest record b12stream produces.
+        # Every output takes the largest record b12stream produces (the process stage dead-letters a
+        # message whose alerts, orders or pages would be larger), not the broker's default limit.
         carrying = {**plain, "configs": {"max.message.bytes": str(settings.record_limit)}}
-        wanted[topics.dlq] = carrying
+        wanted: dict[str, dict[str, Any]] = {
+            name: carrying for name in (topics.alerts, topics.orders, topics.pager, topics.dlq)
+        }
         wanted[topics.input] = {
             **plain,
             "num_partitions": settings.partitions if keyed else settings.input_partitions,
