@@ -133,6 +133,12 @@ class StreamApp:
                     with attempt:
                         self._cycle()
                 self._report()
+        except TransientBrokerError:
+            if not self._stop.is_set():
+                raise
+            # A stop asked for while retrying: nothing of the unfinished batch was committed, so it is
+            # read again at the next start; this is a requested stop, not a failure.
+            _log.info("stopped while retrying; the unfinished batch is read again at the next start")
         finally:
             self._close()
         _log.info("stopped", **self._counts)
@@ -426,9 +432,8 @@ class StreamApp:
     def _restore(self, partition: int, committed: int | None) -> None:
         assert self._reader is not None
         store = self._stores.open(partition)
-        restore_partition(
-            self._reader, store, self.settings.topics.changelog, partition, committed, self._log_ends
-        )
+        changelog = self.settings.topics.changelog
+        restore_partition(self._reader, store, changelog, partition, committed, self._log_ends, self._stop)
 
     def _report(self) -> None:
         now = time.monotonic()

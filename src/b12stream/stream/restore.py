@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from kafka import KafkaConsumer, TopicPartition
@@ -26,6 +27,7 @@ def restore_partition(
     partition: int,
     committed_source: int | None,
     log_ends: KafkaConsumer | None = None,
+    stop: threading.Event | None = None,
     timeout_s: float = 120.0,
 ) -> int:
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
@@ -41,11 +43,12 @@ def restore_partition(
     partition before it began has ended (``_settled_end``).
 
     Raises StateCorrupted when the store claims a changelog offset past the changelog's end, and
-    TransientBrokerError when the changelog cannot be read to its end within ``timeout_s``.
+    TransientBrokerError when the changelog cannot be read to its end within ``timeout_s`` or ``stop``
+    is set first (what was written by then stays, and the next restore goes on from there).
     """
     tp = TopicPartition(changelog, partition)
-    deadline = time.monotonic() + timeout_s
-    end = reader.end_offsets([tp])[tp] if log_ends is None else _settled_end(reader, log_ends, tp, deadline)
+    waiting = _Waiting(partition, time.monotonic() + timeout_s, timeout_s, stop or threading.Event())
+    end = reader.end_offsets([tp])[tp] if log_ends is None else _settled_end(reader, log_ends, tp, waiting)
     start = store.offset(changelog, partition) or 0
     if start > end:
         raise StateCorrupted(f"state of partition {partition} is at changelog offset {start} > end {end}")
@@ -57,8 +60,7 @@ def restore_partition(
     read = 0
     try:
         while reader.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise TransientBrokerError(f"changelog partition {partition} not restored in {timeout_s} s")
+            waiting.check("not restored")
             for record in reader.poll(timeout_ms=200).get(tp, []):
                 read += 1
                 if record.key is None or record.value is None:
@@ -76,7 +78,23 @@ def restore_partition(
     return read
 
 
-def _settled_end(reader: KafkaConsumer, log_ends: KafkaConsumer, tp: TopicPartition, deadline: float) -> int:
+class _Waiting:
+    """How long a restore may take, and whether the engine is stopping meanwhile."""
+
+    def __init__(self, partition: int, deadline: float, timeout_s: float, stop: threading.Event) -> None:
+        self.partition, self.deadline, self.timeout_s, self.stop = partition, deadline, timeout_s, stop
+
+    def check(self, what: str) -> None:
+        """Raise TransientBrokerError when the engine is stopping or the time is up."""
+        if self.stop.is_set():
+            raise TransientBrokerError(f"changelog partition {self.partition} {what}: stopping")
+        if time.monotonic() > self.deadline:
+            raise TransientBrokerError(f"changelog partition {self.partition} {what} in {self.timeout_s:g} s")
+
+
+def _settled_end(
+    reader: KafkaConsumer, log_ends: KafkaConsumer, tp: TopicPartition, waiting: _Waiting
+) -> int:
     """The committed end of ``tp`` once every transaction open in it when this was called has ended.
 
     A read_committed reader's end (the last stable offset) stops at the first record of a transaction
@@ -91,12 +109,8 @@ def _settled_end(reader: KafkaConsumer, log_ends: KafkaConsumer, tp: TopicPartit
         stable = reader.end_offsets([tp])[tp]
         if stable >= high:
             return stable
-        if time.monotonic() > deadline:
-            raise TransientBrokerError(
-                f"changelog partition {tp.partition}: a transaction open since before the restore has "
-                "not ended; restoring again"
-            )
-        time.sleep(_SETTLE_POLL_S)
+        waiting.check("not restored: a transaction open in it since before the restore has not ended")
+        waiting.stop.wait(_SETTLE_POLL_S)
 
 
 def _source_offset(headers: object) -> int:
