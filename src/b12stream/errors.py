@@ -9,6 +9,7 @@ __all__ = [
     "ClinicalError",
     "StateError",
     "StreamError",
+    "cause",
 ]
 
 
@@ -34,3 +35,16 @@ class StateError(B12StreamError):
 
 class StreamError(B12StreamError):
     """Kafka I/O failed in a way the stream layer could not retry away."""
+
+
+def cause(error: BaseException) -> str:
+    """``error`` told without the data it may quote: its type, and where in its input it arose when
+    it says (a decode or JSON position). A UnicodeDecodeError's repr holds its whole input and a
+    ValueError the text it could not read, and stored states are patient records: their errors end
+    up in log lines. b12stream's own errors are written to be logged, and are told whole."""
+    if isinstance(error, B12StreamError):
+        return f"{type(error).__name__}: {error}"
+    at = getattr(error, "start", None)
+    if at is None:
+        at = getattr(error, "pos", None)
+    return type(error).__name__ if at is None else f"{type(error).__name__} at {at}"

@@ -29,7 +29,7 @@ from b12stream.clinical.result_status import (
     is_pending,
     normalised,
 )
-from b12stream.errors import ClinicalError
+from b12stream.errors import ClinicalError, cause
 
 __all__ = [
     "CANCELLED_STATUSES",
@@ -362,7 +362,7 @@ class PatientHistory:
             patient = PatientKey(str(data["patient"]["id"]), str(data["patient"]["assigning_authority"]))
             records, as_written = observations_from_dicts(data["records"])
         except (KeyError, TypeError, ValueError) as error:
-            raise ClinicalError(f"stored patient history is malformed: {error!r}") from error
+            raise ClinicalError(f"stored patient history is malformed: {cause(error)}") from error
         history = cls(patient, records)
         if texts is not None and as_written and len(texts) == len(records) and history.records is records:
             object.__setattr__(history, "_texts", tuple(texts))

@@ -10,7 +10,7 @@ from typing import Any
 
 from b12stream.clinical.model import ResultKey, Severity
 from b12stream.clinical.observation_json import compact_json
-from b12stream.errors import StateError
+from b12stream.errors import StateError, cause
 
 __all__ = ["AlertRecord", "Memory", "SeenMessage", "SuggestionRecord"]
 
@@ -185,7 +185,7 @@ class Memory:
                 ),
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise StateError(f"malformed engine memory: {error!r}") from error
+            raise StateError(f"malformed engine memory: {cause(error)}") from error
 
 
 def _sorted_alerts(records: Iterable[AlertRecord]) -> tuple[AlertRecord, ...]:

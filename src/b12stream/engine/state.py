@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import PatientKey
 from b12stream.engine.memory import Memory
-from b12stream.errors import ClinicalError, StateError
+from b12stream.errors import ClinicalError, StateError, cause
 
 __all__ = ["STATE_FORMAT", "PatientState"]
 
@@ -53,7 +53,7 @@ class PatientState:
             history = PatientHistory.from_dict(document["history"], _record_texts(text))
             return cls(history, Memory.from_dict(document["memory"]))
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ClinicalError) as error:
-            raise StateError(f"stored patient state is unreadable: {error!r}") from error
+            raise StateError(f"stored patient state is unreadable: {cause(error)}") from error
 
 
 _RECORDS_START = '"records":['
