@@ -13,6 +13,7 @@ import pytest
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
 from b12stream.engine.state import PatientState
+from b12stream.log import patient_hash
 from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
@@ -361,8 +362,9 @@ def test_every_partition_in_place_gives_what_the_repartition_topic_gives(
 
 
 def test_pager_records_carry_no_patient_identifier(engine: Engine, tmp_path: Path) -> None:
-    """Pages go on to a paging service: their key is a token of the patient, never the patient key
-    (the alerts topic's key), and neither key nor value holds the patient's identifier."""
+    """Pages go on to a paging service: their key is the page's dedup key (an alert id), never the
+    patient key (the alerts topic's key) nor a token of it, and neither key nor value holds the
+    patient's identifier."""
     stages = Stages(engine, _TOPICS, 1_000_000)
     messages = [
         m for n, value in enumerate(hl7_messages(sorted(SAMPLES.glob("*.hl7"))))
@@ -374,7 +376,40 @@ def test_pager_records_carry_no_patient_identifier(engine: Engine, tmp_path: Pat
     pages = [r for r in result.records if r.topic == _TOPICS.pager]
     assert pages, "the samples should page someone"
     patients = {r.key: json.loads(r.value)["patient"]["id"] for r in alerts}
-    assert {r.key for r in pages} <= {pager_key(key) for key in patients}
     for page in pages:
+        assert page.key == pager_key(json.loads(page.value)) == json.loads(page.value)["dedup_key"].encode()
         assert page.key not in patients
+        assert page.key not in {patient_hash(key.decode()).encode() for key in patients}
         assert not any(identifier.encode() in page.key + page.value for identifier in patients.values())
+
+
+def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered_alone(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """An order message the writer refuses (an assigning authority over PID-3.4's 20 characters) and a
+    stored state that cannot be read each cost their own message a dead letter, named, and nothing
+    else: raised, either would stop the stream batch after batch."""
+    [alerting] = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])
+    long_authority = alerting.replace(b"^^^RIVERSIDE^MR", b"^^^2.16.840.1.113883.19.5.99^MR")
+    unreadable = for_patient_copy(alerting, 7)
+    normal = for_patient_copy(hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0], 8)
+    messages = [
+        m for n, value in enumerate([long_authority, unreadable, normal])
+        for m in split_record(value, SourceRef("in", 0, n))
+    ]
+    stages = Stages(engine, _TOPICS, 1_000_000)
+    read = ingest(unreadable, engine)
+    assert isinstance(read, Accepted)
+    with SqlitePatientStore.open(tmp_path / "state.sqlite") as store:
+        damaged = store.begin()
+        cut = b'{"format":1,"history":{"patient":{"id":"' + read.patient.id.encode() + b'"}},\xff'
+        damaged.put(read.patient.as_text(), cut)
+        damaged.prepare({("in", 0): 0})
+        damaged.flush()
+        result = stages.process(messages, store.begin(), 0, 3)
+    assert (result.processed, result.dead_lettered) == (1, 2)
+    reasons = [dict(r.headers)["b12stream.error.reason"] for r in result.records if r.topic == _TOPICS.dlq]
+    assert reasons[0].startswith(b"processing failed: HL7Error") and b"PID-3.4" in reasons[0]
+    assert reasons[1].startswith(b"processing failed: StateError: stored patient state is unreadable")
+    assert not any(read.patient.id.encode() in reason for reason in reasons)
+    assert [r.topic for r in result.records if r.topic == _TOPICS.orders] == []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
 from b12stream.engine.ingest import Accepted, Keyed, ingest, patient_of
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
+from b12stream.errors import cause
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Location, Rejection, shown
 from b12stream.log import get_logger, patient_hash
@@ -51,11 +53,12 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
     ]
 
 
-def pager_key(patient_key: bytes) -> bytes:
-    """The key of a patient's pager records: a one-way token of the patient key, not the key itself.
-    Pages go on to a paging service, which must get no identifier; one key per patient still keeps a
-    patient's trigger and resolve in one partition, in order."""
-    return patient_hash(patient_key.decode("utf-8")).encode()
+def pager_key(page: dict[str, Any]) -> bytes:
+    """The key of a pager record: the envelope's ``dedup_key`` (an alert id, already in the
+    envelope). Pages go on to a paging service, which must get no patient identifier, nor a token it
+    could turn back into one by trying every MRN; one key per alert keeps an alert's trigger and its
+    resolve in one partition, in order, which is the order a paging service needs."""
+    return str(page["dedup_key"]).encode()
 
 
 def _record_bytes(record: OutRecord) -> int:
@@ -152,30 +155,24 @@ class Stages:
                 self._reject(result, message, accepted, "process")
                 continue
             key = accepted.patient.as_text()
-            state = states.get(key)
-            if state is None:
-                raw = stored.get(key)
-                if raw is None:
-                    state = PatientState.empty(accepted.patient)
-                else:
-                    state = self._decoded.decode(key, raw)
+            control_id = accepted.message.header.control_id
+            # Reading the stored state, processing and writing the outputs (an order message the
+            # writer refuses, say) all fail for this message alone: raised, the error would stop the
+            # stream for everyone, batch after batch, as the same message came back.
             try:
+                state = states.get(key) or self._stored_state(accepted, stored.get(key))
                 outcome = process(state, accepted, self._engine)
-            except Exception as error:  # a defect must not stop the stream or lose the message
+                published = self._published(key.encode("utf-8"), outcome)
+            except Exception as error:
                 _log.error(
                     "processing failed",
-                    error=type(error).__name__,
-                    control_id=shown(accepted.message.header.control_id),
+                    error=cause(error),
+                    control_id=shown(control_id),
                     patient_hash=patient_hash(key),
                 )
-                reason = Rejection(
-                    reason=f"processing failed: {type(error).__name__}",
-                    control_id=accepted.message.header.control_id,
-                )
+                reason = Rejection(reason=f"processing failed: {cause(error)}", control_id=control_id)
                 self._reject(result, message, reason, "process")
                 continue
-            control_id = accepted.message.header.control_id
-            published = self._published(key.encode("utf-8"), outcome)
             oversized = self._oversized(published, control_id)
             if oversized is not None:
                 self._reject(result, message, oversized, "process")
@@ -204,6 +201,12 @@ class Stages:
             result.records = [record for index, record in enumerate(result.records) if index not in refused]
         result.records.extend(changelog)
         return result
+
+    def _stored_state(self, accepted: Accepted, raw: bytes | None) -> PatientState:
+        """The patient's state as stored before this batch (empty for a first-seen patient)."""
+        if raw is None:
+            return PatientState.empty(accepted.patient)
+        return self._decoded.decode(accepted.patient.as_text(), raw)
 
     def _state_bytes(self, key: str, state: PatientState) -> bytes | str:
         """What the patient ``key``'s ``state`` is stored as, or why it cannot be stored."""
@@ -247,7 +250,7 @@ class Stages:
         return [
             *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
             *(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7) for order in outcome.orders),
-            *(OutRecord(topics.pager, pager_key(key), encode_event(page)) for page in outcome.pages),
+            *(OutRecord(topics.pager, pager_key(page), encode_event(page)) for page in outcome.pages),
         ]
 
     def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
