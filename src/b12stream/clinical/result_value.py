@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -18,6 +19,10 @@ MAX_TEXT_LENGTH = 200
 NUMERIC_TYPES = frozenset({"NM", "SN"})
 _CODED_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "IS", "ID"})
 _PLAIN_COMPARATORS = frozenset({"", "<", ">", "<=", ">="})
+# What a unit looks like (10*9/L, mmol/L, %, [IU]/L, ng/mL): short, no spaces. Anything else in OBX-6
+# (a note typed into the wrong field: "called to ward 4W") is free text, which may name a patient or
+# a person, and an unusable reason is logged and published; it is told by its length only.
+_UNIT_SHAPE = re.compile(r"[\w*/%^.\-\[\]{}()']{1,24}")
 """Comparators a single value may carry (``=`` reads as none); ``<>`` is not one value."""
 
 
@@ -104,6 +109,8 @@ def _unit_reason(analyte: Analyte, unit: str) -> str:
     accepted = ", ".join(spelling for spelling, _ in analyte.units.accepted)
     if not unit:
         return f"no unit (OBX-6) for {analyte.id}; accepted: {accepted}"
+    if not _UNIT_SHAPE.fullmatch(unit):
+        return f"OBX-6 holds {len(unit)} characters of text, not a unit ({analyte.id}); accepted: {accepted}"
     return f"unit {unit!r} is not accepted for {analyte.id}; accepted: {accepted}"
 
 

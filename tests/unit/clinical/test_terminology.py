@@ -294,6 +294,16 @@ def test_unknown_unit_makes_the_value_unusable(terminology: Terminology) -> None
     assert (observation.reference_low, observation.reference_high) == (None, None)
 
 
+def test_free_text_in_the_unit_field_is_not_quoted_in_the_reason(terminology: Terminology) -> None:
+    """A note typed into OBX-6 may name a person, and unusable reasons are logged: its length is told."""
+    note = "called to SMITH JOHN 4W tel 5551234"
+    observation = one(terminology, obx(value="82", units=note))
+    assert observation.value is None
+    assert "SMITH" not in observation.unusable_reason and "5551234" not in observation.unusable_reason
+    reason = observation.unusable_reason
+    assert f"OBX-6 holds {len(note)} characters of text, not a unit (platelets)" in reason
+
+
 def test_missing_unit_is_not_guessed(terminology: Terminology) -> None:
     observation = one(terminology, obx("4679-7", "0.8", ""))
     assert observation.value is None
