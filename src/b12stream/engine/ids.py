@@ -6,7 +6,7 @@ import hashlib
 
 from b12stream.clinical.model import PatientKey
 
-__all__ = ["alert_id", "control_id", "placer_order_number", "retraction_id"]
+__all__ = ["alert_id", "control_id", "page_key", "placer_order_number", "retraction_id"]
 
 _SEP = "\x1f"  # unit separator: cannot occur in HL7-derived identifiers, so parts never run together
 
@@ -22,6 +22,17 @@ def alert_id(patient: PatientKey, rule: str, episode_id: str, branch: str, seque
     randomness: the same input history gives the same ids, so consumers can de-duplicate redeliveries.
     """
     return _digest("alert", patient.as_text(), rule, episode_id, branch, str(sequence))[:32]
+
+
+def page_key(patient: PatientKey, rule: str, episode_id: str, branch: str) -> str:
+    """The pager ``dedup_key`` of one alert thread (rule, episode, branch): the id of its first alert.
+
+    A thread has at most one open alert, so at most one open incident: a critical alert updated
+    without leaving critical keeps the incident (and its page) it has, and a retraction or a
+    de-escalation resolves it with no need to remember which emission paged. A key triggered again
+    after its incident was resolved opens a new incident (PagerDuty Events v2).
+    """
+    return alert_id(patient, rule, episode_id, branch, 1)
 
 
 def retraction_id(retracted_alert_id: str) -> str:

@@ -7,15 +7,18 @@ from typing import Any
 __all__ = ["resolve", "trigger"]
 
 
-def trigger(event: dict[str, Any], source: str) -> dict[str, Any]:
-    """A ``trigger`` for a critical ``alert`` or ``alert_update`` event; ``dedup_key`` is its id.
+def trigger(event: dict[str, Any], source: str, dedup_key: str | None = None) -> dict[str, Any]:
+    """A ``trigger`` for a critical ``alert`` or ``alert_update`` event.
+
+    ``dedup_key`` names the incident (the engine gives its alert thread's, ``ids.page_key``); the
+    event's id by default. A trigger for an incident that is open is merged into it, not paged again.
 
     The routing key is the bridge's secret and is never in the envelope. The patient identifier is
     left out as well: responders open the alert by its id, so no identifier leaves for a paging service.
     """
     return {
         "event_action": "trigger",
-        "dedup_key": event["id"],
+        "dedup_key": event["id"] if dedup_key is None else dedup_key,
         "payload": {
             "summary": event["summary"],
             "source": source,
@@ -35,6 +38,6 @@ def trigger(event: dict[str, Any], source: str) -> dict[str, Any]:
     }
 
 
-def resolve(alert_id: str) -> dict[str, Any]:
-    """A ``resolve`` for a critical alert that was retracted or superseded."""
-    return {"event_action": "resolve", "dedup_key": alert_id}
+def resolve(dedup_key: str) -> dict[str, Any]:
+    """A ``resolve`` of the incident of a critical alert that was retracted or left critical."""
+    return {"event_action": "resolve", "dedup_key": dedup_key}

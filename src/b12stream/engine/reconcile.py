@@ -12,7 +12,7 @@ from b12stream.engine import pager
 from b12stream.engine.corrections import retracted
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import alert_event, retraction_event
-from b12stream.engine.ids import alert_id
+from b12stream.engine.ids import alert_id, page_key
 from b12stream.engine.memory import AlertRecord, Memory
 from b12stream.engine.orders import OrderMessage, order_message
 from b12stream.engine.suppression import Decision, SuggestionPolicy, decide
@@ -52,7 +52,7 @@ def reconcile(
     for record, reason in retracted(memory, findings, corrected):
         events.append(retraction_event(record=record, patient=patient, reason=reason, at=at))
         if record.severity is Severity.CRITICAL:
-            pages.append(pager.resolve(record.id))
+            pages.append(pager.resolve(_page_key(patient, record)))
         memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
     for finding in findings:
         decision = decide(finding, memory, at, corrected, policy)
@@ -70,7 +70,7 @@ def reconcile(
         )
         if message is not None:
             orders.append(message)
-        pages.extend(_pages(decision, event, outputs.pager_source))
+        pages.extend(_pages(decision, event, patient, outputs.pager_source))
     return Reconciled(memory, tuple(events), tuple(orders), tuple(pages))
 
 
@@ -109,12 +109,28 @@ def _emit(
     return memory, event
 
 
-def _pages(decision: Decision, event: dict[str, Any], source: str) -> list[dict[str, Any]]:
-    """Critical alerts page; a superseded critical alert is resolved, so one incident stays open."""
+def _pages(
+    decision: Decision, event: dict[str, Any], patient: PatientKey, source: str
+) -> list[dict[str, Any]]:
+    """An alert that becomes critical pages once; its incident stays open while it stays critical.
+
+    An update that keeps a critical alert critical re-triggers the incident it has (same dedup key:
+    merged, not paged again, so the incident shows the latest alert); one that leaves critical, or
+    supersedes a critical alert of another branch, resolves that incident.
+    """
+    finding = decision.finding
+    key = page_key(patient, finding.rule, finding.episode_id, finding.branch)
     result: list[dict[str, Any]] = []
     previous = decision.previous
     if previous is not None and previous.severity is Severity.CRITICAL:
-        result.append(pager.resolve(previous.id))
-    if decision.finding.severity is Severity.CRITICAL:
-        result.append(pager.trigger(event, source))
+        open_key = _page_key(patient, previous)
+        if open_key != key or finding.severity is not Severity.CRITICAL:
+            result.append(pager.resolve(open_key))
+    if finding.severity is Severity.CRITICAL:
+        result.append(pager.trigger(event, source, key))
     return result
+
+
+def _page_key(patient: PatientKey, record: AlertRecord) -> str:
+    """The dedup key of the incident an open critical alert has."""
+    return page_key(patient, record.rule, record.episode_id, record.branch)

@@ -40,7 +40,11 @@ def test_alert_update_retraction_and_pages_validate():
     for event in events:
         assert validation_errors(event) == []
     pages = [*first.pages, *update.pages, *retraction.pages]
-    assert [p["event_action"] for p in pages] == ["trigger", "resolve", "trigger", "resolve"]
+    assert [(p["event_action"], p["dedup_key"]) for p in pages] == [
+        ("trigger", first.events[0]["id"]),  # the update stays critical: same incident, no new page
+        ("trigger", first.events[0]["id"]),
+        ("resolve", first.events[0]["id"]),
+    ]
     for page in pages:
         assert validation_errors(page, "pager") == []
 

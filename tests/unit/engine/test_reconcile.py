@@ -233,6 +233,79 @@ def test_update_of_a_critical_alert_resolves_the_superseded_page():
     assert update.pages == ({"event_action": "resolve", "dedup_key": first.events[0]["id"]},)
 
 
+R07 = "MAHA-ADAMTS13-PENDING"
+
+
+def _r07(severity: Severity, category: tuple[str, ...], at=None) -> Finding:
+    return finding(R07, severity, category=category, orders=(), at=at or day(0))
+
+
+def test_a_new_critical_alert_pages_once_under_its_own_id():
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    (event,) = first.events
+    assert [(p["event_action"], p["dedup_key"]) for p in first.pages] == [("trigger", event["id"])]
+
+
+def test_an_update_that_keeps_a_critical_alert_critical_does_not_page_again():
+    """A trigger for the incident that is open is merged into it; a new dedup key would page again."""
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    update = run(first.memory, [_r07(Severity.CRITICAL, ("a13:PENDING", "b12:DEFICIENT"), day(1))])
+    again = run(update.memory, [_r07(Severity.CRITICAL, ("a13:PENDING", "b12:NORMAL"), day(2))])
+    assert [e["type"] for e in (*update.events, *again.events)] == ["alert_update", "alert_update"]
+    paged = first.events[0]["id"]
+    for result in (update, again):
+        (page,) = result.pages
+        assert (page["event_action"], page["dedup_key"]) == ("trigger", paged)
+        assert page["payload"]["custom_details"]["alert_id"] == result.events[0]["id"]
+
+
+def test_a_retraction_after_updates_resolves_the_incident_that_is_open():
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    update = run(first.memory, [_r07(Severity.CRITICAL, ("a13:PENDING", "b12:DEFICIENT"), day(1))])
+    removal = platelets(60, day(0), status="D")
+    retraction = run(update.memory, [], at=day(0), corrected={removal.result_key: removal})
+    (event,) = retraction.events
+    assert (event["type"], event["alert_id"]) == ("retraction", update.events[0]["id"])
+    assert retraction.pages == ({"event_action": "resolve", "dedup_key": first.events[0]["id"]},)
+
+
+def test_an_escalation_to_critical_pages_and_its_retraction_resolves_that_page():
+    first = run(Memory(), [_r07(Severity.MEDIUM, ("a13:PENDING",))])
+    assert first.pages == ()
+    escalation = run(first.memory, [_r07(Severity.CRITICAL, ("a13:PENDING",), day(1))])
+    (page,) = escalation.pages
+    assert page["event_action"] == "trigger"
+    assert page["payload"]["custom_details"]["alert_id"] == escalation.events[0]["id"]
+    still = run(escalation.memory, [_r07(Severity.CRITICAL, ("a13:PENDING", "b12:LOW"), day(2))])
+    assert [(p["event_action"], p["dedup_key"]) for p in still.pages] == [("trigger", page["dedup_key"])]
+    removal = platelets(60, day(0), status="D")
+    retraction = run(still.memory, [], at=day(2), corrected={removal.result_key: removal})
+    assert retraction.pages == ({"event_action": "resolve", "dedup_key": page["dedup_key"]},)
+
+
+def test_critical_again_after_leaving_critical_pages_again_after_the_resolve():
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    lower = run(first.memory, [_r07(Severity.HIGH, ("a13:INDETERMINATE",), day(1))])
+    again = run(lower.memory, [_r07(Severity.CRITICAL, ("a13:SEVERE",), day(2))])
+    key = first.events[0]["id"]
+    assert [(p["event_action"], p["dedup_key"]) for p in lower.pages] == [("resolve", key)]
+    assert [(p["event_action"], p["dedup_key"]) for p in again.pages] == [("trigger", key)]
+
+
+def test_a_branch_escalating_to_critical_pages_and_a_branch_leaving_it_resolves():
+    r06 = "TTP-ADAMTS13-SEVERE"
+    grey = finding(r06, Severity.HIGH, branch="grey-zone", category=("a13:INDETERMINATE",), orders=())
+    severe = finding(r06, Severity.CRITICAL, branch="severe", category=("a13:SEVERE",), orders=(), at=day(1))
+    first = run(Memory(), [grey])
+    escalation = run(first.memory, [severe])
+    (event,) = escalation.events
+    assert event["type"] == "alert_update"
+    assert [(p["event_action"], p["dedup_key"]) for p in escalation.pages] == [("trigger", event["id"])]
+    back = replace(grey, observed_at=day(2), category=("a13:INDETERMINATE", "b12:LOW"))
+    lower = run(escalation.memory, [back])
+    assert [(p["event_action"], p["dedup_key"]) for p in lower.pages] == [("resolve", event["id"])]
+
+
 def test_ids_are_the_same_for_the_same_history():
     sequence = [finding(category=("plt:G1",)), finding(category=("plt:G2",), at=day(1))]
     ids = []
