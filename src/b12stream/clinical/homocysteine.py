@@ -25,7 +25,10 @@ class HomocysteineAssessment:
 def hcy_band(observation: Observation, config: RulesConfig) -> str | None:
     """'normal' (≤15), 'moderate' (>15–30), 'intermediate' (>30–100), 'severe' (>100) µmol/L.
 
-    A censored value gets a band only when its whole interval lies in it (``>100`` is severe).
+    A censored value gets the band its whole interval lies in (``>100`` is severe, ``<10`` normal).
+    A value censored from below (``>``, ``>=``) whose whole interval lies above normal gets the lowest
+    band it reaches (``>50`` is intermediate): R08 fires in every band above normal, and that band's
+    severity is the least the value can warrant. Otherwise (``>=15``, ``>10``, ``<50``) no band.
     """
     bands = config.homocysteine
     if compare(observation, ">", bands.intermediate_max_umol_l):
@@ -38,6 +41,13 @@ def hcy_band(observation: Observation, config: RulesConfig) -> str | None:
     ):
         if compare(observation, ">", low) and compare(observation, "<=", high):
             return name
+    if observation.comparator.strip() in (">", ">="):
+        for name, low in (
+            ("intermediate", bands.moderate_max_umol_l),
+            ("moderate", bands.normal_max_umol_l),
+        ):
+            if compare(observation, ">", low):
+                return name
     return None
 
 

@@ -111,6 +111,21 @@ def test_r08_severity_by_band_and_thrombocytopenia_window() -> None:
     assert R08 not in by_rule(run([plt(120, day(0)), obs("homocysteine", 48, day(-91))], day(0)))
 
 
+def test_r08_fires_on_a_value_censored_above_normal_at_the_least_severity_it_can_have() -> None:
+    def hcy(value: float, comparator: str):
+        return by_rule(
+            run([plt(120, day(-10)), obs("homocysteine", value, day(0), comparator=comparator)], day(0))
+        )
+
+    above_50 = hcy(50, ">")[R08]
+    assert above_50.severity is Severity.MEDIUM
+    assert ">50" in above_50.summary
+    assert hcy(15, ">")[R08].severity is Severity.INFO
+    assert hcy(100, ">")[R08].severity is Severity.HIGH
+    assert R08 not in hcy(15, ">=")  # 15 itself is normal
+    assert R08 not in hcy(50, "<")
+
+
 def test_r08_suggests_b12_when_unknown_and_folate_unless_covered() -> None:
     found = by_rule(
         run([plt(120, day(0)), obs("homocysteine", 48, day(0)), obs("folate", 20, day(-5))], day(0))
