@@ -23,7 +23,19 @@ _HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning aut
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
 _MSH_CONTROL_ID_MAX = 20  # MSH-10 (ST)
-_ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
+# One pass over the text: each delimiter becomes its escape sequence, and each C0 control character
+# and DEL a hex escape (v2.5.1 section 2.7). A CR or LF left in a value would end the segment there:
+# a receiver would read a shorter patient id and take the rest of it for a segment of its own.
+_ESCAPES = str.maketrans(
+    {
+        "\\": "\\E\\",
+        "|": "\\F\\",
+        "^": "\\S\\",
+        "&": "\\T\\",
+        "~": "\\R\\",
+        **{chr(code): f"\\X{code:02X}\\" for code in (*range(0x20), 0x7F)},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +69,9 @@ class OrderRequest:
 
 
 def escape(text: str) -> str:
-    """ER7 escape sequences for the default delimiters (``|^~\\&``), escape character first."""
-    for raw, escaped in _ESCAPES:
-        text = text.replace(raw, escaped)
-    return text
+    """The text as an ER7 value with the default delimiters (``|^~\\&``): delimiters escaped, and
+    control characters (CR, LF, tab, ..., DEL) as hex escapes such as ``\\X0D\\``."""
+    return text.translate(_ESCAPES)
 
 
 def _text(text: str) -> str:
@@ -81,8 +92,9 @@ def build_oml(request: OrderRequest) -> bytes:
 
     Each order is ``NW`` (ORC-1) with OBR-11 ``G`` (generated order: reflex, HL7 table 0065) and the
     triggering order as parent (ORC-8, OBR-29). PID-5 carries only name type ``U`` (unspecified):
-    the engine keeps no names, and the receiver matches on PID-3. Display text is cut to the CE.2
-    limit. Raises HL7Error for a request v2.5.1 cannot carry (no orders, an over-long identifier).
+    the engine keeps no names, and the receiver matches on PID-3. Every value is escaped (``escape``),
+    so no character of it can end a field or a segment. Display text is cut to the CE.2 limit.
+    Raises HL7Error for a request v2.5.1 cannot carry (no orders, an over-long identifier).
     """
     if not request.orders:
         raise HL7Error("an OML^O21 needs at least one order")

@@ -14,6 +14,7 @@ from b12stream.engine.process import Outcome, evaluation_times, process
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.state import PatientState
 from b12stream.errors import StateError
+from b12stream.hl7.er7 import component_text, read_encoding
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Rejection
 from tests.unit.engine.builders import day, oru, platelets, strict_message
@@ -138,3 +139,21 @@ def test_pid8_selects_the_anaemia_fallback_when_the_lab_gives_no_range(engine):
 
     assert "MAHA-ADAMTS13-PENDING" in rules_fired("M")
     assert "MAHA-ADAMTS13-PENDING" not in rules_fired("F")
+
+
+def test_line_breaks_decoded_from_an_incoming_id_stay_inside_the_order_message_fields(engine):
+    # \X0D\ and \.br\ in the lab's message decode to CR and LF in the patient id and the filler order
+    # number; written as they are, they would end the PID and ORC early and start segments of their own.
+    raw = oru("M1", "20260302080000", "82", mrn="RV1\\X0D\\ZZZ", filler="F1\\.br\\PID")
+    (message,) = accepted_messages(raw.encode(), engine)
+    assert message.patient.id == "RV1\rZZZ"
+    (order,) = process(PatientState.empty(message.patient), message, engine).orders
+    segments = order.er7.decode("utf-8").split("\r")
+    groups = ["ORC", "TQ1", "OBR"] * len(order.request.orders)
+    assert [segment[:3] for segment in segments] == ["MSH", "PID", *groups, ""]
+    assert segments[1].startswith("PID|||RV1\\X0D\\ZZZ^^^HOSP|")
+    assert segments[2].endswith("|^F1\\X0A\\PID")
+    strict_message(order.er7)
+    enc = read_encoding(segments[0])
+    assert component_text(segments[1].split("|")[3], 1, enc) == "RV1\rZZZ"
+    assert component_text(segments[2].split("|")[8], 2, enc) == "F1\nPID"

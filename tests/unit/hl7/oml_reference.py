@@ -2,6 +2,14 @@
 
 The engine writes ER7 itself for speed (`b12stream.hl7.build`); this builder is what its bytes must
 equal, since hl7apy knows the v2.5.1 message structure and checks every value at strict level.
+
+Values are escaped here, not by the engine's ``escape`` nor by hl7apy: hl7apy escapes the five
+delimiters but leaves control characters as they are (a CR in a value would end the segment), and it
+escapes the escape character of a hex escape again (``\\X0D\\`` would go out as
+``\\E\\X0D\\E\\``). So each value is given to hl7apy escaped, with the escape character of every
+escape sequence written as a private-use stand-in that hl7apy neither escapes nor treats as a
+delimiter, one character long like the escape character, so hl7apy checks each length on the escaped
+text as a receiver sees it. The stand-in becomes the escape character in the finished ER7.
 """
 
 from __future__ import annotations
@@ -11,11 +19,36 @@ from hl7apy.core import Message
 from hl7apy.exceptions import HL7apyException
 
 from b12stream.errors import HL7Error
-from b12stream.hl7.build import OrderLine, OrderRequest, _text, _ts, escape
+from b12stream.hl7.build import OrderLine, OrderRequest, _ts
 
 __all__ = ["reference_oml"]
 
 _VERSION = "2.5.1"
+_ESCAPE = "\ue000"  # stands in for the escape character "\\" inside hl7apy
+_DELIMITER_CODES = {"|": "F", "^": "S", "&": "T", "~": "R", "\\": "E"}
+_CE_TEXT_MAX = 199  # CE.2 (ST)
+
+
+def _escaped(value: str) -> str:
+    """``value`` as ER7 text (v2.5.1 section 2.7), escape character written as the stand-in."""
+    if _ESCAPE in value:
+        raise ValueError("the reference builder cannot carry U+E000")
+    out = []
+    for char in value:
+        if char in _DELIMITER_CODES:
+            out.append(f"{_ESCAPE}{_DELIMITER_CODES[char]}{_ESCAPE}")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"{_ESCAPE}X{ord(char):02X}{_ESCAPE}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _text(text: str) -> str:
+    """Display text cut, a character at a time from the end, until it fits CE.2 escaped."""
+    while len(_escaped(text)) > _CE_TEXT_MAX:
+        text = text[:-1]
+    return _escaped(text)
 
 
 def reference_oml(request: OrderRequest) -> bytes:
@@ -26,7 +59,7 @@ def reference_oml(request: OrderRequest) -> bytes:
         message = _message(request)
         if not message.validate():
             raise HL7Error("OML^O21 failed hl7apy validation")
-        return message.to_er7().encode("utf-8") + b"\r"
+        return (message.to_er7() + "\r").replace(_ESCAPE, "\\").encode("utf-8")
     except HL7apyException as error:
         raise HL7Error(f"OML^O21 could not be built: {error}") from error
 
@@ -34,22 +67,22 @@ def reference_oml(request: OrderRequest) -> bytes:
 def _message(request: OrderRequest) -> Message:
     message = Message("OML_O21", version=_VERSION, validation_level=VALIDATION_LEVEL.STRICT)
     msh = message.msh
-    msh.msh_3.hd_1 = escape(request.sending_application)
+    msh.msh_3.hd_1 = _escaped(request.sending_application)
     if request.sending_facility:
-        msh.msh_4.hd_1 = escape(request.sending_facility)
+        msh.msh_4.hd_1 = _escaped(request.sending_facility)
     if request.receiving_application:
-        msh.msh_5.hd_1 = escape(request.receiving_application)
+        msh.msh_5.hd_1 = _escaped(request.receiving_application)
     if request.receiving_facility:
-        msh.msh_6.hd_1 = escape(request.receiving_facility)
+        msh.msh_6.hd_1 = _escaped(request.receiving_facility)
     msh.msh_7 = _ts(request.message_time)
     msh.msh_9 = "OML^O21^OML_O21"
-    msh.msh_10 = request.control_id
+    msh.msh_10 = _escaped(request.control_id)
     msh.msh_11 = "P"
     msh.msh_12 = _VERSION
     pid = message.add_group("OML_O21_PATIENT").pid
-    pid.pid_3.cx_1 = escape(request.patient_id)
+    pid.pid_3.cx_1 = _escaped(request.patient_id)
     if request.assigning_authority:
-        pid.pid_3.cx_4.hd_1 = escape(request.assigning_authority)
+        pid.pid_3.cx_4.hd_1 = _escaped(request.assigning_authority)
     pid.pid_5.xpn_7 = "U"
     for number, line in enumerate(request.orders, start=1):
         _add_order(message, request, line, number)
@@ -60,20 +93,20 @@ def _add_order(message: Message, request: OrderRequest, line: OrderLine, number:
     group = message.add_group("OML_O21_ORDER")
     orc = group.orc
     orc.orc_1 = "NW"
-    orc.orc_2.ei_1 = escape(line.placer_order_number)
-    orc.orc_2.ei_2 = escape(request.sending_application)
+    orc.orc_2.ei_1 = _escaped(line.placer_order_number)
+    orc.orc_2.ei_2 = _escaped(request.sending_application)
     if request.parent_filler_order_number:
-        orc.orc_8.eip_2.ei_1 = escape(request.parent_filler_order_number)
+        orc.orc_8.eip_2.ei_1 = _escaped(request.parent_filler_order_number)
     tq1 = group.add_group("OML_O21_TIMING").tq1
     tq1.tq1_1 = str(number)
     tq1.tq1_9 = "S^Stat^HL70485" if line.stat else "R^Routine^HL70485"
     obr = group.add_group("OML_O21_OBSERVATION_REQUEST").obr
     obr.obr_1 = str(number)
-    obr.obr_2.ei_1 = escape(line.placer_order_number)
-    obr.obr_2.ei_2 = escape(request.sending_application)
-    obr.obr_4.ce_1 = escape(line.code)
+    obr.obr_2.ei_1 = _escaped(line.placer_order_number)
+    obr.obr_2.ei_2 = _escaped(request.sending_application)
+    obr.obr_4.ce_1 = _escaped(line.code)
     obr.obr_4.ce_2 = _text(line.text)
-    obr.obr_4.ce_3 = escape(line.coding_system)
+    obr.obr_4.ce_3 = _escaped(line.coding_system)
     obr.obr_11 = "G"
     if request.parent_filler_order_number:
-        obr.obr_29.eip_2.ei_1 = escape(request.parent_filler_order_number)
+        obr.obr_29.eip_2.ei_1 = _escaped(request.parent_filler_order_number)

@@ -10,14 +10,25 @@ from hypothesis import strategies as st
 
 from b12stream.errors import HL7Error
 from b12stream.hl7.build import OrderLine, OrderRequest, build_oml
+from b12stream.hl7.er7 import component_text, read_encoding, split_segments
+from tests.unit.engine.builders import strict_message
 from tests.unit.hl7.oml_reference import reference_oml
 
-# Printable text with every ER7 delimiter in it, so escaping is exercised on each field.
-_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x24F), max_size=40)
+# Identifiers come from other systems' messages, escapes decoded: any ER7 delimiter, and any control
+# character a sender wrote as \X0D\ or \.br\, can be in them, so escaping is exercised on each field.
+_CONTROLS = "".join(map(chr, (*range(0x20), 0x7F)))
+_CHARS = st.one_of(
+    st.sampled_from("AZaz09-._"),
+    st.sampled_from("|^~\\&"),
+    st.sampled_from(_CONTROLS),
+    st.characters(min_codepoint=0x80, max_codepoint=0x24F),
+)
+_TEXT = st.text(alphabet=st.one_of(_CHARS, st.characters(min_codepoint=32, max_codepoint=0x24F)), max_size=60)
 
 
 def _short(maximum: int) -> st.SearchStrategy[str]:
-    return st.text(alphabet="AZaz09-._|^~\\&", min_size=1, max_size=maximum)
+    """Up to ``maximum`` characters, each of which may take 5 escaped (``\\X0D\\``)."""
+    return st.text(alphabet=_CHARS, min_size=1, max_size=maximum)
 
 
 _LINES = st.builds(
@@ -35,10 +46,12 @@ _REQUESTS = st.builds(
     message_time=st.datetimes(
         min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
     ),
-    patient_id=_short(15),
-    assigning_authority=st.one_of(st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=16)),
+    patient_id=_short(39),
+    assigning_authority=st.one_of(
+        st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=20), _short(4)
+    ),
     orders=st.lists(_LINES, min_size=1, max_size=4).map(tuple),
-    parent_filler_order_number=st.one_of(st.just(""), _short(30)),
+    parent_filler_order_number=st.one_of(st.just(""), _short(39)),
     sending_application=st.sampled_from(["B12STREAM", "CDS"]),
     sending_facility=st.sampled_from(["", "LAB", "NORTH&SOUTH"]),
     receiving_application=st.sampled_from(["", "EHR"]),
@@ -50,6 +63,27 @@ _REQUESTS = st.builds(
 @given(_REQUESTS)
 def test_written_bytes_equal_the_hl7apy_built_message(request: OrderRequest) -> None:
     assert build_oml(request) == reference_oml(request)
+
+
+@settings(max_examples=50, deadline=None)
+@given(_REQUESTS)
+def test_written_values_parse_strictly_and_read_back_as_given(request: OrderRequest) -> None:
+    er7 = build_oml(request)
+    strict_message(er7)
+    text = er7.decode("utf-8")
+    enc = read_encoding(text)
+    segments = [segment.split("|") for segment in split_segments(text)]
+    assert [fields[0] for fields in segments] == ["MSH", "PID", *["ORC", "TQ1", "OBR"] * len(request.orders)]
+    pid = segments[1]
+    assert component_text(pid[3], 1, enc) == request.patient_id
+    assert component_text(pid[3], 4, enc) == request.assigning_authority
+    for number, line in enumerate(request.orders):
+        orc, _, obr = segments[2 + 3 * number : 5 + 3 * number]
+        assert component_text(orc[2], 1, enc) == line.placer_order_number == component_text(obr[2], 1, enc)
+        assert component_text(obr[4], 1, enc) == line.code
+        assert line.text.startswith(component_text(obr[4], 2, enc))
+        for parent in (orc[8] if len(orc) > 8 else "", obr[29] if len(obr) > 29 else ""):
+            assert component_text(parent, 2, enc) == request.parent_filler_order_number
 
 
 def _request(**changes: object) -> OrderRequest:
