@@ -18,8 +18,10 @@ __all__ = ["OrderLine", "OrderRequest", "build_oml", "escape"]
 
 _VERSION = "2.5.1"
 _TEXT_MAX = 199  # CE.2 maximum length in v2.5.1
-# v2.5.1 maximum lengths of the components the engine fills with data it did not choose.
+# v2.5.1 maximum lengths of the components the engine fills with data it did not choose, measured on
+# the escaped text (what a receiver, and hl7apy at strict level, counts).
 _HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning authority
+_CX_ID_MAX = 199  # CX.1 (ST): the patient id
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
 _MSH_CONTROL_ID_MAX = 20  # MSH-10 (ST)
@@ -99,7 +101,7 @@ def build_oml(request: OrderRequest) -> bytes:
     if not request.orders:
         raise HL7Error("an OML^O21 needs at least one order")
     application = _limited(request.sending_application, _HD_NAMESPACE_MAX, "MSH-3.1")
-    parent = _limited(request.parent_filler_order_number, _EI_IDENTIFIER_MAX, "ORC-8.2")
+    parent = _limited(request.parent_filler_order_number, _EI_IDENTIFIER_MAX, "ORC-8.2.1")
     segments = [
         _segment(
             "MSH|^~\\&",
@@ -119,7 +121,7 @@ def build_oml(request: OrderRequest) -> bytes:
             "",
             "",
             _components(
-                escape(request.patient_id),
+                _limited(request.patient_id, _CX_ID_MAX, "PID-3.1"),
                 "",
                 "",
                 _limited(request.assigning_authority, _HD_NAMESPACE_MAX, "PID-3.4"),
@@ -144,10 +146,14 @@ def build_oml(request: OrderRequest) -> bytes:
 
 
 def _limited(value: str, maximum: int, where: str) -> str:
-    """The value escaped, or HL7Error naming the component when v2.5.1 cannot carry it."""
-    if len(value) > maximum:
-        raise HL7Error(f"OML^O21 could not be built: {where} is {len(value)} characters, at most {maximum}")
-    return escape(value)
+    """The value escaped, or HL7Error when v2.5.1 cannot carry it. The error names the component and
+    the lengths, never the value: it may be a patient id, and the error is logged."""
+    escaped = escape(value)
+    if len(escaped) > maximum:
+        raise HL7Error(
+            f"OML^O21 could not be built: {where} is {len(escaped)} characters escaped, at most {maximum}"
+        )
+    return escaped
 
 
 def _components(*values: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,6 +66,36 @@ def test_written_bytes_equal_the_hl7apy_built_message(request: OrderRequest) -> 
     assert build_oml(request) == reference_oml(request)
 
 
+# Identifiers that may not fit once escaped: 67 "|" are 201 characters escaped, 40 CR 200.
+_LONG = st.one_of(_short(39), _short(60), st.text(alphabet=_CHARS, min_size=150, max_size=260))
+_ANY_REQUESTS = st.builds(
+    OrderRequest,
+    control_id=st.text(alphabet="0123456789abcdef", min_size=1, max_size=20),
+    message_time=st.just(datetime(2026, 3, 2, 9, tzinfo=UTC)),
+    patient_id=_LONG,
+    assigning_authority=st.one_of(st.just(""), _short(24)),
+    orders=st.lists(
+        st.builds(OrderLine, placer_order_number=_LONG, code=st.just("2132-9"), text=_TEXT),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
+    parent_filler_order_number=st.one_of(st.just(""), _LONG),
+)
+
+
+def _built(build: Callable[[OrderRequest], bytes], request: OrderRequest) -> bytes | None:
+    try:
+        return build(request)
+    except HL7Error:
+        return None
+
+
+@settings(max_examples=50, deadline=None)
+@given(_ANY_REQUESTS)
+def test_the_writer_refuses_exactly_what_hl7apy_refuses(request: OrderRequest) -> None:
+    assert _built(build_oml, request) == _built(reference_oml, request)
+
+
 @settings(max_examples=50, deadline=None)
 @given(_REQUESTS)
 def test_written_values_parse_strictly_and_read_back_as_given(request: OrderRequest) -> None:
@@ -106,8 +137,17 @@ def _request(**changes: object) -> OrderRequest:
         {"orders": (OrderLine("P" * 200, "2132-9", "x"),)},
         {"parent_filler_order_number": "F" * 200},
         {"orders": ()},
+        {"patient_id": "X" * 200},
+        {"patient_id": "|" * 67},
+        {"patient_id": "\r" * 40},
+        {"assigning_authority": "&" * 7},
+        {"parent_filler_order_number": "|" * 67},
+        {"orders": (OrderLine("~" * 67, "2132-9", "x"),)},
     ],
-    ids=["authority", "application", "placer", "parent", "no-orders"],
+    ids=[
+        "authority", "application", "placer", "parent", "no-orders", "patient", "patient-escaped",
+        "patient-controls", "authority-escaped", "parent-escaped", "placer-escaped",
+    ],
 )
 def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) -> None:
     request = _request(**changes)
@@ -115,3 +155,21 @@ def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) 
         reference_oml(request)
     with pytest.raises(HL7Error):
         build_oml(request)
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "maximum"),
+    [
+        ({"patient_id": "MRN7|" * 40}, "PID-3.1", 199),
+        ({"assigning_authority": "MRN7&&&&&&"}, "PID-3.4", 20),
+        ({"parent_filler_order_number": "MRN7\r" * 40}, "ORC-8.2.1", 199),
+    ],
+)
+def test_a_refusal_names_the_component_and_its_limit_but_not_the_value(
+    changes: dict[str, object], where: str, maximum: int
+) -> None:
+    with pytest.raises(HL7Error) as refused:
+        build_oml(_request(**changes))
+    message = str(refused.value)
+    assert where in message and f"at most {maximum}" in message
+    assert "MRN7" not in message
