@@ -138,7 +138,7 @@ def build_oml(request: OrderRequest) -> bytes:
         )
         segments.append(_segment("ORC", "NW", placer, "", "", "", "", "", parent_ref))
         priority = "S^Stat^HL70485" if line.stat else "R^Routine^HL70485"
-        segments.append(_segment("TQ1", str(number), *([""] * 7), priority))
+        segments.append(_segment("TQ1", "1", *([""] * 7), priority))  # the order's one timing spec
         segments.append(
             _segment("OBR", str(number), placer, "", code, *([""] * 6), "G", *([""] * 17), parent_ref)
         )

@@ -35,9 +35,12 @@ def test_order_message_validates_strictly_and_says_what_the_design_requires():
     assert parsed.oml_o21_patient.pid.pid_3.to_er7() == "MRN001^^^HOSP"
     orders = parsed.children[2:]
     assert len(orders) == 2
-    for group, loinc, priority in zip(orders, ("2132-9", "18314-5"), ("S", "R"), strict=True):
+    expected = zip(orders, ("2132-9", "18314-5"), ("S", "R"), strict=True)
+    for number, (group, loinc, priority) in enumerate(expected, start=1):
         orc = group.orc
         obr = group.oml_o21_observation_request.obr
+        assert obr.obr_1.to_er7() == str(number)  # OBR-1 numbers the orders of the message
+        assert group.oml_o21_timing.tq1.tq1_1.to_er7() == "1"  # TQ1-1 the timing specs of one order
         assert orc.orc_1.to_er7() == "NW"
         assert orc.orc_2.ei_1.to_er7() == placer_order_number("a" * 32, loinc)
         assert obr.obr_2.ei_1.to_er7() == orc.orc_2.ei_1.to_er7()

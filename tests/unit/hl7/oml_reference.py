@@ -98,7 +98,7 @@ def _add_order(message: Message, request: OrderRequest, line: OrderLine, number:
     if request.parent_filler_order_number:
         orc.orc_8.eip_2.ei_1 = _escaped(request.parent_filler_order_number)
     tq1 = group.add_group("OML_O21_TIMING").tq1
-    tq1.tq1_1 = str(number)
+    tq1.tq1_1 = "1"  # numbers the timing specifications of this order, which has one
     tq1.tq1_9 = "S^Stat^HL70485" if line.stat else "R^Routine^HL70485"
     obr = group.add_group("OML_O21_OBSERVATION_REQUEST").obr
     obr.obr_1 = str(number)
