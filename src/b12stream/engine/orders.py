@@ -23,8 +23,9 @@ _PRIMARY_ANALYTES = frozenset({"platelets", "adamts13_activity"})
 class OrderMessage:
     """One OML^O21 for one alert event: ``key`` is the patient key text (the Kafka record key).
 
-    ``er7`` is built from ``request`` with hl7apy on first access and kept: building costs tens of
-    milliseconds, and ``replay``, which prints events only, never pays it.
+    ``er7`` is written from ``request`` (hl7/build.py) on first access and kept: ``replay``, which
+    prints events only, never pays for it. The stream's process stage writes it with the message's
+    other outputs, so that a request the writer refuses dead-letters that message alone.
     """
 
     alert_id: str
