@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
@@ -221,3 +222,64 @@ def test_state_files_behind_kafka_are_restored_before_their_partitions_run_again
         json.dumps(e, sort_keys=True) for e in expected
     )
     _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=False)
+
+
+def test_a_commit_the_broker_never_answers_does_not_hold_a_stopping_engine(
+    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kafka-python waits for a commit's answer without limit. With no answer (a coordinator gone),
+    a stop still ends ``run`` within SIGTERM's 10 s, cleanly; the batch's outcome is unknown, and the
+    next start settles it: every alert once."""
+    names = topic_names("noanswer")
+    create_topic(bootstrap, names["input"], 1)
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", partitions=2)
+    expected, _, _ = reference_outputs(DEPENDENT, config)
+    released = threading.Event()
+    held: list[str] = []
+    commit = KafkaProducer.commit_transaction
+
+    def first_commit_unanswered(self: KafkaProducer) -> None:
+        if not held:
+            held.append("commit")
+            released.wait(60)  # the coordinator never answers while the engine waits
+            raise KafkaTimeoutError("injected: no answer")
+        commit(self)
+
+    monkeypatch.setattr(KafkaProducer, "commit_transaction", first_commit_unanswered)
+    produce(bootstrap, names["input"], hl7_messages(DEPENDENT))
+    try:
+        first = _Running(config, tmp_path)
+        deadline = time.monotonic() + 60
+        while not held:
+            assert time.monotonic() < deadline, "the engine never committed"
+            time.sleep(0.05)
+        asked = time.monotonic()
+        first.stop.set()
+        first.runner.join(timeout=10)
+        assert not first.runner.is_alive(), "the engine went on waiting for the commit's answer"
+        assert first.returned == [0] and time.monotonic() - asked < 10
+    finally:
+        released.set()
+    second = _Running(config, tmp_path)
+    try:
+        records = read_topic(
+            bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected), timeout_s=120.0
+        )
+        records = read_to_end(bootstrap, names["alerts"])
+    finally:
+        second.stop.set()
+        second.runner.join(timeout=30)
+    assert Counter(json.dumps(e, sort_keys=True) for e in events(records)) == Counter(
+        json.dumps(e, sort_keys=True) for e in expected
+    )
+
+
+class _Running:
+    """An engine running in this process, in a thread, with its stop event and what ``run`` returned."""
+
+    def __init__(self, config: Path, tmp_path: Path) -> None:
+        self.stop = threading.Event()
+        self.returned: list[int] = []
+        app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", self.stop)
+        self.runner = threading.Thread(target=lambda: self.returned.append(app.run()))
+        self.runner.start()

@@ -222,6 +222,7 @@ class StreamApp:
             topics.repartition,
             self.settings.exactly_once,
             self.settings.flush_timeout_s,
+            self._stop,
         )
         try:
             checkpoint.begin()

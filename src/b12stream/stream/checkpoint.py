@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
@@ -13,6 +15,11 @@ from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.records import OutRecord
 
 __all__ = ["Checkpoint"]
+
+_ANSWER_POLL_S = 0.05
+# How long a commit or abort still has once a stop is asked for: within the 10 s a SIGTERM allows
+# (the supervisor kills a worker at 8 s), and far more than a broker that answers needs.
+_STOPPING_WAIT_S = 2.5
 
 
 class Checkpoint:
@@ -42,6 +49,7 @@ class Checkpoint:
         repartition: str,
         exactly_once: bool,
         flush_timeout_s: float,
+        stop: threading.Event | None = None,
     ):
         self._producer = producer
         self._consumer = consumer
@@ -49,6 +57,7 @@ class Checkpoint:
         self._repartition = repartition
         self._exactly_once = exactly_once
         self._flush_timeout_s = flush_timeout_s
+        self._stop = stop or threading.Event()
         self._failure: BaseException | None = None
         self._tracked_futures: list[object] = []
         self._ends: dict[tuple[str, int], int] = {}
@@ -119,8 +128,13 @@ class Checkpoint:
     def commit_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
         committed = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
         if self._exactly_once:
-            self._producer.send_offsets_to_transaction(committed, self._consumer.group_metadata())
-            self._producer.commit_transaction()
+            metadata = self._consumer.group_metadata()
+
+            def commit() -> None:
+                self._producer.send_offsets_to_transaction(committed, metadata)
+                self._producer.commit_transaction()
+
+            self._answered(commit, "commit")
             self._in_transaction = False
         else:
             self._consumer.commit(committed)
@@ -137,7 +151,36 @@ class Checkpoint:
             transaction.fail()
         if self._in_transaction:
             self._in_transaction = False
-            self._producer.abort_transaction()
+            self._answered(self._producer.abort_transaction, "abort")
+
+    def _answered(self, call: Callable[[], None], what: str) -> None:
+        """``call`` (a transaction request), waited for at most ``flush_timeout_s`` and only while no
+        stop is asked for. kafka-python 3.0.12 waits for the coordinator's answer to a commit or an
+        abort without any limit, and retries it for ever: with the broker gone the engine would hang,
+        deaf to SIGTERM. Past the wait the outcome is not known (the commit may still complete): the
+        caller drops the producer, whose successor's ``init_transactions`` settles the transaction,
+        and restores state from the changelog, as after any commit whose answer was lost."""
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def answer() -> None:
+            try:
+                call()
+            except BaseException as error:
+                failure.append(error)
+            finally:
+                done.set()
+
+        threading.Thread(target=answer, name=f"b12stream-{what}", daemon=True).start()
+        deadline = time.monotonic() + self._flush_timeout_s
+        while not done.wait(_ANSWER_POLL_S):
+            if self._stop.is_set():  # a healthy answer still comes in time to finish the batch
+                deadline = min(deadline, time.monotonic() + _STOPPING_WAIT_S)
+            if time.monotonic() > deadline:
+                self._in_transaction = False  # the producer is stuck in it: not asked again
+                raise TransientBrokerError(f"transaction {what} not answered in time; outcome unknown")
+        if failure:
+            raise failure[0]
 
     def _latch(self, error: BaseException) -> None:
         if self._failure is None:
