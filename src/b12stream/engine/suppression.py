@@ -16,7 +16,7 @@ __all__ = ["Decision", "ShownOrder", "SuggestionPolicy", "category_changed", "de
 # change that alert's content, or ends the rule outright (B12 status for R01). Unlisted rules: all.
 _RELEVANT_CLASSES: Mapping[str, frozenset[str]] = {
     "B12-UNKNOWN-THROMBOCYTOPENIA": frozenset({"plt"}),
-    "B12-LOW-THROMBOCYTOPENIA": frozenset({"plt", "b12"}),
+    "B12-LOW-THROMBOCYTOPENIA": frozenset({"plt", "b12", "a13"}),
     "B12-INDETERMINATE-THROMBOCYTOPENIA": frozenset({"b12"}),
     "B12-CAUSE-WORKUP": frozenset({"b12"}),
     "PSEUDO-TMA-SUSPECTED": frozenset({"b12", "a13", "maha"}),
@@ -26,6 +26,13 @@ _RELEVANT_CLASSES: Mapping[str, frozenset[str]] = {
     "PLATELET-RECOVERY": frozenset(),
 }
 _UNNAMED = frozenset({""})  # category entries without a ``name:`` prefix always count
+
+# A class whose change matters to a rule only where it crosses a line: (rule, class) → the values on one
+# side. R02 reads ADAMTS13 only as severe (R06 downgrades R02 to ``info``) or not; PENDING → NOT_SEVERE
+# leaves its content as it was, the grey zone ends R02 (spec R02).
+_SIDES: Mapping[tuple[str, str], frozenset[str]] = {
+    ("B12-LOW-THROMBOCYTOPENIA", "a13"): frozenset({"SEVERE"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +124,18 @@ def category_changed(rule: str, before: Sequence[str], after: Sequence[str]) -> 
     """True when a state class that matters to ``rule``'s alert changed (R11 "category change").
 
     Classes are ``name:value`` entries (``plt:G2``, ``b12:DEFICIENT``, ``a13:PENDING``, ``maha:on``).
-    A platelet grade counts only when it worsens: an improving count is R09's to report. Entries in
-    another form are compared as they are.
+    A platelet grade counts only when it worsens: an improving count is R09's to report. A class with
+    sides for the rule (R02's ADAMTS13: severe or not) counts only when it crosses to the other side.
+    Entries in another form are compared as they are.
     """
     old, new = _classes(before), _classes(after)
     for name in _RELEVANT_CLASSES.get(rule, frozenset(old) | frozenset(new)) | _UNNAMED:
+        side = _SIDES.get((rule, name))
         if name == "plt":
             if _grade_rank(new.get(name, "")) > _grade_rank(old.get(name, "")):
+                return True
+        elif side is not None:
+            if (new.get(name) in side) != (old.get(name) in side):
                 return True
         elif new.get(name) != old.get(name):
             return True
@@ -151,9 +163,10 @@ def decide(
     """De-duplicate one finding against what was said; None means nothing new to say.
 
     - Open alert of the same rule, episode and branch: an ``alert_update`` of it when the severity
-      escalated, a relevant category changed (``category_changed``) or a corrected input left it
-      holding at another severity (R10); else an update carrying only the suggestions an X status
-      re-allowed, if any; else None.
+      escalated, a relevant category changed (``category_changed``; this also lowers a severity, as
+      R02's to ``info`` when ADAMTS13 turns severe) or a corrected input left it holding at another
+      severity (R10); else an update carrying only the suggestions an X status re-allowed, if any;
+      else None.
     - Otherwise, when an open alert of the same rule and episode in another branch differs from the
       finding in a relevant category (R05 a → b when B12 turns deficient): an ``alert_update``
       superseding it.

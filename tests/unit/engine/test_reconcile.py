@@ -9,6 +9,7 @@ from b12stream.clinical.model import Finding, Observation, ResultKey, Severity
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import Reconciled, reconcile
+from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import SuggestionPolicy
 from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, day, finding, platelets
 
@@ -323,3 +324,35 @@ def test_ids_are_the_same_for_the_same_history():
 def test_an_order_listed_twice_in_one_finding_is_suggested_once():
     (event,) = run(Memory(), [finding(orders=(FILM, B12, FILM))]).events
     assert loincs(event) == ["18314-5", "2132-9"]
+
+
+R02 = "B12-LOW-THROMBOCYTOPENIA"
+R06 = "TTP-ADAMTS13-SEVERE"
+
+
+def _r02(severity: Severity, a13: str, at=None) -> Finding:
+    return finding(R02, severity, category=("plt:G2", "b12:DEFICIENT", f"a13:{a13}"), at=at or day(0))
+
+
+def test_a_severe_adamts13_downgrades_an_open_r02_to_info_by_an_update():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "UNKNOWN")])
+    severe = finding(R06, Severity.CRITICAL, branch="severe", orders=(), at=day(1))
+    result = run(first.memory, [_r02(Severity.INFO, "SEVERE", day(1)), severe])
+    update, r06 = result.events
+    assert (update["type"], update["rule"], update["severity"]) == ("alert_update", R02, "info")
+    assert update["supersedes"] == first.events[0]["id"]
+    assert (r06["type"], r06["severity"]) == ("alert", "critical")
+    assert all(validation_errors(e) == [] for e in result.events)
+
+
+def test_an_adamts13_that_is_not_severe_leaves_an_open_r02_as_it_was():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "UNKNOWN")])
+    pending = run(first.memory, [_r02(Severity.MEDIUM, "PENDING", day(1))])
+    assert pending.events == ()
+    assert run(pending.memory, [_r02(Severity.MEDIUM, "NOT_SEVERE", day(2))]).events == ()
+
+
+def test_an_adamts13_no_longer_severe_raises_r02_again():
+    first = run(Memory(), [_r02(Severity.INFO, "SEVERE")])
+    (event,) = run(first.memory, [_r02(Severity.MEDIUM, "NOT_SEVERE", day(1))]).events
+    assert (event["type"], event["severity"]) == ("alert_update", "medium")
