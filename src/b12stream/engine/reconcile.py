@@ -15,7 +15,7 @@ from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
 from b12stream.engine.memory import AlertRecord, Memory
 from b12stream.engine.orders import OrderMessage, order_message
-from b12stream.engine.suppression import Decision, SuggestionPolicy, decide
+from b12stream.engine.suppression import Decision, SuggestionPolicy, decide, ended
 
 __all__ = ["Reconciled", "reconcile"]
 
@@ -38,11 +38,12 @@ def reconcile(
     policy: SuggestionPolicy,
     outputs: OutputSettings,
 ) -> Reconciled:
-    """Say what is new: retractions first (R10), then alerts and updates in the findings' order.
+    """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
+    is in the grey zone), then alerts and updates in the findings' order.
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
-    observation; only alerts resting on those keys can be retracted. Pure: the returned memory
-    records every emission.
+    observation; only alerts resting on those keys are retracted for a correction. Pure: the
+    returned memory records every emission.
     """
     if not findings and not corrected:
         return Reconciled(memory, (), (), ())  # nothing holds and nothing was taken back
@@ -50,10 +51,9 @@ def reconcile(
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
     for record, reason in retracted(memory, findings, corrected):
-        events.append(retraction_event(record=record, patient=patient, reason=reason, at=at))
-        if record.severity is Severity.CRITICAL:
-            pages.append(pager.resolve(_page_key(patient, record)))
-        memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
+        memory = _retract(record, reason, patient, memory, at, events, pages)
+    for record, reason in ended(memory, findings, at):
+        memory = _retract(record, reason, patient, memory, at, events, pages)
     for finding in findings:
         decision = decide(finding, memory, at, corrected, policy)
         if decision is None:
@@ -72,6 +72,22 @@ def reconcile(
             orders.append(message)
         pages.extend(_pages(decision, event, patient, outputs.pager_source))
     return Reconciled(memory, tuple(events), tuple(orders), tuple(pages))
+
+
+def _retract(
+    record: AlertRecord,
+    reason: str,
+    patient: PatientKey,
+    memory: Memory,
+    at: datetime,
+    events: list[dict[str, Any]],
+    pages: list[dict[str, Any]],
+) -> Memory:
+    """Withdraw one open alert at its own severity; a critical one also resolves its page."""
+    events.append(retraction_event(record=record, patient=patient, reason=reason, at=at))
+    if record.severity is Severity.CRITICAL:
+        pages.append(pager.resolve(_page_key(patient, record)))
+    return memory.with_alert(replace(record, is_open=False, observed_at=at))
 
 
 def _emit(

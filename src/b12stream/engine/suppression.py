@@ -10,7 +10,15 @@ from datetime import datetime, timedelta
 from b12stream.clinical.model import Finding, Observation, ResultKey, Severity, SuggestedOrder
 from b12stream.engine.memory import AlertRecord, Memory, SuggestionRecord
 
-__all__ = ["Decision", "ShownOrder", "SuggestionPolicy", "category_changed", "decide", "select_orders"]
+__all__ = [
+    "Decision",
+    "ShownOrder",
+    "SuggestionPolicy",
+    "category_changed",
+    "decide",
+    "ended",
+    "select_orders",
+]
 
 # R11: the state classes whose change re-emits an open alert, per rule id. A class left out cannot
 # change that alert's content, or ends the rule outright (B12 status for R01). Unlisted rules: all.
@@ -29,9 +37,16 @@ _UNNAMED = frozenset({""})  # category entries without a ``name:`` prefix always
 
 # A class whose change matters to a rule only where it crosses a line: (rule, class) → the values on one
 # side. R02 reads ADAMTS13 only as severe (R06 downgrades R02 to ``info``) or not; PENDING → NOT_SEVERE
-# leaves its content as it was, the grey zone ends R02 (spec R02).
+# leaves its content as it was, and the grey zone ends it (``ended``).
 _SIDES: Mapping[tuple[str, str], frozenset[str]] = {
     ("B12-LOW-THROMBOCYTOPENIA", "a13"): frozenset({"SEVERE"}),
+}
+
+# R06: an open alert withdrawn when its rule stops holding while the episode is in one of these classes,
+# with the retraction reason. R02 does not hold with ADAMTS13 in the grey zone (10–20 %): do not
+# attribute the thrombocytopenia to B12.
+_ENDING_CLASSES: Mapping[str, Mapping[str, str]] = {
+    "B12-LOW-THROMBOCYTOPENIA": {"a13:INDETERMINATE": "ADAMTS13 grey zone"},
 }
 
 
@@ -140,6 +155,30 @@ def category_changed(rule: str, before: Sequence[str], after: Sequence[str]) -> 
         elif new.get(name) != old.get(name):
             return True
     return False
+
+
+def ended(memory: Memory, findings: Sequence[Finding], at: datetime) -> tuple[tuple[AlertRecord, str], ...]:
+    """Open alerts that a state change ended outright, each with its retraction reason (R06 for R02).
+
+    An alert is ended when its rule no longer holds in its episode at ``at`` while the episode, as the
+    findings at ``at`` describe it, is in one of the rule's ending classes. With no finding in the
+    episode nothing is known of its state, and nothing is ended. An evaluation time before the alert
+    was raised says nothing about it (its evidence may not have existed yet): nothing is ended then.
+    """
+    holding = {(f.rule, f.episode_id) for f in findings}
+    states: dict[str, set[str]] = {}
+    for item in findings:
+        states.setdefault(item.episode_id, set()).update(item.category)
+    result: list[tuple[AlertRecord, str]] = []
+    for record in memory.open_alerts():
+        endings = _ENDING_CLASSES.get(record.rule)
+        if not endings or (record.rule, record.episode_id) in holding or at < record.observed_at:
+            continue
+        state = states.get(record.episode_id, set())
+        reasons = [reason for entry, reason in endings.items() if entry in state]
+        if reasons:
+            result.append((record, reasons[0]))
+    return tuple(result)
 
 
 def _classes(category: Sequence[str]) -> dict[str, str]:

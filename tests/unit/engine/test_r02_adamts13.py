@@ -76,6 +76,16 @@ def test_adamts13_below_10_percent_downgrades_the_open_r02_to_info(engine):
     assert all(validation_errors(e) == [] for e in second.events)
 
 
+def test_adamts13_in_the_grey_zone_retracts_the_open_r02(engine):
+    first, second = run(engine, PLT_B12, adamts13("15"))
+    (r02,) = [e for e in first.events if e["rule"] == R02]
+    retraction, r06 = second.events
+    assert (retraction["type"], retraction["alert_id"]) == ("retraction", r02["id"])
+    assert (retraction["reason"], retraction["severity"]) == ("ADAMTS13 grey zone", "medium")
+    assert (r06["rule"], r06["branch"], r06["severity"]) == (R06, "grey-zone", "high")
+    assert all(validation_errors(e) == [] for e in second.events)
+
+
 def test_adamts13_not_severe_leaves_the_open_r02_alone(engine):
     _, second = run(engine, PLT_B12, adamts13("65"))
     assert [e for e in second.events if e["rule"] == R02] == []

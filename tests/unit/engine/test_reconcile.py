@@ -334,6 +334,11 @@ def _r02(severity: Severity, a13: str, at=None) -> Finding:
     return finding(R02, severity, category=("plt:G2", "b12:DEFICIENT", f"a13:{a13}"), at=at or day(0))
 
 
+def _r06_grey(at=None) -> Finding:
+    category = ("plt:G2", "b12:DEFICIENT", "a13:INDETERMINATE")
+    return finding(R06, Severity.HIGH, branch="grey-zone", category=category, orders=(), at=at or day(1))
+
+
 def test_a_severe_adamts13_downgrades_an_open_r02_to_info_by_an_update():
     first = run(Memory(), [_r02(Severity.MEDIUM, "UNKNOWN")])
     severe = finding(R06, Severity.CRITICAL, branch="severe", orders=(), at=day(1))
@@ -356,3 +361,43 @@ def test_an_adamts13_no_longer_severe_raises_r02_again():
     first = run(Memory(), [_r02(Severity.INFO, "SEVERE")])
     (event,) = run(first.memory, [_r02(Severity.MEDIUM, "NOT_SEVERE", day(1))]).events
     assert (event["type"], event["severity"]) == ("alert_update", "medium")
+
+
+def test_an_adamts13_in_the_grey_zone_retracts_an_open_r02():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "NOT_SEVERE")])
+    result = run(first.memory, [_r06_grey()])
+    retraction, r06 = result.events
+    assert retraction["type"] == "retraction"
+    assert retraction["alert_id"] == first.events[0]["id"]
+    assert (retraction["reason"], retraction["severity"]) == ("ADAMTS13 grey zone", "medium")
+    assert retraction["observed_at"] == "2026-03-03T09:00:00Z"
+    assert (r06["rule"], r06["branch"]) == (R06, "grey-zone")
+    assert all(validation_errors(e) == [] for e in result.events)
+    assert [a.is_open for a in result.memory.alerts if a.rule == R02] == [False]
+    assert run(result.memory, [_r06_grey(day(2))]).events == ()
+
+
+def test_after_a_grey_zone_retraction_r02_fires_again_as_a_new_alert():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "NOT_SEVERE")])
+    retracted = run(first.memory, [_r06_grey()])
+    (event,) = run(retracted.memory, [_r02(Severity.MEDIUM, "NOT_SEVERE", day(3))]).events
+    assert event["type"] == "alert"
+    assert event["id"] != first.events[0]["id"]
+
+
+def test_the_grey_zone_retracts_nothing_while_r02_still_holds_or_in_another_episode():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "NOT_SEVERE")])
+    holding = _r02(Severity.MEDIUM, "INDETERMINATE", day(1))
+    assert [e["type"] for e in run(first.memory, [holding, _r06_grey()]).events] == ["alert"]
+    other = replace(_r06_grey(), episode_id="ep-other")
+    assert [e["type"] for e in run(first.memory, [other]).events] == ["alert"]
+
+
+def test_the_grey_zone_retracts_no_other_rule():
+    first = run(Memory(), [finding(category=("plt:G2", "a13:UNKNOWN"))])
+    assert [e["rule"] for e in run(first.memory, [_r06_grey()]).events] == [R06]
+
+
+def test_the_grey_zone_at_an_evaluation_time_before_r02_retracts_nothing():
+    first = run(Memory(), [_r02(Severity.MEDIUM, "NOT_SEVERE", day(2))])
+    assert [e["type"] for e in run(first.memory, [_r06_grey(day(1))]).events] == ["alert"]
