@@ -71,6 +71,11 @@ def test_r02_under_severe_adamts13_is_info_and_grey_zone_stops_it() -> None:
     severe = by_rule(run([*base, obs("adamts13_activity", 5, day(1))], day(1)))
     assert severe[R02].severity is Severity.INFO
     assert severe[R06].severity is Severity.CRITICAL
+    assert "possible or contributory cause" not in severe[R02].detail
+    assert "do not attribute the thrombocytopenia to B12" in severe[R02].detail
+    assert "coexisting" in severe[R02].summary and len(severe[R02].summary) < 140
+    plain = by_rule(run(base, day(0)))[R02]
+    assert "possible or contributory cause" in plain.detail and "ADAMTS13" not in plain.detail
     grey = by_rule(run([*base, obs("adamts13_activity", 15, day(1))], day(1)))
     assert R02 not in grey and grey[R06].severity is Severity.HIGH
 

@@ -21,6 +21,12 @@ MESSAGE = (
     "protocol without delay: prolonged untreated deficiency risks irreversible neurological damage. "
     "Platelet recovery will be tracked (R09)."
 )
+# R06: under a severe ADAMTS13 the deficiency is a coexisting finding, not a cause to weigh.
+MESSAGE_SEVERE_A13 = (
+    "ADAMTS13 is severely reduced (R06): do not attribute the thrombocytopenia to B12; the deficiency is "
+    "a coexisting finding. Treat it per local protocol without delay: prolonged untreated deficiency "
+    "risks irreversible neurological damage. Platelet recovery will be tracked (R09)."
+)
 
 
 def r02_applies(snapshot: Snapshot) -> bool:
@@ -46,7 +52,8 @@ def r02_low_b12(snapshot: Snapshot) -> Finding | None:
     severity = Severity.HIGH if compare(platelet, "<", config.r02.high_below_10e9_l) else Severity.MEDIUM
     if functional:
         severity = severity.lowered()
-    if snapshot.a13.status == adamts13.SEVERE:
+    severe_a13 = snapshot.a13.status == adamts13.SEVERE
+    if severe_a13:  # R06: downgraded, not stopped
         severity = Severity.INFO
     b12_text = ", ".join(describe(item) for item in snapshot.b12.deciding)
     if functional and snapshot.b12.mma is not None:
@@ -61,18 +68,23 @@ def r02_low_b12(snapshot: Snapshot) -> Finding | None:
             f"<{config.b12.holotc_deficient_below_pmol_l:g} pmol/L (NICE: confirmed deficiency): {b12_text}."
         )
         label = "B12 deficiency"
-    paragraphs = [f"{opening} {MESSAGE}", f"Platelets {format_value(platelet)} ({grade_text(snapshot)})."]
+    message = MESSAGE_SEVERE_A13 if severe_a13 else MESSAGE
+    paragraphs = [f"{opening} {message}", f"Platelets {format_value(platelet)} ({grade_text(snapshot)})."]
     if functional and snapshot.b12.renal:
         paragraphs.append(RENAL_NOTE)
     if snapshot.b12.censored:
         paragraphs.append("The B12 value is censored (reported as a bound).")
-    if snapshot.a13.status == adamts13.SEVERE:
-        paragraphs.append("ADAMTS13 is severely reduced (R06): do not attribute the thrombocytopenia to B12.")
     coverage = snapshot.coverage
     orders = (*coverage.suggest(OS_FILM), *coverage.suggest(OS_HEMO))
-    summary = (
-        f"Platelets {format_value(platelet)} with {label}: treat per protocol; film and haemolysis screen"
-    )
+    if severe_a13:
+        summary = (
+            f"Platelets {format_value(platelet)}, ADAMTS13 <10 %: {label} is a coexisting finding (R06); "
+            "treat it per protocol"
+        )
+    else:
+        summary = (
+            f"Platelets {format_value(platelet)} with {label}: treat per protocol; film and haemolysis screen"
+        )
     evidence = (platelet, *snapshot.b12.evidence, *(snapshot.b12.renal if functional else ()))
     return finding(
         snapshot,
