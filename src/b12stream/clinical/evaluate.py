@@ -7,7 +7,7 @@ from datetime import datetime
 
 from b12stream.clinical.adamts13 import ADAMTS13
 from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
-from b12stream.clinical.episodes import PLATELETS, current_episode, episodes
+from b12stream.clinical.episodes import PLATELETS, current_episode, episodes, platelet_results
 from b12stream.clinical.history import PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation
 from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
@@ -24,7 +24,7 @@ from b12stream.clinical.rules_config import RulesConfig
 from b12stream.clinical.snapshot import Snapshot, derive
 from b12stream.clinical.view import HistoryView
 
-__all__ = ["SECONDARY_TRIGGER_ANALYTES", "evaluate", "triggering_observations"]
+__all__ = ["SECONDARY_TRIGGER_ANALYTES", "evaluate", "trigger_times", "triggering_observations"]
 
 SECONDARY_TRIGGER_ANALYTES = frozenset(
     {
@@ -94,6 +94,49 @@ def triggering_observations(
     if len(found) > 1:
         found.sort(key=lambda item: (item.observed_at, item.result_key))
     return tuple(found)
+
+
+def trigger_times(
+    added: Sequence[Observation], history: PatientHistory, config: RulesConfig
+) -> tuple[datetime, ...]:
+    """Distinct evaluation times the added results call for, oldest first (spec 2.2).
+
+    A primary trigger is evaluated at its own collection time. A secondary result is evaluated when a
+    thrombocytopenia episode is open at the later of its collection time and the latest platelet
+    count, at that later time: a B12 drawn at 07:55 and reported after the 08:00 count belongs to the
+    episode that count opened (its validity window reaches forward from collection). Event times
+    only, never the clock.
+    """
+    moments: set[datetime] = set()
+    latest_count: datetime | None = None
+    open_at: dict[datetime, bool] = {}
+
+    def is_open(moment: datetime) -> bool:
+        found = open_at.get(moment)
+        if found is None:
+            found = open_at[moment] = current_episode(HistoryView.of(history, moment), config) is not None
+        return found
+
+    for item in added:
+        if not _could_trigger(item, config):
+            continue
+        moment = item.observed_at
+        if not _primary(item, config):
+            if latest_count is None:
+                latest_count = _latest_count_time(history, config) or moment
+            if latest_count > moment and is_open(latest_count):
+                moment = latest_count
+            elif not is_open(moment):
+                continue
+        moments.add(moment)
+    return tuple(sorted(moments))
+
+
+def _latest_count_time(history: PatientHistory, config: RulesConfig) -> datetime | None:
+    if not history.records:
+        return None
+    counts = platelet_results(HistoryView.of(history, history.records[-1].observed_at), config)
+    return counts[-1].observed_at if counts else None
 
 
 def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Identification | None:

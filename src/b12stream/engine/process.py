@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from b12stream.clinical.evaluate import evaluate, triggering_observations
+from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
 from b12stream.clinical.model import Observation, ResultKey
 from b12stream.engine.corrections import correcting_observations
@@ -33,11 +33,12 @@ class Outcome:
 
 
 def evaluation_times(
-    triggers: Sequence[Observation], corrected: Mapping[ResultKey, Observation]
+    triggers: Iterable[datetime], corrected: Mapping[ResultKey, Observation]
 ) -> tuple[datetime, ...]:
-    """Distinct evaluation times, oldest first: each trigger's and each corrected result's collection
-    time. Never the wall clock, so replaying the same input gives the same events."""
-    moments = {o.observed_at for o in triggers} | {o.observed_at for o in corrected.values()}
+    """Distinct evaluation times, oldest first: each trigger time (``trigger_times``) and each
+    corrected result's collection time. Never the wall clock, so replaying the same input gives the
+    same events."""
+    moments = set(triggers) | {o.observed_at for o in corrected.values()}
     return tuple(sorted(moments))
 
 
@@ -65,7 +66,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     if seen is not None:
         memory = memory.with_seen(seen)
     corrected = correcting_observations(accepted.observations, change.corrected | change.deleted)
-    triggers = triggering_observations(change.added, history, engine.rules)
+    triggers = trigger_times(change.added, history, engine.rules)
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
