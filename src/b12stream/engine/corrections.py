@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.engine.memory import AlertRecord, Memory
 
-__all__ = ["REASONS", "correcting_observations", "reason_for", "retracted"]
+__all__ = ["REASONS", "affected", "correcting_observations", "reason_for", "retracted"]
 
 # OBX-11 (HL7 table 0085) of the correcting result → the retraction reason the events carry.
 REASONS: Mapping[str, str] = {
@@ -36,15 +36,24 @@ def reason_for(observation: Observation) -> str:
     return REASONS.get(observation.status.strip().upper(), REASONS["C"])
 
 
+def affected(memory: Memory, changed_keys: Collection[ResultKey]) -> tuple[AlertRecord, ...]:
+    """Open alerts whose evidence contains a corrected or deleted result key."""
+    return tuple(a for a in memory.open_alerts() if not frozenset(a.evidence).isdisjoint(changed_keys))
+
+
 def retracted(
-    memory: Memory, findings: Sequence[Finding], corrected: Mapping[ResultKey, Observation]
+    memory: Memory,
+    findings: Sequence[Finding],
+    corrected: Mapping[ResultKey, Observation],
+    held: Collection[tuple[str, str]] = (),
 ) -> tuple[tuple[AlertRecord, str], ...]:
     """Open alerts whose evidence contains a corrected key and whose rule no longer holds in the episode.
 
+    ``held`` names further (rule, episode) pairs that still hold, found at another evaluation time.
     Returns each such alert with its reason; alerts that still hold are left to ``suppression.decide``
     (same severity → nothing, different severity → update).
     """
-    holding = {(f.rule, f.episode_id) for f in findings}
+    holding = {(f.rule, f.episode_id) for f in findings} | set(held)
     result: list[tuple[AlertRecord, str]] = []
     for record in memory.open_alerts():
         hit = sorted(key for key in record.evidence if key in corrected)

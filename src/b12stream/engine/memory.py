@@ -133,6 +133,25 @@ class Memory:
         lifted = tuple(replace(s, lifted_at=at) if s.analyte in wanted else s for s in self.suggestions)
         return replace(self, suggestions=lifted)
 
+    def with_episode_renamed(self, old: str, new: str) -> Memory:
+        """Carry alert threads and suggestions of episode ``old`` over to episode ``new``.
+
+        A correction can move an episode's opening (its first count was clumping): the episode that
+        now holds its counts continues its alerts and suppression. A thread or suggestion that
+        ``new`` already has stays as it is, and so does the ``old`` record that would clash with it.
+        """
+        taken = {(a.rule, a.branch) for a in self.alerts if a.episode_id == new}
+        alerts = tuple(
+            replace(a, episode_id=new) if a.episode_id == old and (a.rule, a.branch) not in taken else a
+            for a in self.alerts
+        )
+        shown = {s.loinc for s in self.suggestions if s.episode_id == new}
+        suggestions = tuple(
+            replace(s, episode_id=new) if s.episode_id == old and s.loinc not in shown else s
+            for s in self.suggestions
+        )
+        return replace(self, alerts=_sorted_alerts(alerts), suggestions=_sorted_suggestions(suggestions))
+
     def pruned(self, at: datetime, keep: timedelta) -> Memory:
         """Forget alerts and suggestions with no activity in ``keep`` before ``at`` (the history they
         rest on is pruned on the same horizon, so nothing could correct or repeat them)."""

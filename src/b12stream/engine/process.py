@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from b12stream.clinical.episodes import episodes
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
-from b12stream.clinical.model import Observation, ResultKey
-from b12stream.engine.corrections import correcting_observations
+from b12stream.clinical.model import Finding, Observation, ResultKey
+from b12stream.clinical.view import HistoryView
+from b12stream.engine.corrections import affected, correcting_observations
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted
 from b12stream.engine.memory import Memory, SeenMessage
@@ -32,13 +34,25 @@ class Outcome:
     pages: tuple[dict[str, Any], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One evaluation: its findings, the corrections decided there, and (rule, episode) pairs that
+    hold at another time of the same message (never retracted here)."""
+
+    findings: tuple[Finding, ...]
+    corrected: Mapping[ResultKey, Observation]
+    held: frozenset[tuple[str, str]]
+
+
 def evaluation_times(
-    triggers: Iterable[datetime], corrected: Mapping[ResultKey, Observation]
+    triggers: Iterable[datetime], corrected: Mapping[ResultKey, Observation], newest: datetime | None
 ) -> tuple[datetime, ...]:
-    """Distinct evaluation times, oldest first: each trigger time (``trigger_times``) and each
-    corrected result's collection time. Never the wall clock, so replaying the same input gives the
-    same events."""
-    moments = set(triggers) | {o.observed_at for o in corrected.values()}
+    """Distinct evaluation times, oldest first: each trigger time, and after a correction or deletion
+    the newest collection time in the history (the patient's current results). Never the wall
+    clock, so replaying the same input gives the same events."""
+    moments = set(triggers)
+    if corrected and newest is not None:
+        moments.add(newest)
     return tuple(sorted(moments))
 
 
@@ -50,6 +64,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
     3. Evaluate the rules at each evaluation time (``evaluation_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
+       A correction is judged against the patient's current results (the newest collection time):
+       an alert resting on the corrected value stays while its rule holds there, or at the alert's
+       own time, and is retracted only when it holds at neither.
     4. Prune history and memory past their retention, counted back from the newest result.
 
     Raises StateError when ``state`` belongs to another patient than the message.
@@ -65,20 +82,29 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     memory = _lift(state.memory, change)
     if seen is not None:
         memory = memory.with_seen(seen)
-    corrected = correcting_observations(accepted.observations, change.corrected | change.deleted)
-    triggers = trigger_times(change.added, history, engine.rules)
+    changed_keys = change.corrected | change.deleted
+    corrected = correcting_observations(accepted.observations, changed_keys)
+    # A corrected result is re-judged at the patient's current time, not at its own collection time.
+    fresh = [o for o in change.added if o.result_key not in changed_keys]
+    newest = _newest(history, corrected)
+    sex = accepted.message.sex
+    if corrected:
+        memory = _carried_episodes(memory, state.history, history, engine)
+    triggers = trigger_times(fresh, history, engine.rules)
+    steps = _steps(history, memory, triggers, corrected, newest, engine, sex)
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
-    for at in evaluation_times(triggers, corrected):
+    for at, step in steps:
         result = reconcile(
             patient=accepted.patient,
             memory=memory,
-            findings=evaluate(history, at, engine.rules, sex=accepted.message.sex),
+            findings=step.findings,
             at=at,
-            corrected={key: o for key, o in corrected.items() if o.observed_at == at},
+            corrected=step.corrected,
             policy=engine.suppression,
             outputs=engine.outputs,
+            held=step.held,
         )
         memory = result.memory
         events.extend(result.events)
@@ -86,6 +112,93 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         pages.extend(result.pages)
     history, memory = _pruned(history, memory, engine)
     return Outcome(PatientState(history, memory), tuple(events), tuple(orders), tuple(pages))
+
+
+def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation]) -> datetime | None:
+    """The newest collection time in the history (or of the corrections, when nothing is left)."""
+    if history.records:
+        return history.records[-1].observed_at
+    return max((o.observed_at for o in corrected.values()), default=None)
+
+
+def _steps(
+    history: PatientHistory,
+    memory: Memory,
+    triggers: Sequence[datetime],
+    corrected: Mapping[ResultKey, Observation],
+    newest: datetime | None,
+    engine: Engine,
+    sex: str,
+) -> list[tuple[datetime, _Step]]:
+    """The evaluations one message calls for, oldest first.
+
+    Trigger times are evaluated as usual. After a correction or deletion, the newest collection time
+    is evaluated with the corrections: there an alert resting on a changed value is updated when its
+    severity changed, and retracted unless its rule holds there or, re-checked with the corrected
+    values, at the alert's own time (an alert of an episode that has since closed). An alert that
+    holds only at its own time is decided there (an update when the correction changed its severity).
+    """
+    rules = engine.rules
+    steps = {
+        at: _Step(evaluate(history, at, rules, sex=sex), {}, frozenset())
+        for at in evaluation_times(triggers, {}, None)
+    }
+    if not corrected or newest is None:
+        return sorted(steps.items(), key=lambda item: item[0])
+    now = evaluate(history, newest, rules, sex=sex)
+    holding_now = {(f.rule, f.episode_id) for f in now}
+    resting = affected(memory, corrected.keys())
+    pairs = frozenset((a.rule, a.episode_id) for a in resting)
+    held: set[tuple[str, str]] = set()
+    for alert in resting:
+        pair = (alert.rule, alert.episode_id)
+        if pair in holding_now or alert.observed_at >= newest:
+            continue
+        then = steps[alert.observed_at].findings if alert.observed_at in steps else None
+        if then is None:
+            then = evaluate(history, alert.observed_at, rules, sex=sex)
+        same = tuple(f for f in then if (f.rule, f.episode_id) == pair)
+        if not same:
+            continue
+        held.add(pair)
+        earlier = steps.get(alert.observed_at)
+        if earlier is None or earlier.corrected:
+            found = (*earlier.findings, *same) if earlier is not None else same
+            steps[alert.observed_at] = _Step(_unique(found), corrected, pairs)
+        else:  # a trigger time: all its findings, now decided with the corrections
+            steps[alert.observed_at] = _Step(earlier.findings, corrected, pairs)
+    steps[newest] = _Step(now, corrected, frozenset(held))
+    return sorted(steps.items(), key=lambda item: item[0])
+
+
+def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    kept: dict[tuple[str, str, str], Finding] = {}
+    for finding in findings:
+        kept.setdefault((finding.rule, finding.episode_id, finding.branch), finding)
+    return tuple(kept.values())
+
+
+def _carried_episodes(
+    memory: Memory, before: PatientHistory, after: PatientHistory, engine: Engine
+) -> Memory:
+    """Carry alerts of an episode a correction re-based (its opening count was corrected or deleted)
+    over to the episode that now holds its counts, so they continue instead of being retracted and
+    fired again."""
+    if not before.records or not after.records:
+        return memory
+    rules = engine.rules
+    old = episodes(HistoryView.of(before, before.records[-1].observed_at), rules)
+    new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules)
+    new_ids = {e.id for e in new}
+    for episode in old:
+        if episode.id in new_ids:
+            continue
+        members = {r.result_key for r in episode.results}
+        for successor in new:
+            if not members.isdisjoint(r.result_key for r in successor.results):
+                memory = memory.with_episode_renamed(episode.id, successor.id)
+                break
+    return memory
 
 
 def _seen(accepted: Accepted) -> SeenMessage | None:

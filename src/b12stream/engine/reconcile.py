@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -37,12 +37,14 @@ def reconcile(
     corrected: Mapping[ResultKey, Observation],
     policy: SuggestionPolicy,
     outputs: OutputSettings,
+    held: Collection[tuple[str, str]] = (),
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
     is in the grey zone), then alerts and updates in the findings' order.
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
-    observation; only alerts resting on those keys are retracted for a correction. Pure: the
+    observation; only alerts resting on those keys can be retracted for a correction, and not those
+    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). Pure: the
     returned memory records every emission.
     """
     if not findings and not corrected:
@@ -50,7 +52,7 @@ def reconcile(
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
-    for record, reason in retracted(memory, findings, corrected):
+    for record, reason in retracted(memory, findings, corrected, held):
         memory = _retract(record, reason, patient, memory, at, events, pages)
     for record, reason in ended(memory, findings, at):
         memory = _retract(record, reason, patient, memory, at, events, pages)

@@ -14,6 +14,7 @@ from b12stream.engine.state import PatientState
 
 R01 = "B12-UNKNOWN-THROMBOCYTOPENIA"
 R02 = "B12-LOW-THROMBOCYTOPENIA"
+R06 = "TTP-ADAMTS13-SEVERE"
 
 # (LOINC, OBX-2 value type, value, unit, range, OBX-8 flag)
 Result = tuple[str, str, str, str, str, str]
@@ -74,3 +75,102 @@ def test_a_b12_drawn_five_minutes_before_the_count_gives_r02_at_the_count(engine
     assert kinds(second) == [("alert", R02, "medium")]
     assert second[0]["observed_at"] == "2026-03-02T08:00:00Z"
 
+
+def test_a_trivial_b12_correction_keeps_the_critical_ttp_alert_and_its_page(engine):
+    labs: list[Result] = [
+        plt("12"),
+        ("718-7", "NM", "8.5", "g/dL", "12.0-15.5", "L"),
+        ("787-2", "NM", "88", "fL", "80-100", ""),
+        ("17849-1", "NM", "6.0", "%", "0.5-2.5", "H"),
+        ("2532-0", "NM", "1400", "U/L", "135-250", "H"),
+        ("4542-7", "SN", "<^10", "mg/dL", "30-200", "L"),
+        ("2160-0", "NM", "1.1", "mg/dL", "0.5-1.1", ""),
+        ("6301-6", "NM", "1.1", "{INR}", "0.8-1.2", ""),
+        ("800-3", "ST", "Present", "", "", "A"),
+    ]
+    *_, ttp, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302224000", "CBC1", labs),
+            oru("C2", "20260302224000", "B12A", [b12("160")]),
+            oru("C3", "20260303013000", "A13A", [("53622-7", "NM", "5", "%", "61-131", "LL")]),
+            oru("C4", "20260302224000", "B12A", [b12("165")], status="C"),
+        ],
+    )
+    assert kinds(ttp)[0] == ("alert", R06, "critical")
+    assert correction == []
+
+
+def test_a_correction_of_the_first_count_keeps_r01_while_the_latest_count_is_low(engine):
+    first, second, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("80")]),
+            oru("C2", "20260303080000", "CBC2", [plt("78")]),
+            oru("C3", "20260302080000", "CBC1", [plt("210")], status="C"),
+        ],
+    )
+    assert kinds(first) == [("alert", R01, "medium")]
+    assert second == []
+    assert correction == []  # still holds on D1's 78, in the episode that count now opens
+
+
+def test_after_the_first_count_is_corrected_the_alert_continues_in_the_re_based_episode(engine):
+    *_, correction, worse = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("80")]),
+            oru("C2", "20260303080000", "CBC2", [plt("78")]),
+            oru("C3", "20260302080000", "CBC1", [plt("210")], status="C"),
+            oru("C4", "20260304080000", "CBC3", [plt("40")]),
+        ],
+    )
+    assert correction == []
+    (update,) = worse
+    assert (update["type"], update["rule"]) == ("alert_update", R01)
+    assert [o["loinc"] for o in update["suggested_orders"]] == []  # shown on D0, same stay
+
+
+def test_a_b12_correction_does_not_take_r02_back_to_an_older_platelet_count(engine):
+    *_, escalation, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60")]),
+            oru("C2", "20260302080000", "B12A", [b12("100")]),
+            oru("C3", "20260305080000", "CBC2", [plt("40")]),
+            oru("C4", "20260302080000", "B12A", [b12("110")], status="C"),
+        ],
+    )
+    assert ("alert_update", R02, "high") in kinds(escalation)
+    assert correction == []
+
+
+def test_a_b12_corrected_to_normal_retracts_r02_that_rested_on_it(engine):
+    *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60")]),
+            oru("C2", "20260302080000", "B12A", [b12("100")]),
+            oru("C3", "20260305080000", "CBC2", [plt("40")]),
+            oru("C4", "20260302080000", "B12A", [("2132-9", "NM", "600", "ng/L", "180-900", "")], status="C"),
+        ],
+    )
+    retraction = [e for e in correction if e.get("type") == "retraction"]
+    assert [(e["rule"], e["reason"], e["severity"]) for e in retraction] == [
+        (R02, "corrected result", "high")
+    ]
+
+
+def test_a_correction_in_an_episode_that_has_since_closed_is_judged_at_the_alert_time(engine):
+    *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60")]),
+            oru("C2", "20260302080000", "B12A", [b12("100")]),
+            oru("C3", "20260303080000", "CBC2", [plt("200")]),
+            oru("C4", "20260305080000", "CBC3", [plt("210")]),
+            oru("C5", "20260302080000", "CBC1", [plt("45")], status="C"),
+        ],
+    )
+    assert kinds([e for e in correction if e.get("rule") == R02]) == [("alert_update", R02, "high")]
+    assert correction[0]["observed_at"] == "2026-03-02T08:00:00Z"

@@ -101,7 +101,12 @@ def test_a_state_of_another_patient_is_refused(engine):
 
 def test_evaluation_times_are_distinct_and_ordered():
     corrected = replace(platelets(240, day(0), status="C"))
-    assert evaluation_times((day(1), day(0)), {corrected.result_key: corrected}) == (day(0), day(1))
+    assert evaluation_times((day(1), day(0)), {}, day(2)) == (day(0), day(1))
+    assert evaluation_times((day(1), day(0)), {corrected.result_key: corrected}, day(2)) == (
+        day(0),
+        day(1),
+        day(2),
+    )
 
 
 def test_every_order_message_of_every_sample_is_valid_at_hl7apy_strict_level(engine, samples_dir):
