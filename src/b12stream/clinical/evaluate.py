@@ -101,11 +101,12 @@ def trigger_times(
 ) -> tuple[datetime, ...]:
     """Distinct evaluation times the added results call for, oldest first (spec 2.2).
 
-    A primary trigger is evaluated at its own collection time. A secondary result is evaluated when a
-    thrombocytopenia episode is open at the later of its collection time and the latest platelet
-    count, at that later time: a B12 drawn at 07:55 and reported after the 08:00 count belongs to the
-    episode that count opened (its validity window reaches forward from collection). Event times
-    only, never the clock.
+    A primary trigger is evaluated at its own collection time, and so is a secondary result collected
+    while a thrombocytopenia episode is open (its 72 h windows are counted from the counts around
+    it). A secondary result collected before the episode opened is evaluated at the latest platelet
+    count when an episode is open there: a B12 drawn at 07:55 and reported after the 08:00 count
+    belongs to the episode that count opened (its validity window reaches forward from collection).
+    Event times only, never the clock.
     """
     moments: set[datetime] = set()
     latest_count: datetime | None = None
@@ -121,13 +122,12 @@ def trigger_times(
         if not _could_trigger(item, config):
             continue
         moment = item.observed_at
-        if not _primary(item, config):
+        if not _primary(item, config) and not is_open(moment):
             if latest_count is None:
                 latest_count = _latest_count_time(history, config) or moment
-            if latest_count > moment and is_open(latest_count):
-                moment = latest_count
-            elif not is_open(moment):
+            if latest_count <= moment or not is_open(latest_count):
                 continue
+            moment = latest_count
         moments.add(moment)
     return tuple(sorted(moments))
 

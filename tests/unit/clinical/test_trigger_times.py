@@ -13,10 +13,10 @@ def test_a_b12_drawn_just_before_the_count_that_opens_the_episode_is_evaluated_a
     assert trigger_times([b12], history_of(count, b12), CONFIG) == (day(0, 8),)
 
 
-def test_a_late_b12_in_an_open_episode_is_evaluated_at_the_latest_count() -> None:
-    b12 = obs("b12_total", 100, day(1))
-    history = history_of(plt(80, day(0)), b12, plt(70, day(2), filler="P2"))
-    assert trigger_times([b12], history, CONFIG) == (day(2),)
+def test_a_late_result_drawn_inside_an_open_episode_keeps_its_own_time() -> None:
+    ldh = obs("ldh", 900, day(1), high=250)
+    history = history_of(plt(80, day(0)), ldh, plt(70, day(5), filler="P2"))
+    assert trigger_times([ldh], history, CONFIG) == (day(1),)
 
 
 def test_a_b12_after_the_latest_count_is_evaluated_at_its_own_time() -> None:
