@@ -23,6 +23,10 @@ _END_BLOCK = b"\x1c"  # MLLP's end of a frame
 _MAY_START_BOUNDARY = frozenset(b"MFB" + _BOM[:1] + _BLANK)
 # A boundary segment after a line break (blank padding allowed): finding one sends the input through
 # the line-by-line scan.
+# What may follow a segment id for the line to be that segment: a field separator (printable ASCII,
+# not a letter or digit) or the line's end. "FTS" followed by a byte-order mark and an MSH is no
+# batch trailer, and dropping it as one would lose the message in it.
+_SEPARATES = re.compile(rb"[!-/:-@\[-`{-~]?").fullmatch
 _AFTER_CR = re.compile(rb"\r[\x00- ]*(?:MSH|FHS|BHS|BTS|FTS)")
 _AFTER_LF = re.compile(rb"\n[\x00- ]*(?:MSH|FHS|BHS|BTS|FTS)")
 
@@ -195,7 +199,7 @@ def _boundaries(flat: bytes) -> list[tuple[int, bytes]]:
             if position == 0 and content.startswith(_BOM):
                 content = content[len(_BOM) :]
             kind = content[:3]
-            if kind in _BOUNDARIES and not content[3:4].isalnum():
+            if kind in _BOUNDARIES and _SEPARATES(content[3:4]):
                 found.append((position + skipped, kind))
         position += len(line) + 1
     return found
