@@ -415,12 +415,24 @@ class StreamApp:
             try:
                 committed = None
                 if not self.settings.exactly_once:
-                    committed = self._committed(TopicPartition(self.stateful_topic, partition)) or 0
+                    committed = self._resume_offset(TopicPartition(self.stateful_topic, partition))
                 self._restore_or_rebuild(partition, committed)
             except BaseException:
                 self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
                 raise
             self._table.move(partition, PartitionPhase.RUNNING)
+
+    def _resume_offset(self, tp: TopicPartition) -> int:
+        """Where this instance resumes reading ``tp`` (at-least-once): the group's committed offset, or,
+        when there is none (the group's offsets expired or were reset, the topic was recreated), the
+        partition's first offset, where ``auto_offset_reset`` "earliest" starts. Changelog records
+        stamped past it are skipped by the restore, since their input is read again; stamps at or
+        before it come from input that is never read again, so they must be kept."""
+        assert self._consumer is not None
+        committed = self._committed(tp)
+        if committed is not None:
+            return committed
+        return int(self._consumer.beginning_offsets([tp], timeout_ms=COMMITTED_TIMEOUT_MS)[tp])
 
     def _restore_or_rebuild(self, partition: int, committed: int | None) -> None:
         try:

@@ -33,10 +33,11 @@ def restore_partition(
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
 
     The reader is read_committed, so records of aborted transactions are never seen. When
-    ``committed_source`` is given (at-least-once), records stamped with a source offset beyond it come
-    from a batch whose input offsets were never committed: they are skipped, because that input will
-    be processed again. Rows and the new changelog offset are written together, in chunks, so an
-    interrupted restore resumes where it stopped. Returns the number of records read.
+    ``committed_source`` is given (at-least-once: where this instance resumes reading the stateful
+    partition, its committed offset or, with none, its first offset), records stamped with a source
+    offset beyond it come from a batch whose input will be processed again: they are skipped. Rows and
+    the new changelog offset are written together, in chunks, so an interrupted restore resumes where
+    it stopped. Returns the number of records read.
 
     ``log_ends`` (exactly-once): a read_uncommitted client, whose end offsets count the records of
     transactions still open. The restore then first waits until every transaction that wrote to the
