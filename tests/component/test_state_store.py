@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from b12stream.errors import StateError
+from b12stream.errors import ConfigError, StateError
 from b12stream.state import PartitionedStore, SqlitePatientStore
+from b12stream.stream.restore import claim_changelog
 
 
 @pytest.fixture
@@ -69,3 +70,19 @@ def test_partitioned_store_keeps_one_file_per_partition_and_wipe_forgets(tmp_pat
     assert stores.open(0).get("A|1") is None
     assert stores.open(0).offset("changelog", 0) is None
     stores.close()
+
+
+def test_a_changelog_topic_id_is_recorded_once_and_a_different_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "partition-0.sqlite"
+    with SqlitePatientStore.open(path) as store:
+        claim_changelog(store, "app.changelog", None)  # a broker without topic ids: nothing recorded
+        assert store.topic_id("app.changelog") is None
+        store.put_many({"A|1": b"state"}, {("app.changelog", 0): 1})
+        claim_changelog(store, "app.changelog", "id-1")  # a file that never recorded one takes it
+        claim_changelog(store, "app.changelog", "id-1")
+    with SqlitePatientStore.open(path) as store:
+        assert store.topic_id("app.changelog") == "id-1"
+        with pytest.raises(ConfigError, match=r"app\.changelog was deleted and created again"):
+            claim_changelog(store, "app.changelog", "id-2")
+        assert store.topic_id("app.changelog") == "id-1"
+        assert store.get("A|1") == b"state"

@@ -20,6 +20,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS stored_offset ("
     " topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
     " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
+    # The id of each topic whose offsets stored_offset holds, as it was when they were first written: a
+    # topic deleted and created again under the same name gets a new id, and its offsets mean nothing
+    # for the rows of this file.
+    "CREATE TABLE IF NOT EXISTS topic_identity ("
+    " topic TEXT PRIMARY KEY, topic_id TEXT NOT NULL) WITHOUT ROWID",
 )
 # SQLite caps host parameters per statement; reads in larger batches are chunked.
 _CHUNK = 500
@@ -77,6 +82,22 @@ class SqlitePartition:
     def offsets(self) -> dict[TopicPartitionKey, int]:
         rows = self._query("SELECT topic, partition, next_offset FROM stored_offset", ())
         return {(topic, int(partition)): int(next_offset) for topic, partition, next_offset in rows}
+
+    def topic_id(self, topic: str) -> str | None:
+        """The id ``topic`` had when this file first took its offsets (``set_topic_id``), or None."""
+        row = self._query("SELECT topic_id FROM topic_identity WHERE topic = ?", (topic,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_topic_id(self, topic: str, topic_id: str) -> None:
+        """Record ``topic``'s id. Raises StateError (nothing written)."""
+        try:
+            self._db.execute(
+                "INSERT INTO topic_identity (topic, topic_id) VALUES (?, ?)"
+                " ON CONFLICT(topic) DO UPDATE SET topic_id = excluded.topic_id",
+                (topic, topic_id),
+            )
+        except sqlite3.Error as error:
+            raise StateError(f"cannot write state file {self.path}: {error}") from error
 
     def keys(self) -> list[str]:
         return [key for (key,) in self._query("SELECT key FROM patient_state ORDER BY key", ())]

@@ -15,8 +15,9 @@ class SqlitePatientStore:
     """PatientState bytes by patient key text, with the offsets those rows reflect, in one SQLite file.
 
     API (stable): ``open(path)``, ``get(key)``, ``get_many(keys)``, ``put_many(rows, offsets)``,
-    ``offset(topic, partition)``, ``begin()``, ``close()``. ``put_many`` writes rows and offsets in
-    one SQLite transaction. Raises StateError when the file cannot be read or written.
+    ``offset(topic, partition)``, ``topic_id(topic)``, ``set_topic_id(topic, id)``, ``begin()``,
+    ``close()``. ``put_many`` writes rows and offsets in one SQLite transaction. Raises StateError when
+    the file cannot be read or written.
     """
 
     def __init__(self, partition: SqlitePartition) -> None:
@@ -50,6 +51,13 @@ class SqlitePatientStore:
 
     def offsets(self) -> dict[TopicPartitionKey, int]:
         return self._partition.offsets()
+
+    def topic_id(self, topic: str) -> str | None:
+        """The id ``topic`` had when this file first took its offsets, or None if never recorded."""
+        return self._partition.topic_id(topic)
+
+    def set_topic_id(self, topic: str, topic_id: str) -> None:
+        self._partition.set_topic_id(topic, topic_id)
 
     def begin(self) -> StoreTransaction:
         """A buffered transaction over this store; see StoreTransaction."""

@@ -13,9 +13,10 @@ from b12stream.log import get_logger
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.settings import KafkaSettings
 
-__all__ = ["ensure_topics", "partition_mismatch"]
+__all__ = ["ensure_topics", "partition_mismatch", "topic_id"]
 
 _UNKNOWN_TOPIC = 3
+_NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"
 _log = get_logger("stream.admin")
 
 
@@ -168,3 +169,19 @@ def partition_mismatch(settings: KafkaSettings, stateful: int, changelog: int) -
         f"were added to {settings.stateful_topic}, its patients' results now go to other partitions "
         "than their histories: restore the partition count, or start over with a new application_id"
     )
+
+
+def topic_id(settings: KafkaSettings, topic: str) -> str | None:
+    """The broker's id of ``topic`` (KIP-516: a topic deleted and created again under the same name
+    gets a new one), or None when the topic is missing or the broker does not give ids (before 2.8)."""
+    admin = KafkaAdminClient(**settings.client_options())
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for entry in described:
+        if entry.get("name") == topic and entry.get("error_code") != _UNKNOWN_TOPIC:
+            found = entry.get("topic_id")
+            text = str(found) if found is not None else ""
+            return text if text and text != _NO_TOPIC_ID else None
+    return None

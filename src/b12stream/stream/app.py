@@ -19,7 +19,7 @@ from b12stream.errors import B12StreamError, StateError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
-from b12stream.stream.admin import ensure_topics, partition_mismatch
+from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_id
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import group_consumer, log_end_reader, output_producer, restore_consumer
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
@@ -27,7 +27,7 @@ from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.records import Message, SourceRef
 from b12stream.stream.repartition import unpack
-from b12stream.stream.restore import restore_partition
+from b12stream.stream.restore import claim_changelog, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
 from b12stream.stream.stages import StageResult, Stages, split_record
@@ -407,7 +407,9 @@ class StreamApp:
 
     def _restore_assigned(self) -> None:
         assert self._consumer is not None and self._reader is not None
-        for partition in self._table.in_phase(PartitionPhase.ASSIGNED):
+        assigned = self._table.in_phase(PartitionPhase.ASSIGNED)
+        changelog_id = topic_id(self.settings, self.settings.topics.changelog) if assigned else None
+        for partition in assigned:
             if partition >= self._stateful_partitions:
                 grown = len(self._consumer.partitions_for_topic(self.stateful_topic) or ()) or partition + 1
                 raise partition_mismatch(self.settings, grown, self._stateful_partitions)
@@ -416,7 +418,7 @@ class StreamApp:
                 committed = None
                 if not self.settings.exactly_once:
                     committed = self._resume_offset(TopicPartition(self.stateful_topic, partition))
-                self._restore_or_rebuild(partition, committed)
+                self._restore_or_rebuild(partition, committed, changelog_id)
             except BaseException:
                 self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
                 raise
@@ -434,18 +436,22 @@ class StreamApp:
             return committed
         return int(self._consumer.beginning_offsets([tp], timeout_ms=COMMITTED_TIMEOUT_MS)[tp])
 
-    def _restore_or_rebuild(self, partition: int, committed: int | None) -> None:
+    def _restore_or_rebuild(self, partition: int, committed: int | None, changelog_id: str | None) -> None:
+        """Restore the partition; rebuild its file from the changelog alone when it cannot be trusted.
+        A file written from an earlier changelog topic of the same name is never rebuilt: ConfigError
+        (``claim_changelog``)."""
         try:
-            self._restore(partition, committed)
+            self._restore(partition, committed, changelog_id)
         except (StateCorrupted, StateError) as error:
             _log.warning("state corrupted; rebuilding it", partition=partition, error=str(error))
             self._stores.wipe(partition)
-            self._restore(partition, committed)
+            self._restore(partition, committed, changelog_id)
 
-    def _restore(self, partition: int, committed: int | None) -> None:
+    def _restore(self, partition: int, committed: int | None, changelog_id: str | None) -> None:
         assert self._reader is not None
         store = self._stores.open(partition)
         changelog = self.settings.topics.changelog
+        claim_changelog(store, changelog, changelog_id)
         restore_partition(self._reader, store, changelog, partition, committed, self._log_ends, self._stop)
 
     def _report(self) -> None:

@@ -7,17 +7,48 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
+from b12stream.errors import ConfigError
 from b12stream.log import get_logger
 from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.errors import StateCorrupted, TransientBrokerError
 from b12stream.stream.records import header_text
 from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
 
-__all__ = ["restore_partition"]
+__all__ = ["claim_changelog", "restore_partition"]
 
 _CHUNK = 5000
 _SETTLE_POLL_S = 0.02
 _log = get_logger("stream.restore")
+
+
+def claim_changelog(store: SqlitePatientStore, changelog: str, topic_id: str | None) -> None:
+    """Tie ``store`` to the changelog topic whose id is ``topic_id``, or check that it is tied to it.
+
+    A changelog topic deleted and created again under the same name (by hand, or by b12stream, which
+    creates its missing topics) holds none of the records the file was built from, and its offsets
+    mean nothing for it: restoring from it would find the file ahead of the topic's end, or start in
+    the middle of the new topic and keep the old rows. The file may be the only copy left of its
+    patients' histories, so it is neither restored nor wiped: ConfigError, naming the topic, the
+    file and what to do. A file that never recorded an id (written by an earlier b12stream, or not
+    yet restored) takes the current one. ``topic_id`` None (a broker before Kafka 2.8 gives no ids):
+    nothing is checked.
+    """
+    if topic_id is None:
+        return
+    recorded = store.topic_id(changelog)
+    if recorded is None:
+        store.set_topic_id(changelog, topic_id)
+        return
+    if recorded != topic_id:
+        raise ConfigError(
+            f"kafka.topics.changelog: the changelog topic {changelog} was deleted and created again "
+            f"since the state file {store.path} was written (topic id {recorded}, now {topic_id}). The "
+            "records it was built from are gone, and the file may be the only copy left of its "
+            "patients' histories, so b12stream neither restores it from the new topic nor wipes it. "
+            "Keep a copy of the state folder: its files hold those histories. To start over from the "
+            "new topic, accepting that they are lost to the engine, move the state folder away (or "
+            "start with an empty --state folder)"
+        )
 
 
 def restore_partition(
