@@ -8,23 +8,35 @@ drops any field whose name says it holds PHI, so a slip is visible as ``[redacte
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "patient_hash"]
+__all__ = ["PATIENT_HASH_KEY_VARIABLE", "configure_logging", "get_logger", "patient_hash"]
 
 _PHI_FIELDS = frozenset(
     {"patient", "patient_id", "mrn", "name", "dob", "birth_date", "text", "comment", "value", "raw"}
 )
 
 
+# A site's secret for patient tokens. Without one, a token is a plain hash: anyone holding the logs
+# could find a patient's token by hashing candidate MRNs, which are short and few.
+PATIENT_HASH_KEY_VARIABLE = "B12STREAM_PATIENT_HASH_KEY"
+
+
 def patient_hash(key_text: str) -> str:
-    """A short, stable, one-way token for a patient key, safe for logs and metric labels."""
-    return hashlib.sha256(b"b12stream-patient:" + key_text.encode("utf-8")).hexdigest()[:16]
+    """A short, stable, one-way token for a patient key, safe for logs and metric labels: an
+    HMAC-SHA256 under the secret in ``B12STREAM_PATIENT_HASH_KEY`` when it is set, else a hash."""
+    data = key_text.encode("utf-8")
+    secret = os.environ.get(PATIENT_HASH_KEY_VARIABLE)
+    if secret:
+        return hmac.new(secret.encode("utf-8"), data, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(b"b12stream-patient:" + data).hexdigest()[:16]
 
 
 def _refuse_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
