@@ -89,10 +89,7 @@ def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
 
     failures: list[str] = []
     inject(names["repartition"], failures, monkeypatch)
-    stop = threading.Event()
-    app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", stop)
-    runner = threading.Thread(target=app.run)
-    runner.start()
+    engine = _Running(config, tmp_path)
     try:
         produce(bootstrap, names["input"], hl7_messages(files))
         # The injected failure must have happened before the redone batch can complete the events;
@@ -104,15 +101,11 @@ def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
             timeout_s=180.0,
         )
     finally:
-        stop.set()
-        runner.join(timeout=30)
+        engine.finish()
     assert expected, "the reference run produced no events to compare with"
     assert failures, "the injected failure never happened"
     assert "unbounded flush" not in failures
-    got = events(records)
-    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
-        json.dumps(e, sort_keys=True) for e in expected
-    )
+    _assert_same_events(records, expected)
 
     # The aborted batch's changelog records are in the log but never visible to committed readers, and
     # the local store holds exactly the committed changelog: restore excluded what was never committed.
@@ -201,10 +194,7 @@ def test_state_files_behind_kafka_are_restored_before_their_partitions_run_again
 
     failures: list[str] = []
     inject(failures, monkeypatch)
-    stop = threading.Event()
-    app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", stop)
-    runner = threading.Thread(target=app.run)
-    runner.start()
+    engine = _Running(config, tmp_path)
     try:
         produce(bootstrap, names["input"], hl7_messages(DEPENDENT))
         records = read_topic(
@@ -213,14 +203,10 @@ def test_state_files_behind_kafka_are_restored_before_their_partitions_run_again
         # Any more (a wrongly repeated or changed event) would come with the last messages.
         records = read_to_end(bootstrap, names["alerts"])
     finally:
-        stop.set()
-        runner.join(timeout=30)
+        engine.finish()
     assert failures, "the injected failure never happened"
     assert expected, "the reference run produced no events to compare with"
-    got = events(records)
-    assert Counter(json.dumps(e, sort_keys=True) for e in got) == Counter(
-        json.dumps(e, sort_keys=True) for e in expected
-    )
+    _assert_same_events(records, expected)
     _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=False)
 
 
@@ -267,11 +253,8 @@ def test_a_commit_the_broker_never_answers_does_not_hold_a_stopping_engine(
         )
         records = read_to_end(bootstrap, names["alerts"])
     finally:
-        second.stop.set()
-        second.runner.join(timeout=30)
-    assert Counter(json.dumps(e, sort_keys=True) for e in events(records)) == Counter(
-        json.dumps(e, sort_keys=True) for e in expected
-    )
+        second.finish()
+    _assert_same_events(records, expected)
 
 
 class _Running:
@@ -283,3 +266,14 @@ class _Running:
         app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", self.stop)
         self.runner = threading.Thread(target=lambda: self.returned.append(app.run()))
         self.runner.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.runner.join(timeout=30)
+
+
+def _assert_same_events(records: list, expected: list[dict]) -> None:
+    """The committed events are exactly the reference run's: none missing, none twice."""
+    assert Counter(json.dumps(e, sort_keys=True) for e in events(records)) == Counter(
+        json.dumps(e, sort_keys=True) for e in expected
+    )
