@@ -149,24 +149,25 @@ def _steps(
     holding_now = {(f.rule, f.episode_id) for f in now}
     resting = affected(memory, corrected.keys())
     pairs = frozenset((a.rule, a.episode_id) for a in resting)
+    # Everything that holds at each time evaluated, apart from what each step decides there.
+    evaluated = {at: step.findings for at, step in steps.items()}
     held: set[tuple[str, str]] = set()
     for alert in resting:
         pair = (alert.rule, alert.episode_id)
         if pair in holding_now or alert.observed_at >= newest:
             continue
-        then = steps[alert.observed_at].findings if alert.observed_at in steps else None
+        then = evaluated.get(alert.observed_at)
         if then is None:
-            then = evaluate(history, alert.observed_at, rules, sex=sex)
+            then = evaluated[alert.observed_at] = evaluate(history, alert.observed_at, rules, sex=sex)
         same = tuple(f for f in then if (f.rule, f.episode_id) == pair)
         if not same:
             continue
         held.add(pair)
+        # At a trigger time ``same`` is among its findings already: all of them are now decided with
+        # the corrections. Elsewhere the step decides the alerts that hold there, one by one.
         earlier = steps.get(alert.observed_at)
-        if earlier is None or earlier.corrected:
-            found = (*earlier.findings, *same) if earlier is not None else same
-            steps[alert.observed_at] = _Step(_unique(found), corrected, pairs)
-        else:  # a trigger time: all its findings, now decided with the corrections
-            steps[alert.observed_at] = _Step(earlier.findings, corrected, pairs)
+        found = _unique((*earlier.findings, *same)) if earlier is not None else same
+        steps[alert.observed_at] = _Step(found, corrected, pairs)
     steps[newest] = _Step(now, corrected, frozenset(held))
     return sorted(steps.items(), key=lambda item: item[0])
 

@@ -165,19 +165,22 @@ def ended(memory: Memory, findings: Sequence[Finding], at: datetime) -> tuple[tu
     episode nothing is known of its state, and nothing is ended. An evaluation time before the alert
     was raised says nothing about it (its evidence may not have existed yet): nothing is ended then.
     """
+    candidates = [r for r in memory.open_alerts() if r.rule in _ENDING_CLASSES and at >= r.observed_at]
+    if not candidates:  # the usual case: none of the few rules a state change can end is open
+        return ()
     holding = {(f.rule, f.episode_id) for f in findings}
     states: dict[str, set[str]] = {}
     for item in findings:
         states.setdefault(item.episode_id, set()).update(item.category)
     result: list[tuple[AlertRecord, str]] = []
-    for record in memory.open_alerts():
-        endings = _ENDING_CLASSES.get(record.rule)
-        if not endings or (record.rule, record.episode_id) in holding or at < record.observed_at:
+    for record in candidates:
+        if (record.rule, record.episode_id) in holding:
             continue
         state = states.get(record.episode_id, set())
-        reasons = [reason for entry, reason in endings.items() if entry in state]
-        if reasons:
-            result.append((record, reasons[0]))
+        endings = _ENDING_CLASSES[record.rule].items()
+        reason = next((reason for entry, reason in endings if entry in state), None)
+        if reason is not None:
+            result.append((record, reason))
     return tuple(result)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -110,11 +111,14 @@ def restore_partition(
     return read
 
 
+@dataclass(frozen=True, slots=True)
 class _Waiting:
     """How long a restore may take, and whether the engine is stopping meanwhile."""
 
-    def __init__(self, partition: int, deadline: float, timeout_s: float, stop: threading.Event) -> None:
-        self.partition, self.deadline, self.timeout_s, self.stop = partition, deadline, timeout_s, stop
+    partition: int
+    deadline: float
+    timeout_s: float
+    stop: threading.Event
 
     def check(self, what: str) -> None:
         """Raise TransientBrokerError when the engine is stopping or the time is up."""

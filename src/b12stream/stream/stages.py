@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from b12stream.engine.engine import Engine
@@ -160,7 +161,7 @@ class Stages:
             # writer refuses, say) all fail for this message alone: raised, the error would stop the
             # stream for everyone, batch after batch, as the same message came back.
             try:
-                state = states.get(key) or self._stored_state(accepted, stored.get(key))
+                state = states.get(key) or self._stored_state(key, accepted, stored.get(key))
                 outcome = process(state, accepted, self._engine)
                 published = self._published(key.encode("utf-8"), outcome)
             except Exception as error:
@@ -202,22 +203,20 @@ class Stages:
         result.records.extend(changelog)
         return result
 
-    def _stored_state(self, accepted: Accepted, raw: bytes | None) -> PatientState:
-        """The patient's state as stored before this batch (empty for a first-seen patient)."""
+    def _stored_state(self, key: str, accepted: Accepted, raw: bytes | None) -> PatientState:
+        """The patient ``key``'s state as stored before this batch (empty for a first-seen patient)."""
         if raw is None:
             return PatientState.empty(accepted.patient)
-        return self._decoded.decode(accepted.patient.as_text(), raw)
+        return self._decoded.decode(key, raw)
 
     def _state_bytes(self, key: str, state: PatientState) -> bytes | str:
         """What the patient ``key``'s ``state`` is stored as, or why it cannot be stored."""
         try:
             data = state.to_bytes()
         except Exception as error:  # a defect must not stop the stream or lose the messages
-            _log.error(
-                "patient state not encodable", error=type(error).__name__, patient_hash=patient_hash(key)
-            )
+            _log.error("patient state not encodable", error=cause(error), patient_hash=patient_hash(key))
             return (
-                f"the patient's state could not be encoded with this message ({type(error).__name__}); "
+                f"the patient's state could not be encoded with this message ({cause(error)}); "
                 "the patient's earlier state is kept"
             )
         if len(data) > self._max_state_bytes:
@@ -255,16 +254,15 @@ class Stages:
 
     def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
         """Why the records a message publishes cannot be sent, if they cannot: one over
-        ``max_message_bytes``, the most b12stream makes of one message, which the producer or the
-        topic (the alerts, orders and pager topics keep the broker's limit, about 1 MB by default)
-        would refuse batch after batch, stopping the stream. An alert repeats the message's control
-        id and patient identifier once per result it cites, so a field a fraction of the message's
-        size can make a record several times as large."""
-        largest = max(published, key=_record_bytes, default=None)
-        if largest is None or _record_bytes(largest) <= self._max_bytes:
+        ``max_message_bytes``, the most b12stream makes of one message (and what its topics are made
+        to take), which the producer would refuse batch after batch, stopping the stream. An alert
+        repeats the message's control id and patient identifier once per result it cites, so a field
+        a fraction of the message's size can make a record several times as large."""
+        size, largest = max(((_record_bytes(r), r) for r in published), default=(0, None), key=itemgetter(0))
+        if largest is None or size <= self._max_bytes:
             return None
         return Rejection(
-            reason=f"a {largest.topic} record this message gives would be {_record_bytes(largest):,} "
+            reason=f"a {largest.topic} record this message gives would be {size:,} "
             f"bytes, over kafka.max_message_bytes ({self._max_bytes:,}); a field it repeats, such as "
             "MSH-10 or PID-3, is too long. The patient's state is kept as it was before the message",
             control_id=control_id,
