@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from b12stream.clinical.adamts13 import ADAMTS13
+from b12stream.clinical.adamts13 import ADAMTS13, episode_window_start
 from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
-from b12stream.clinical.episodes import PLATELETS, current_episode, episodes, platelet_results
+from b12stream.clinical.episodes import PLATELETS, Episode, current_episode, episodes, platelet_results
 from b12stream.clinical.history import PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation
 from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
@@ -24,7 +24,7 @@ from b12stream.clinical.rules_config import RulesConfig
 from b12stream.clinical.snapshot import Snapshot, derive
 from b12stream.clinical.view import HistoryView
 
-__all__ = ["SECONDARY_TRIGGER_ANALYTES", "evaluate", "trigger_times", "triggering_observations"]
+__all__ = ["SECONDARY_TRIGGER_ANALYTES", "evaluate", "trigger_times"]
 
 SECONDARY_TRIGGER_ANALYTES = frozenset(
     {
@@ -62,73 +62,54 @@ def _could_trigger(observation: Observation, config: RulesConfig) -> bool:
     return config.secondary_triggers and observation.analyte in SECONDARY_TRIGGER_ANALYTES
 
 
-def triggering_observations(
-    added: Sequence[Observation], history: PatientHistory, config: RulesConfig
-) -> tuple[Observation, ...]:
-    """The added results that call for an evaluation at their collection time (spec 2.2).
-
-    Primary: a final/corrected blood platelet count (not the plasma codes 13056-7 / 26516-5) or an
-    ADAMTS13 result. Secondary (when ``config.secondary_triggers``): a final B12, HoloTC, MMA, HCY,
-    LDH, haptoglobin, bilirubin, reticulocyte, schistocyte, hypersegmented-neutrophil, MCV,
-    haemoglobin or IF-antibody result collected while a thrombocytopenia episode is open in
-    ``history`` (the history after the results were applied). Sorted by collection time; several
-    may share a time, and one evaluation per distinct time is enough.
-    """
-    # Whether an episode is open depends only on the collection time, and a CBC brings a dozen
-    # secondary results collected at one time: ask once per distinct time.
-    open_at: dict[datetime, bool] = {}
-    found: list[Observation] = []
-    for item in added:
-        if not _could_trigger(item, config):
-            continue
-        if not _primary(item, config):
-            moment = item.observed_at
-            is_open = open_at.get(moment)
-            if is_open is None:
-                is_open = open_at[moment] = (
-                    current_episode(HistoryView.of(history, moment), config) is not None
-                )
-            if not is_open:
-                continue
-        found.append(item)
-    if len(found) > 1:
-        found.sort(key=lambda item: (item.observed_at, item.result_key))
-    return tuple(found)
-
-
 def trigger_times(
     added: Sequence[Observation], history: PatientHistory, config: RulesConfig
 ) -> tuple[datetime, ...]:
     """Distinct evaluation times the added results call for, oldest first (spec 2.2).
 
-    A primary trigger is evaluated at its own collection time, and so is a secondary result collected
-    while a thrombocytopenia episode is open (its 72 h windows are counted from the counts around
-    it). A secondary result collected before the episode opened is evaluated at the latest platelet
-    count when an episode is open there: a B12 drawn at 07:55 and reported after the 08:00 count
-    belongs to the episode that count opened (its validity window reaches forward from collection).
-    Event times only, never the clock.
+    Primary: a final/corrected blood platelet count (not the plasma codes 13056-7 / 26516-5) or an
+    ADAMTS13 result, evaluated at its own collection time. Secondary (when
+    ``config.secondary_triggers``): a final B12, HoloTC, MMA, HCY, LDH, haptoglobin, bilirubin,
+    reticulocyte, schistocyte, hypersegmented-neutrophil, MCV, haemoglobin or IF-antibody result,
+    evaluated at its own time when collected while a thrombocytopenia episode is open in ``history``
+    (the history after the results were applied): its 72 h windows are counted from the counts
+    around it.
+
+    A result collected before the episode open at the latest platelet count belongs to that episode
+    and is also evaluated at that count: a B12 drawn at 07:55 and reported after the 08:00 count
+    that opened the episode (its validity reaches forward from collection), and an ADAMTS13 drawn
+    up to 7 d before the episode's first count (spec 2.3), which its own time cannot place in any
+    episode. Event times only, never the clock.
     """
     moments: set[datetime] = set()
     latest_count: datetime | None = None
-    open_at: dict[datetime, bool] = {}
+    # Whether an episode is open depends only on the collection time, and a CBC brings a dozen
+    # secondary results collected at one time: ask once per distinct time.
+    open_at: dict[datetime, Episode | None] = {}
 
-    def is_open(moment: datetime) -> bool:
-        found = open_at.get(moment)
-        if found is None:
-            found = open_at[moment] = current_episode(HistoryView.of(history, moment), config) is not None
-        return found
+    def episode_at(moment: datetime) -> Episode | None:
+        if moment not in open_at:
+            open_at[moment] = current_episode(HistoryView.of(history, moment), config)
+        return open_at[moment]
 
     for item in added:
         if not _could_trigger(item, config):
             continue
         moment = item.observed_at
-        if not _primary(item, config) and not is_open(moment):
-            if latest_count is None:
-                latest_count = _latest_count_time(history, config) or moment
-            if latest_count <= moment or not is_open(latest_count):
-                continue
-            moment = latest_count
-        moments.add(moment)
+        if item.analyte == PLATELETS or episode_at(moment) is not None:
+            moments.add(moment)  # a count's own time places it in its episode
+            continue
+        adamts13 = item.analyte == ADAMTS13
+        if adamts13:
+            moments.add(moment)  # primary even outside an episode
+        if latest_count is None:
+            latest_count = _latest_count_time(history, config) or moment
+        if latest_count <= moment:
+            continue
+        episode = episode_at(latest_count)
+        if episode is None or (adamts13 and moment < episode_window_start(episode, config)):
+            continue
+        moments.add(latest_count)
     return tuple(sorted(moments))
 
 

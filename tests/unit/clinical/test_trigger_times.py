@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b12stream.clinical.evaluate import trigger_times
+from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.rules_config import RulesConfig
 from tests.unit.clinical.clinical_builders import CONFIG, day, history_of, obs, plt
 
@@ -47,3 +47,18 @@ def test_primary_triggers_keep_their_own_times() -> None:
         day(0, 12),
         day(1),
     )
+
+
+def test_an_adamts13_drawn_just_before_the_count_that_opens_the_episode_is_evaluated_at_that_count() -> None:
+    count = plt(20, day(0, 8))
+    a13 = obs("adamts13_activity", 5, day(0, 7.9))
+    history = history_of(count, a13)
+    assert trigger_times([a13], history, CONFIG) == (day(0, 7.9), day(0, 8))
+    # Only the count's evaluation sees the ADAMTS13 inside an episode (spec 2.3: up to 7 d before it).
+    assert evaluate(history, day(0, 7.9), CONFIG) == ()
+    assert "TTP-ADAMTS13-SEVERE" in [f.rule for f in evaluate(history, day(0, 8), CONFIG)]
+
+
+def test_an_adamts13_drawn_long_before_the_episode_keeps_its_own_time_only() -> None:
+    a13 = obs("adamts13_activity", 5, day(-8))
+    assert trigger_times([a13], history_of(plt(20, day(0)), a13), CONFIG) == (day(-8),)
