@@ -14,6 +14,7 @@ from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.clinical.view import HistoryView
 from b12stream.engine.corrections import affected, correcting_observations
 from b12stream.engine.engine import Engine
+from b12stream.engine.episode_names import episode_names
 from b12stream.engine.ingest import Accepted
 from b12stream.engine.memory import Memory, SeenMessage
 from b12stream.engine.orders import OrderMessage
@@ -66,7 +67,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
        an alert resting on the corrected value stays while its rule holds there, or at the alert's
-       own time, and is retracted only when it holds at neither.
+       own time, and is retracted only when it holds at neither. An episode is published under the
+       id its alerts already carry (``episode_names``): a count drawn before its first one and
+       delivered late moves where it opens, not what the clinicians know it by.
     4. Prune history and memory past their retention, counted back from the newest result.
 
     Raises StateError when ``state`` belongs to another patient than the message.
@@ -90,8 +93,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     sex = accepted.message.sex
     if corrected:
         memory = _carried_episodes(memory, state.history, history, engine)
+    names = episode_names(history, memory, engine.rules)
     triggers = trigger_times(fresh, history, engine.rules)
-    steps = _steps(history, memory, triggers, corrected, newest, engine, sex)
+    steps = _steps(history, names.as_the_rules_name_them(memory), triggers, corrected, newest, engine, sex)
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
@@ -99,12 +103,12 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         result = reconcile(
             patient=accepted.patient,
             memory=memory,
-            findings=step.findings,
+            findings=names.findings(step.findings),
             at=at,
             corrected=step.corrected,
             policy=engine.suppression,
             outputs=engine.outputs,
-            held=step.held,
+            held=names.pairs(step.held),
         )
         memory = result.memory
         events.extend(result.events)
@@ -182,22 +186,25 @@ def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
 def _carried_episodes(
     memory: Memory, before: PatientHistory, after: PatientHistory, engine: Engine
 ) -> Memory:
-    """Carry alerts of an episode a correction re-based (its opening count was corrected or deleted)
-    over to the episode that now holds its counts, so they continue instead of being retracted and
-    fired again."""
+    """Carry alerts of an episode a correction re-based (the count its published id came from was
+    corrected or deleted) over to the episode that now holds its counts, so they continue instead of
+    being retracted and fired again."""
     if not before.records or not after.records:
         return memory
     rules = engine.rules
     old = episodes(HistoryView.of(before, before.records[-1].observed_at), rules)
     new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules)
-    new_ids = {e.id for e in new}
+    old_names = episode_names(before, memory, rules)
+    new_names = episode_names(after, memory, rules)
+    new_ids = {new_names.name(e.id) for e in new}
     for episode in old:
-        if episode.id in new_ids:
+        name = old_names.name(episode.id)
+        if name in new_ids:
             continue
         members = {r.result_key for r in episode.results}
         for successor in new:
             if not members.isdisjoint(r.result_key for r in successor.results):
-                memory = memory.with_episode_renamed(episode.id, successor.id)
+                memory = memory.with_episode_renamed(name, new_names.name(successor.id))
                 break
     return memory
 

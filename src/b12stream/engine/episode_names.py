@@ -1,0 +1,78 @@
+"""Which id an episode's alerts carry: the one the engine first used for it, wherever it opens now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from b12stream.clinical.episodes import episode_id, episodes
+from b12stream.clinical.history import PatientHistory
+from b12stream.clinical.model import Finding
+from b12stream.clinical.rules_config import RulesConfig
+from b12stream.clinical.view import HistoryView
+from b12stream.engine.memory import Memory
+
+__all__ = ["EpisodeNames", "episode_names"]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeNames:
+    """The published id of each episode whose rules' id moved after the engine spoke of it.
+
+    The rules name an episode after its first thrombocytopenic count (``clinical.episodes.episode_id``).
+    A count drawn earlier but delivered later becomes that first count, so the rules' id moves, while
+    the clinicians already hold alerts, reflex orders and pages under the old one, and alert ids, page
+    dedup keys and R11 suppression all rest on it. ``published`` maps such a rules' id to the id
+    already published; an episode not in it is published under its rules' id.
+    """
+
+    published: Mapping[str, str]
+
+    def name(self, rules_id: str) -> str:
+        return self.published.get(rules_id, rules_id)
+
+    def findings(self, findings: Sequence[Finding]) -> tuple[Finding, ...]:
+        """The findings as published: each under its episode's published id."""
+        if not self.published:
+            return tuple(findings)
+        return tuple(
+            replace(f, episode_id=self.name(f.episode_id)) if f.episode_id in self.published else f
+            for f in findings
+        )
+
+    def pairs(self, pairs: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """(rule, episode) pairs as published."""
+        return frozenset((rule, self.name(episode)) for rule, episode in pairs)
+
+    def as_the_rules_name_them(self, memory: Memory) -> Memory:
+        """``memory`` with its episodes under the rules' ids, to compare with findings as evaluated."""
+        for rules_id, published in self.published.items():
+            memory = memory.with_episode_renamed(published, rules_id)
+        return memory
+
+
+def episode_names(history: PatientHistory, memory: Memory, config: RulesConfig) -> EpisodeNames:
+    """Publish each episode of ``history`` under the id ``memory`` already knows it by.
+
+    An episode the memory knows by its rules' id keeps it. Otherwise the id is looked for among the
+    ids its counts would have given it had each been the first one known (the earliest such count
+    wins); none known → the rules' id. Pure, and stateless beyond the memory: the next message finds
+    the same names again.
+    """
+    known = {a.episode_id for a in memory.alerts} | {s.episode_id for s in memory.suggestions}
+    if not known or not history.records:
+        return _NONE
+    published: dict[str, str] = {}
+    view = HistoryView.of(history, history.records[-1].observed_at)
+    for episode in episodes(view, config):
+        if episode.id in known:
+            continue
+        for count in episode.results:
+            name = episode_id(history.patient, count.observed_at)
+            if name in known:
+                published[episode.id] = name
+                break
+    return EpisodeNames(published) if published else _NONE
+
+
+_NONE = EpisodeNames({})
