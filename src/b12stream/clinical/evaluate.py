@@ -78,8 +78,9 @@ def trigger_times(
     A result collected before the episode open at the latest platelet count belongs to that episode
     and is also evaluated at that count: a B12 drawn at 07:55 and reported after the 08:00 count
     that opened the episode (its validity reaches forward from collection), and an ADAMTS13 drawn
-    up to 7 d before the episode's first count (spec 2.3), which its own time cannot place in any
-    episode. Event times only, never the clock.
+    before the episode's first count but inside its window (``episode_window_start``: 7 d by
+    default, spec 2.3), which its own time cannot place in any episode. Event times only, never the
+    clock.
     """
     moments: set[datetime] = set()
     latest_count: datetime | None = None
@@ -97,7 +98,7 @@ def trigger_times(
             continue
         moment = item.observed_at
         if item.analyte == PLATELETS or episode_at(moment) is not None:
-            moments.add(moment)  # a count's own time places it in its episode
+            moments.add(moment)  # a count, or a result inside an open episode: its own time
             continue
         adamts13 = item.analyte == ADAMTS13
         if adamts13:
