@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
@@ -121,3 +123,18 @@ def test_a_correction_keeps_an_alert_that_still_holds_at_its_own_time_after_a_la
         engine,
     )
     assert [e[:2] for e in published(outcomes)] == [("alert", "B12-UNKNOWN-THROMBOCYTOPENIA")]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=30, max_value=99), min_size=2, max_size=5),
+    order=st.randoms(use_true_random=False),
+)
+def test_whatever_order_an_episode_s_counts_arrive_in_r01_is_alerted_once(engine, values, order):
+    texts = [
+        oru(f"M{n}", f"202603{2 + n:02d}080000", str(value), filler=f"F{n}") for n, value in enumerate(values)
+    ]
+    order.shuffle(texts)
+    events = published(run(texts, engine))
+    assert [e[:2] for e in events if e[0] == "alert"] == [("alert", "B12-UNKNOWN-THROMBOCYTOPENIA")]
+    assert len({e[2] for e in events}) == 1
