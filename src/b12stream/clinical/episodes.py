@@ -136,13 +136,13 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
         opened, members, last_tp_at = None, [], None
 
     for result in platelet_results(view, config):
+        if opened is not None and last_tp_at is not None and result.observed_at - last_tp_at > idle_limit:
+            close(last_tp_at + idle_limit)
         tp = is_thrombocytopenic(result, config)
         if tp is None:
             if opened is not None:
                 members.append(result)
             continue
-        if opened is not None and last_tp_at is not None and result.observed_at - last_tp_at > idle_limit:
-            close(last_tp_at + idle_limit)
         if tp:
             if opened is None:
                 opened = result

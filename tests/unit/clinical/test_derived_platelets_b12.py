@@ -68,6 +68,15 @@ def test_episode_closes_after_90_days_without_thrombocytopenia_and_a_new_one_ope
     assert not stale[-1].is_open
 
 
+def test_a_count_without_a_usable_value_after_the_idle_limit_stays_out_of_the_closed_episode() -> None:
+    """An episode's results end at its close: a later count must not be carried into it (it decides
+    whose alerts move to a rebuilt episode after a correction)."""
+    found = episodes(view_of(plt(90, day(0)), plt(None, day(120), unit="bad")), CONFIG)
+    assert [(item.closed_at, [result.observed_at for result in item.results]) for item in found] == [
+        (day(90), [day(0)])
+    ]
+
+
 def test_plasma_platelet_codes_are_stored_but_not_used() -> None:
     snapshot = derive(history_of(plt(20, day(0), code="13056-7")), day(0), CONFIG)
     assert snapshot.platelet is None and snapshot.episode is None
