@@ -7,18 +7,18 @@ from typing import Any
 __all__ = ["resolve", "trigger"]
 
 
-def trigger(event: dict[str, Any], source: str, dedup_key: str | None = None) -> dict[str, Any]:
+def trigger(event: dict[str, Any], source: str, dedup_key: str) -> dict[str, Any]:
     """A ``trigger`` for a critical ``alert`` or ``alert_update`` event.
 
-    ``dedup_key`` names the incident (the engine gives its alert thread's, ``ids.page_key``); the
-    event's id by default. A trigger for an incident that is open is merged into it, not paged again.
+    ``dedup_key`` names the incident: the alert thread's (``ids.page_key``), not the event's id, which
+    an update changes. A trigger for an incident that is open is merged into it, not paged again.
 
     The routing key is the bridge's secret and is never in the envelope. The patient identifier is
     left out as well: responders open the alert by its id, so no identifier leaves for a paging service.
     """
     return {
         "event_action": "trigger",
-        "dedup_key": event["id"] if dedup_key is None else dedup_key,
+        "dedup_key": dedup_key,
         "payload": {
             "summary": event["summary"],
             "source": source,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
+
 from b12stream.clinical.model import Severity
 from b12stream.engine import pager
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import SUMMARY_LIMIT, alert_event, encode_event, rejected_event, timestamp
+from b12stream.engine.ids import page_key
 from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.schemas import validation_errors
@@ -120,6 +123,16 @@ def test_pager_trigger_carries_no_patient_identifier():
     event = alert_event(
         event_id="4" * 32, finding=finding(severity=Severity.CRITICAL), patient=PATIENT, orders=(), at=day(0)
     )
-    page = pager.trigger(event, "b12stream")
+    key = page_key(PATIENT, event["rule"], event["episode_id"], "")
+    page = pager.trigger(event, "b12stream", key)
     assert PATIENT.id not in json.dumps(page)
-    assert page["dedup_key"] == event["id"]
+    assert page["dedup_key"] == key
+
+
+def test_a_pager_trigger_needs_the_incident_key():
+    """An update paged under its own id would open a second incident for one alert thread."""
+    event = alert_event(
+        event_id="4" * 32, finding=finding(severity=Severity.CRITICAL), patient=PATIENT, orders=(), at=day(0)
+    )
+    with pytest.raises(TypeError, match="dedup_key"):
+        pager.trigger(event, "b12stream")  # type: ignore[call-arg]
