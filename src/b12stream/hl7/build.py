@@ -8,7 +8,7 @@ message back at strict level.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -25,6 +25,10 @@ _CX_ID_MAX = 199  # CX.1 (ST): the patient id
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
 _MSH_CONTROL_ID_MAX = 20  # MSH-10 (ST)
+# MSH-18 of a message that is not all ASCII: HL7 table 0211's name for the bytes build_oml writes. An
+# all-ASCII message leaves MSH-18 empty, which table 0211 reads as ASCII: its bytes stay the ones
+# receivers have always taken.
+_UTF8 = "UNICODE UTF-8"
 # One pass over the text: each delimiter becomes its escape sequence, and each C0 control character
 # and DEL a hex escape (v2.5.1 section 2.7). A CR or LF left in a value would end the segment there:
 # a receiver would read a shorter patient id and take the rest of it for a segment of its own.
@@ -90,7 +94,8 @@ def _ts(moment: datetime) -> str:
 
 
 def build_oml(request: OrderRequest) -> bytes:
-    """The request as ER7 bytes (``\\r`` segment terminators, UTF-8).
+    """The request as ER7 bytes (``\\r`` segment terminators, UTF-8): MSH-18 is ``UNICODE UTF-8`` when
+    a value is not all ASCII, and empty (ASCII) otherwise.
 
     Each order is ``NW`` (ORC-1) with OBR-11 ``G`` (generated order: reflex, HL7 table 0065) and the
     triggering order as parent (ORC-8, OBR-29). PID-5 carries only name type ``U`` (unspecified):
@@ -115,6 +120,8 @@ def build_oml(request: OrderRequest) -> bytes:
             _limited(request.control_id, _MSH_CONTROL_ID_MAX, "MSH-10"),
             "P",
             _VERSION,
+            *([""] * 5),
+            "" if all(map(str.isascii, _values(request))) else _UTF8,
         ),
         _segment(
             "PID",
@@ -143,6 +150,23 @@ def build_oml(request: OrderRequest) -> bytes:
             _segment("OBR", str(number), placer, "", code, *([""] * 6), "G", *([""] * 17), parent_ref)
         )
     return ("\r".join(segments) + "\r").encode("utf-8")
+
+
+def _values(request: OrderRequest) -> Iterator[str]:
+    """Every value of the request that goes into the message."""
+    yield request.control_id
+    yield request.patient_id
+    yield request.assigning_authority
+    yield request.parent_filler_order_number
+    yield request.sending_application
+    yield request.sending_facility
+    yield request.receiving_application
+    yield request.receiving_facility
+    for line in request.orders:
+        yield line.placer_order_number
+        yield line.code
+        yield line.text
+        yield line.coding_system
 
 
 def _limited(value: str, maximum: int, where: str) -> str:

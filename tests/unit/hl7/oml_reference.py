@@ -21,7 +21,7 @@ from hl7apy.exceptions import HL7apyException
 from b12stream.errors import HL7Error
 from b12stream.hl7.build import OrderLine, OrderRequest, _ts
 
-__all__ = ["reference_oml"]
+__all__ = ["all_ascii", "reference_oml"]
 
 _VERSION = "2.5.1"
 _ESCAPE = "\ue000"  # stands in for the escape character "\\" inside hl7apy
@@ -79,6 +79,8 @@ def _message(request: OrderRequest) -> Message:
     msh.msh_10 = _escaped(request.control_id)
     msh.msh_11 = "P"
     msh.msh_12 = _VERSION
+    if not all_ascii(request):
+        msh.msh_18 = "UNICODE UTF-8"
     pid = message.add_group("OML_O21_PATIENT").pid
     pid.pid_3.cx_1 = _escaped(request.patient_id)
     if request.assigning_authority:
@@ -87,6 +89,18 @@ def _message(request: OrderRequest) -> Message:
     for number, line in enumerate(request.orders, start=1):
         _add_order(message, request, line, number)
     return message
+
+
+def all_ascii(request: OrderRequest) -> bool:
+    """Whether every value of the request is ASCII, which an empty MSH-18 declares (table 0211)."""
+    texts = [
+        request.control_id, request.patient_id, request.assigning_authority,
+        request.parent_filler_order_number, request.sending_application, request.sending_facility,
+        request.receiving_application, request.receiving_facility,
+    ]
+    for line in request.orders:
+        texts += [line.placer_order_number, line.code, line.text, line.coding_system]
+    return "".join(texts).isascii()
 
 
 def _add_order(message: Message, request: OrderRequest, line: OrderLine, number: int) -> None:

@@ -11,18 +11,21 @@ from hypothesis import strategies as st
 
 from b12stream.errors import HL7Error
 from b12stream.hl7.build import OrderLine, OrderRequest, build_oml
+from b12stream.hl7.charset import codec_for_charset
 from b12stream.hl7.er7 import component_text, read_encoding, split_segments
 from tests.unit.engine.builders import strict_message
-from tests.unit.hl7.oml_reference import reference_oml
+from tests.unit.hl7.oml_reference import all_ascii, reference_oml
 
-# Identifiers come from other systems' messages, escapes decoded: any ER7 delimiter, and any control
-# character a sender wrote as \X0D\ or \.br\, can be in them, so escaping is exercised on each field.
+# Identifiers come from other systems' messages, escapes decoded: any ER7 delimiter, any control
+# character a sender wrote as \X0D\ or \.br\, and any Unicode text a sender's character set holds can
+# be in them, so escaping and the declared character set are exercised on each field.
 _CONTROLS = "".join(map(chr, (*range(0x20), 0x7F)))
 _CHARS = st.one_of(
     st.sampled_from("AZaz09-._"),
     st.sampled_from("|^~\\&"),
     st.sampled_from(_CONTROLS),
     st.characters(min_codepoint=0x80, max_codepoint=0x24F),
+    st.characters(codec="utf-8"),  # any code point but a lone surrogate, which UTF-8 cannot carry
 )
 _TEXT = st.text(alphabet=st.one_of(_CHARS, st.characters(min_codepoint=32, max_codepoint=0x24F)), max_size=60)
 
@@ -100,8 +103,10 @@ def test_the_writer_refuses_exactly_what_hl7apy_refuses(request: OrderRequest) -
 @given(_REQUESTS)
 def test_written_values_parse_strictly_and_read_back_as_given(request: OrderRequest) -> None:
     er7 = build_oml(request)
-    strict_message(er7)
-    text = er7.decode("utf-8")
+    declared = strict_message(er7).msh.msh_18.to_er7()
+    assert declared == ("" if all_ascii(request) else "UNICODE UTF-8")
+    # Read as the message says it is written (table 0211: ASCII when MSH-18 is empty).
+    text = er7.decode(codec_for_charset(declared or "ASCII") or "")
     enc = read_encoding(text)
     segments = [segment.split("|") for segment in split_segments(text)]
     assert [fields[0] for fields in segments] == ["MSH", "PID", *["ORC", "TQ1", "OBR"] * len(request.orders)]
@@ -173,3 +178,21 @@ def test_a_refusal_names_the_component_and_its_limit_but_not_the_value(
     message = str(refused.value)
     assert where in message and f"at most {maximum}" in message
     assert "MRN7" not in message
+
+
+def test_an_ascii_message_leaves_msh18_empty_and_its_bytes_as_they_were():
+    er7 = build_oml(_request())
+    assert er7.isascii()
+    assert er7.split(b"\r")[0] == b"MSH|^~\\&|B12STREAM||||20260302090001+0000||OML^O21^OML_O21|C1|P|2.5.1"
+
+
+def test_a_message_with_text_beyond_ascii_declares_utf8_and_is_written_in_it():
+    line = OrderLine("P1", "2132-9", "Cobalamine (sérum)")
+    er7 = build_oml(_request(patient_id="MÜLLER-Ø7", orders=(line,)))
+    parsed = strict_message(er7)
+    assert parsed.msh.msh_18.to_er7() == "UNICODE UTF-8"
+    assert er7.split(b"\r")[0].endswith(b"|P|2.5.1||||||UNICODE UTF-8")
+    text = er7.decode(codec_for_charset(parsed.msh.msh_18.to_er7()) or "")
+    assert text.split("\r")[1].startswith("PID|||MÜLLER-Ø7^^^HOSP|")
+    assert parsed.children[2].oml_o21_observation_request.obr.obr_4.ce_2.to_er7() == "Cobalamine (sérum)"
+
