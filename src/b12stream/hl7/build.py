@@ -29,9 +29,17 @@ _MSH_CONTROL_ID_MAX = 20  # MSH-10 (ST)
 # all-ASCII message leaves MSH-18 empty, which table 0211 reads as ASCII: its bytes stay the ones
 # receivers have always taken.
 _UTF8 = "UNICODE UTF-8"
-# One pass over the text: each delimiter becomes its escape sequence, and each C0 control character
-# and DEL a hex escape (v2.5.1 section 2.7). A CR or LF left in a value would end the segment there:
-# a receiver would read a shorter patient id and take the rest of it for a segment of its own.
+# Characters that end a line for some receiver, each written as a hex escape of its UTF-8 bytes: C0
+# controls and DEL (CR and LF, and VT and FS, which frame MLLP), C1 controls (NEL, U+0085, ends a line
+# for Python's splitlines and Java's \R) and the line and paragraph separators U+2028 and U+2029 (line
+# ends to those and to JavaScript). A line end left in a value would end the segment there for such a
+# receiver: it would read a shorter patient id and take the rest of it for a segment of its own. A hex
+# escape holds bytes (v2.5.1 section 2.7), here those of the message's encoding, as the engine's own
+# reader decodes them: U+0085 is ``\XC285\``, and a message holding one declares UTF-8 although its
+# bytes are ASCII. Other characters go out as they are: every UTF-8 byte of a character beyond ASCII
+# is 0x80 or above, so none can be read as CR, LF or a frame byte.
+_HEX_ESCAPED = (*map(chr, range(0x20)), "\x7f", *map(chr, range(0x80, 0xA0)), "\u2028", "\u2029")
+# One pass over the text: each delimiter becomes its escape sequence (v2.5.1 section 2.7).
 _ESCAPES = str.maketrans(
     {
         "\\": "\\E\\",
@@ -39,7 +47,7 @@ _ESCAPES = str.maketrans(
         "^": "\\S\\",
         "&": "\\T\\",
         "~": "\\R\\",
-        **{chr(code): f"\\X{code:02X}\\" for code in (*range(0x20), 0x7F)},
+        **{char: f"\\X{char.encode().hex().upper()}\\" for char in _HEX_ESCAPED},
     }
 )
 
@@ -76,7 +84,8 @@ class OrderRequest:
 
 def escape(text: str) -> str:
     """The text as an ER7 value with the default delimiters (``|^~\\&``): delimiters escaped, and
-    control characters (CR, LF, tab, ..., DEL) as hex escapes such as ``\\X0D\\``."""
+    control characters (CR, LF, tab, ..., DEL, U+0080 to U+009F) and the Unicode line and paragraph
+    separators as hex escapes of their UTF-8 bytes, such as ``\\X0D\\`` and ``\\XC285\\``."""
     return text.translate(_ESCAPES)
 
 

@@ -161,3 +161,22 @@ def test_line_breaks_decoded_from_an_incoming_id_stay_inside_the_order_message_f
     enc = read_encoding(segments[0])
     assert component_text(segments[1].split("|")[3], 1, enc) == "RV1\rZZZ"
     assert component_text(segments[2].split("|")[8], 2, enc) == "F1\nPID"
+
+
+def test_an_order_message_for_a_latin1_lab_message_says_it_is_utf8_and_escapes_its_c1_controls(engine):
+    # A lab writing ISO 8859-1 sends É as one byte and a C1 control as \X85\ (Latin-1, as no UTF-8);
+    # the order message carries them in UTF-8, declared in MSH-18, with the control (a line end to
+    # Java and Python line splitters) as the hex escape of its UTF-8 bytes.
+    raw = oru("M1", "20260302080000", "82", mrn="RÉ7", filler="F1\\X85\\PID")
+    raw = raw.replace("|P|2.5.1\r", "|P|2.5.1||||||8859/1\r", 1)
+    (message,) = accepted_messages(raw.encode("latin-1"), engine)
+    assert message.patient.id == "RÉ7"
+    (order,) = process(PatientState.empty(message.patient), message, engine).orders
+    assert strict_message(order.er7).msh.msh_18.to_er7() == "UNICODE UTF-8"
+    text = order.er7.decode("utf-8")
+    segments = text.split("\r")
+    assert text.splitlines() == segments[:-1]
+    assert segments[1].startswith("PID|||RÉ7^^^HOSP|")
+    assert segments[2].endswith("|^F1\\XC285\\PID")
+    enc = read_encoding(segments[0])
+    assert component_text(segments[2].split("|")[8], 2, enc) == "F1\x85PID"

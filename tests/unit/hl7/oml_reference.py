@@ -27,6 +27,8 @@ _VERSION = "2.5.1"
 _ESCAPE = "\ue000"  # stands in for the escape character "\\" inside hl7apy
 _DELIMITER_CODES = {"|": "F", "^": "S", "&": "T", "~": "R", "\\": "E"}
 _CE_TEXT_MAX = 199  # CE.2 (ST)
+# Characters some receiver takes for the end of a line: the controls (C0, DEL, C1) and U+2028/U+2029.
+_LINE_ENDS = frozenset(map(chr, (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)))
 
 
 def _escaped(value: str) -> str:
@@ -37,8 +39,8 @@ def _escaped(value: str) -> str:
     for char in value:
         if char in _DELIMITER_CODES:
             out.append(f"{_ESCAPE}{_DELIMITER_CODES[char]}{_ESCAPE}")
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"{_ESCAPE}X{ord(char):02X}{_ESCAPE}")
+        elif char in _LINE_ENDS:
+            out.append(f"{_ESCAPE}X{char.encode('utf-8').hex().upper()}{_ESCAPE}")
         else:
             out.append(char)
     return "".join(out)

@@ -18,8 +18,9 @@ from tests.unit.hl7.oml_reference import all_ascii, reference_oml
 
 # Identifiers come from other systems' messages, escapes decoded: any ER7 delimiter, any control
 # character a sender wrote as \X0D\ or \.br\, and any Unicode text a sender's character set holds can
-# be in them, so escaping and the declared character set are exercised on each field.
-_CONTROLS = "".join(map(chr, (*range(0x20), 0x7F)))
+# be in them, so escaping and the declared character set are exercised on each field. The controls
+# (C0, DEL, C1) and U+2028/U+2029 are what some receiver takes for the end of a line.
+_CONTROLS = "".join(map(chr, (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)))
 _CHARS = st.one_of(
     st.sampled_from("AZaz09-._"),
     st.sampled_from("|^~\\&"),
@@ -31,13 +32,13 @@ _TEXT = st.text(alphabet=st.one_of(_CHARS, st.characters(min_codepoint=32, max_c
 
 
 def _short(maximum: int) -> st.SearchStrategy[str]:
-    """Up to ``maximum`` characters, each of which may take 5 escaped (``\\X0D\\``)."""
+    """Up to ``maximum`` characters, each of which may take 9 escaped (``\\XE280A8\\``)."""
     return st.text(alphabet=_CHARS, min_size=1, max_size=maximum)
 
 
 _LINES = st.builds(
     OrderLine,
-    placer_order_number=_short(40),
+    placer_order_number=_short(22),
     code=st.text(alphabet="0123456789-", min_size=1, max_size=12),
     text=_TEXT,
     coding_system=st.sampled_from(["LN", "L", "99LOCAL"]),
@@ -50,12 +51,12 @@ _REQUESTS = st.builds(
     message_time=st.datetimes(
         min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
     ),
-    patient_id=_short(39),
+    patient_id=_short(22),
     assigning_authority=st.one_of(
-        st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=20), _short(4)
+        st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=20), _short(2)
     ),
     orders=st.lists(_LINES, min_size=1, max_size=4).map(tuple),
-    parent_filler_order_number=st.one_of(st.just(""), _short(39)),
+    parent_filler_order_number=st.one_of(st.just(""), _short(22)),
     sending_application=st.sampled_from(["B12STREAM", "CDS"]),
     sending_facility=st.sampled_from(["", "LAB", "NORTH&SOUTH"]),
     receiving_application=st.sampled_from(["", "EHR"]),
@@ -69,8 +70,8 @@ def test_written_bytes_equal_the_hl7apy_built_message(request: OrderRequest) -> 
     assert build_oml(request) == reference_oml(request)
 
 
-# Identifiers that may not fit once escaped: 67 "|" are 201 characters escaped, 40 CR 200.
-_LONG = st.one_of(_short(39), _short(60), st.text(alphabet=_CHARS, min_size=150, max_size=260))
+# Identifiers that may not fit once escaped: 67 "|" are 201 characters escaped, 40 CR 200, 29 NEL 203.
+_LONG = st.one_of(_short(22), _short(60), st.text(alphabet=_CHARS, min_size=150, max_size=260))
 _ANY_REQUESTS = st.builds(
     OrderRequest,
     control_id=st.text(alphabet="0123456789abcdef", min_size=1, max_size=20),
@@ -107,6 +108,8 @@ def test_written_values_parse_strictly_and_read_back_as_given(request: OrderRequ
     assert declared == ("" if all_ascii(request) else "UNICODE UTF-8")
     # Read as the message says it is written (table 0211: ASCII when MSH-18 is empty).
     text = er7.decode(codec_for_charset(declared or "ASCII") or "")
+    # No line splitter (CR, LF, NEL, U+2028, ...) finds a line end but the segment terminators.
+    assert text.splitlines() == text.split("\r")[:-1]
     enc = read_encoding(text)
     segments = [segment.split("|") for segment in split_segments(text)]
     assert [fields[0] for fields in segments] == ["MSH", "PID", *["ORC", "TQ1", "OBR"] * len(request.orders)]
@@ -148,10 +151,13 @@ def _request(**changes: object) -> OrderRequest:
         {"assigning_authority": "&" * 7},
         {"parent_filler_order_number": "|" * 67},
         {"orders": (OrderLine("~" * 67, "2132-9", "x"),)},
+        {"patient_id": "\x85" * 29},
+        {"parent_filler_order_number": "\u2028" * 23},
     ],
     ids=[
         "authority", "application", "placer", "parent", "no-orders", "patient", "patient-escaped",
-        "patient-controls", "authority-escaped", "parent-escaped", "placer-escaped",
+        "patient-controls", "authority-escaped", "parent-escaped", "placer-escaped", "patient-c1",
+        "parent-line-separators",
     ],
 )
 def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) -> None:
@@ -168,6 +174,7 @@ def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) 
         ({"patient_id": "MRN7|" * 40}, "PID-3.1", 199),
         ({"assigning_authority": "MRN7&&&&&&"}, "PID-3.4", 20),
         ({"parent_filler_order_number": "MRN7\r" * 40}, "ORC-8.2.1", 199),
+        ({"patient_id": "MRN7\x85" * 19}, "PID-3.1", 199),
     ],
 )
 def test_a_refusal_names_the_component_and_its_limit_but_not_the_value(
@@ -196,3 +203,28 @@ def test_a_message_with_text_beyond_ascii_declares_utf8_and_is_written_in_it():
     assert text.split("\r")[1].startswith("PID|||MÜLLER-Ø7^^^HOSP|")
     assert parsed.children[2].oml_o21_observation_request.obr.obr_4.ce_2.to_er7() == "Cobalamine (sérum)"
 
+
+@pytest.mark.parametrize(
+    ("char", "escaped"),
+    [
+        ("\x80", "\\XC280\\"),
+        ("\x85", "\\XC285\\"),  # NEL: a line end to Java's \\R and Python's splitlines
+        ("\x9f", "\\XC29F\\"),
+        ("\u2028", "\\XE280A8\\"),
+        ("\u2029", "\\XE280A9\\"),
+    ],
+)
+def test_c1_controls_and_line_separators_go_out_as_hex_escapes_of_their_utf8_bytes(
+    char: str, escaped: str
+) -> None:
+    er7 = build_oml(_request(patient_id=f"MRN{char}7", parent_filler_order_number=f"F{char}1"))
+    text = er7.decode("ascii")  # every character beyond ASCII is escaped ...
+    msh, pid, orc = text.split("\r")[:3]
+    assert msh.endswith("|UNICODE UTF-8")  # ... as UTF-8 bytes, which MSH-18 says
+    assert pid.startswith(f"PID|||MRN{escaped}7^^^HOSP|")
+    assert orc.endswith(f"|^F{escaped}1")
+    assert text.splitlines() == text.split("\r")[:-1]
+    strict_message(er7)
+    enc = read_encoding(msh)
+    assert component_text(pid.split("|")[3], 1, enc) == f"MRN{char}7"
+    assert component_text(orc.split("|")[8], 2, enc) == f"F{char}1"
