@@ -4,6 +4,7 @@ Latin-1."""
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,6 +51,8 @@ _BOMS = (
 _WIDE_MSH = tuple(
     ("MSH".encode(codec), codec) for codec in ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
 )
+_ESCAPE_CODECS = frozenset({"unicode-escape", "raw-unicode-escape"})
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")
 _MSH18 = 17  # index of MSH-18 when the MSH line is split on its field separator
 
 
@@ -96,9 +99,14 @@ def decode_message(data: bytes) -> DecodedText:
         if codec is None:
             return _fallback(data, f"MSH-18 {declared!r} unknown; ")
         try:
-            return _decoded(data.decode(codec), codec, f"MSH-18 {declared}")
+            text = data.decode(codec)
         except (UnicodeError, LookupError, ValueError):
             return _fallback(data, f"MSH-18 {declared!r} does not decode; ")
+        # UTF-7 and its kin decode to unpaired surrogates, which no output (JSON, UTF-8 order
+        # messages, Kafka keys) can encode: such text is not a message's text.
+        if _UNPAIRED_SURROGATE.search(text):
+            return _fallback(data, f"MSH-18 {declared!r} does not decode to Unicode text; ")
+        return _decoded(text, codec, f"MSH-18 {declared}")
     return _fallback(data, "")
 
 
@@ -136,7 +144,10 @@ def codec_for_charset(name: str) -> str | None:
         info = codecs.lookup(key)
     except LookupError:
         return None
-    # codecs also knows bytes-to-bytes transforms (base64, zlib, rot13): never a character set.
+    # codecs also knows bytes-to-bytes transforms (base64, zlib, rot13) and Python's own escape
+    # syntaxes, which would read HL7's backslash escapes as theirs: never a character set.
+    if info.name in _ESCAPE_CODECS:
+        return None
     try:
         "MSH".encode(info.name).decode(info.name)
     except (LookupError, UnicodeError, ValueError, TypeError):

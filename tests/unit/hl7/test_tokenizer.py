@@ -169,7 +169,8 @@ def test_malformed_structured_numeric_is_none(raw: str) -> None:
     [
         ("UNICODE UTF-8", "utf-8"), ("8859/1", "latin-1"), ("8859/15", "iso8859-15"),
         ("GB 18030-2000", "gb18030"), ("ascii", "ascii"), ("ISO-8859-7", "iso8859-7"), ("UTF-8", "utf-8"),
-        ("base64", None), ("rot13", None), ("NO-SUCH-CHARSET", None),
+        ("base64", None), ("rot13", None), ("NO-SUCH-CHARSET", None), ("unicode_escape", None),
+        ("raw_unicode_escape", None),
     ],
 )
 def test_charset_names(name: str, codec: str | None) -> None:
@@ -188,6 +189,14 @@ def test_charset_decisions() -> None:
     assert bom.byte_offset(4) == 7
     utf16 = decode_message("MSH|^~\\&|Á".encode("utf-16"))
     assert utf16.text == "MSH|^~\\&|Á"
+
+
+def test_a_declared_charset_that_decodes_to_unpaired_surrogates_is_not_used() -> None:
+    """UTF-7 reads "+2AA-" as a lone surrogate, which no alert, key or order message could encode."""
+    data = b"MSH|^~\\&|||||||ORU^R01|1|P|2.5.1||||||UTF-7\rPID|||R+2AA-7\r"
+    decoded = decode_message(data)
+    assert (decoded.codec, decoded.text) == ("utf-8", data.decode())
+    assert "does not decode to Unicode text" in decoded.note
 
 
 MESSAGE = b"MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5.1\rPID|1||X\r"
