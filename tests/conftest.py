@@ -1,7 +1,11 @@
-"""Shared test paths: the project's samples and the shared HL7 corpus, read by name."""
+"""Shared test paths (the project's samples and the shared HL7 corpus, read by name), and an address
+where no broker answers."""
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +25,17 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"shared HL7 corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def silent_address() -> Iterator[str]:
+    """An address where every connection is refused: a port bound and never listened on."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{held.getsockname()[1]}"
+
+
+def producer_threads(client_id: str) -> list[threading.Thread]:
+    """The sender threads of the live kafka-python producers named ``client_id`` (kafka-python names
+    each "<client_id>-network-thread")."""
+    return [t for t in threading.enumerate() if t.name == f"{client_id}-network-thread"]

@@ -3,10 +3,8 @@ instead of kafka-python's 30 s wait and a traceback."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,6 @@ from tests.conftest import SAMPLES
 from tests.integration.harness import ROOT, topic_names, write_config
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def silent_address() -> Iterator[str]:
-    """An address where every connection is refused: a port bound and never listened on."""
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        yield f"127.0.0.1:{held.getsockname()[1]}"
 
 
 def _command(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -149,7 +149,7 @@ class StreamApp:
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
             self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:
-                self._producer = self._new_producer()
+                self._producer = output_producer(self.settings, self._transactional_id)
             if self._reader is None:
                 self._reader = restore_consumer(self.settings)
             if self._log_ends is None and self.settings.exactly_once:
@@ -178,17 +178,6 @@ class StreamApp:
             guarantee=self.settings.processing_guarantee,
         )
 
-    def _new_producer(self) -> KafkaProducer:
-        producer = output_producer(self.settings, self._transactional_id)
-        if self.settings.exactly_once:
-            producer.init_transactions()
-        topics = self.settings.topics
-        for topic in (topics.alerts, topics.orders, topics.pager, topics.dlq, topics.changelog):
-            producer.partitions_for(topic)  # fetch metadata now, not in the first batch that pages someone
-        if not self.settings.input_keyed_by_patient:
-            producer.partitions_for(topics.repartition)
-        return producer
-
     def _cycle(self) -> None:
         """Poll one batch, restore newly assigned partitions, process and commit the batch."""
         self._replace_if_stuck()
@@ -197,7 +186,7 @@ class StreamApp:
         assert self._consumer is not None  # set by _connect
         try:
             if self._producer is None:
-                self._producer = self._new_producer()
+                self._producer = output_producer(self.settings, self._transactional_id)
             if self._rewind:
                 self._rewind_abandoned(self._consumer)
             batch = self._consumer.poll(

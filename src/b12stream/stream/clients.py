@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,8 @@ from b12stream.stream.settings import KafkaSettings
 
 __all__ = [
     "COMMAND_BOOTSTRAP_TIMEOUT_S",
+    "PRODUCER_CLOSE_WAIT_S",
+    "close_producer",
     "committed_reader",
     "group_consumer",
     "input_producer",
@@ -104,8 +107,26 @@ _TRANSACTIONAL_RETRY_BACKOFF_MS = 20
 
 
 def output_producer(settings: KafkaSettings, transactional_id: str) -> KafkaProducer:
-    """The producer of every output. Transactional under exactly-once, idempotent otherwise."""
-    return KafkaProducer(**output_producer_options(settings, transactional_id))
+    """The producer of every output, ready to send: transactional under exactly-once (its transactions
+    initialized, which fences a predecessor and settles its last transaction), idempotent otherwise,
+    and the output topics' metadata fetched. When a step fails (a broker outage: kafka-python raises
+    KafkaTimeoutError after ``max_block_ms``), the half-built producer is closed before the error is
+    raised: left running, its sender would go on retrying InitProducerId and, answered late, fence the
+    producer built by the next attempt."""
+    producer = KafkaProducer(**output_producer_options(settings, transactional_id))
+    try:
+        if settings.exactly_once:
+            producer.init_transactions()
+        topics = settings.topics
+        outputs = [topics.alerts, topics.orders, topics.pager, topics.dlq, topics.changelog]
+        if not settings.input_keyed_by_patient:
+            outputs.append(topics.repartition)
+        for topic in outputs:
+            producer.partitions_for(topic)  # fetch metadata now, not in the first batch that pages someone
+    except BaseException:
+        close_producer(producer, PRODUCER_CLOSE_WAIT_S)
+        raise
+    return producer
 
 
 def output_producer_options(settings: KafkaSettings, transactional_id: str) -> dict[str, Any]:
@@ -147,3 +168,34 @@ def restore_consumer(settings: KafkaSettings) -> KafkaConsumer:
         "fetch_max_wait_ms": 20,
     }
     return KafkaConsumer(**options)
+
+
+# How long closing a producer that is given up waits for its sender thread to end: the thread only
+# has to notice the request and close its connections.
+PRODUCER_CLOSE_WAIT_S = 2.0
+
+
+def close_producer(producer: KafkaProducer, wait_s: float) -> bool:
+    """Close a producer that is given up, for good: whatever it has not sent or not had answered is
+    dropped, its sender thread stopped and its connections closed, waiting at most ``wait_s`` for the
+    thread. Returns whether the thread ended in time. Nothing is flushed first: the records of an
+    abandoned batch are sent again by the batch that redoes it."""
+    with contextlib.suppress(KafkaTimeoutError):  # records unsent: close gave up before the sender
+        producer.close(timeout=0)
+    return _stop_sender(producer, wait_s)
+
+
+def _stop_sender(producer: KafkaProducer, wait_s: float) -> bool:
+    """Stop ``producer``'s sender thread and wait at most ``wait_s`` for it to end.
+
+    kafka-python 3.0.12 (checked against that version) has no public call for this. Its ``close``
+    flushes first and raises KafkaTimeoutError there while any record is unsent (a broker that
+    stopped answering), before it stops the sender, which then runs and retries for ever; and even
+    ``close(timeout=0)`` only asks the sender to stop, without waiting for it. So the private
+    ``_sender`` (a Thread): ``force_close`` fails the unsent records, after which the thread closes
+    its connections and ends.
+    """
+    sender = producer._sender
+    sender.force_close()
+    sender.join(wait_s)
+    return not sender.is_alive()
