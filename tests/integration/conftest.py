@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,18 @@ class Broker:
     def stop(self) -> None:
         if self.directory is not None:
             subprocess.run([str(KAFKA_LOCAL), "stop", "--dir", str(self.directory)], check=True, timeout=60)
+
+    def pause(self) -> None:
+        """Freezes the local broker's process (SIGSTOP): connections stay open and nothing is
+        answered, as in an outage that leaves the network up. ``resume`` ends it."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, number: signal.Signals) -> None:
+        if self.directory is not None:
+            os.kill(int((self.directory / "broker.pid").read_text()), number)
 
     def start(self) -> None:
         """Starts the local broker; a restart finds the port of its first start (kept in its folder)."""

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,10 @@ from b12stream.state.store import PartitionedStore
 from b12stream.stream.app import StreamApp
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.errors import TransientBrokerError
+from b12stream.stream.records import OutRecord
 from b12stream.stream.settings import load_kafka_settings
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, producer_threads
+from tests.integration.conftest import Broker
 from tests.integration.harness import (
     copies,
     create_topic,
@@ -254,6 +256,65 @@ def test_a_commit_the_broker_never_answers_does_not_hold_a_stopping_engine(
         records = read_to_end(bootstrap, names["alerts"])
     finally:
         second.finish()
+    _assert_same_events(records, expected)
+
+
+def test_a_producer_dropped_in_an_outage_is_stopped_for_good(
+    kafka_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker stops answering while a batch's records are on their way: the flush runs out, the
+    batch is abandoned and its producer dropped. kafka-python's close gives up at its flush before it
+    stops the sender, so the dropped producer must be stopped otherwise: its sender thread ends while
+    the broker is still silent (none left retrying, whose late requests could fence its successor).
+    Once the broker answers again, every alert is published once."""
+    if not kafka_broker.can_restart:
+        pytest.skip("pausing the broker needs the local broker script, not a container")
+    bootstrap = kafka_broker.bootstrap
+    names = topic_names("dropped")
+    group = f"app-{names['input']}"
+    create_topic(bootstrap, names["input"], 1)
+    # A 3 s transaction timeout bounds the flush (KafkaSettings.flush_timeout_s): the pause stays
+    # short, well inside the group's session timeout.
+    config = write_config(
+        tmp_path, bootstrap, names, group, partitions=2,
+        producer={"linger_ms": 2, "transaction_timeout_ms": 3000},
+    )
+    expected, _, _ = reference_outputs(DEPENDENT, config)
+    paused = threading.Event()
+    dropped = threading.Event()
+    send, drop = Checkpoint.send, StreamApp._drop_producer
+
+    def pause_at_first_stateful_send(self: Checkpoint, records: Iterable[OutRecord]) -> None:
+        if self._stores and not paused.is_set():
+            paused.set()
+            kafka_broker.pause()
+        send(self, records)
+
+    def noted_drop(self: StreamApp) -> None:
+        drop(self)
+        dropped.set()
+
+    monkeypatch.setattr(Checkpoint, "send", pause_at_first_stateful_send)
+    monkeypatch.setattr(StreamApp, "_drop_producer", noted_drop)
+    produce(bootstrap, names["input"], hl7_messages(DEPENDENT))
+    engine = _Running(config, tmp_path)
+    try:
+        try:
+            assert dropped.wait(60), "the batch sent to the paused broker was never abandoned"
+            deadline = time.monotonic() + 3.0
+            while producer_threads(group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            left = producer_threads(group)
+        finally:
+            kafka_broker.resume()
+        assert not left, "the dropped producer's sender thread is still running"
+        records = read_topic(
+            bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected), timeout_s=120.0
+        )
+        records = read_to_end(bootstrap, names["alerts"])
+    finally:
+        engine.finish()
+    assert engine.returned == [0]
     _assert_same_events(records, expected)
 
 

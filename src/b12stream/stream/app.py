@@ -21,7 +21,14 @@ from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
 from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_id
 from b12stream.stream.checkpoint import Checkpoint
-from b12stream.stream.clients import group_consumer, log_end_reader, output_producer, restore_consumer
+from b12stream.stream.clients import (
+    PRODUCER_CLOSE_WAIT_S,
+    close_producer,
+    group_consumer,
+    log_end_reader,
+    output_producer,
+    restore_consumer,
+)
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
@@ -388,11 +395,19 @@ class StreamApp:
 
     def _drop_producer(self) -> None:
         """Drop the producer; the next cycle builds a new one (with init_transactions, which fences
-        this one and completes or aborts its last transaction)."""
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                self._producer.close(timeout=2)
-        self._producer = None
+        this one and completes or aborts its last transaction). The dropped one is stopped for good
+        first: left running through an outage, its sender would retry its requests for ever, and one
+        answered late could fence its successor."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            stopped = close_producer(producer, PRODUCER_CLOSE_WAIT_S)
+        except Exception as error:
+            _log.warning("closing the dropped producer failed", error=type(error).__name__)
+            return
+        if not stopped:
+            _log.warning("the dropped producer's sender is still running", waited_s=PRODUCER_CLOSE_WAIT_S)
 
     def _restore_assigned(self) -> None:
         assert self._consumer is not None and self._reader is not None
