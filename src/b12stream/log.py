@@ -17,7 +17,13 @@ from typing import Any
 
 import structlog
 
-__all__ = ["PATIENT_HASH_KEY_VARIABLE", "configure_logging", "get_logger", "patient_hash"]
+__all__ = [
+    "PATIENT_HASH_KEY_VARIABLE",
+    "configure_logging",
+    "get_logger",
+    "patient_hash",
+    "patient_tokens_keyed",
+]
 
 _PHI_FIELDS = frozenset(
     {"patient", "patient_id", "mrn", "name", "dob", "birth_date", "text", "comment", "value", "raw"}
@@ -33,10 +39,19 @@ def patient_hash(key_text: str) -> str:
     """A short, stable, one-way token for a patient key, safe for logs and metric labels: an
     HMAC-SHA256 under the secret in ``B12STREAM_PATIENT_HASH_KEY`` when it is set, else a hash."""
     data = key_text.encode("utf-8")
-    secret = os.environ.get(PATIENT_HASH_KEY_VARIABLE)
+    secret = _site_secret()
     if secret:
         return hmac.new(secret.encode("utf-8"), data, hashlib.sha256).hexdigest()[:16]
     return hashlib.sha256(b"b12stream-patient:" + data).hexdigest()[:16]
+
+
+def patient_tokens_keyed() -> bool:
+    """Whether ``patient_hash`` keys its tokens by a site's secret."""
+    return _site_secret() is not None
+
+
+def _site_secret() -> str | None:
+    return os.environ.get(PATIENT_HASH_KEY_VARIABLE) or None
 
 
 def _refuse_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

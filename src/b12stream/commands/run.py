@@ -6,10 +6,13 @@ import argparse
 from pathlib import Path
 
 from b12stream.engine.engine import Engine
+from b12stream.log import PATIENT_HASH_KEY_VARIABLE, get_logger, patient_tokens_keyed
 from b12stream.stream.settings import DEFAULT_CONFIG, load_kafka_settings
 from b12stream.stream.workers import run_engine, supervise
 
 __all__ = ["add_arguments", "run"]
+
+_log = get_logger("run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     """
     settings = load_kafka_settings(args.config, args.bootstrap_servers, args.processes)
     engine = Engine.load(args.config)
+    if not patient_tokens_keyed():  # a demo or a test runs so; a site must not
+        _log.warning(
+            "patient tokens in log lines are not keyed: anyone holding the logs can find a patient's "
+            "token by hashing candidate MRNs; set the variable to a site secret",
+            variable=PATIENT_HASH_KEY_VARIABLE,
+        )
     if settings.processes == 1:
         return run_engine(settings, engine, args.state)
     return supervise(settings, engine, args.state, args.log_level)
