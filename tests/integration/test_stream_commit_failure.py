@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ from b12stream.errors import StateError
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.app import StreamApp
 from b12stream.stream.checkpoint import Checkpoint
+from b12stream.stream.clients import PRODUCER_CLOSE_WAIT_S
 from b12stream.stream.errors import TransientBrokerError
-from b12stream.stream.records import OutRecord
 from b12stream.stream.settings import load_kafka_settings
 from tests.conftest import SAMPLES, producer_threads
 from tests.integration.conftest import Broker
@@ -259,55 +259,64 @@ def test_a_commit_the_broker_never_answers_does_not_hold_a_stopping_engine(
     _assert_same_events(records, expected)
 
 
+@pytest.mark.parametrize(
+    "paused_at", ["send", "commit_offsets"], ids=["records unanswered", "commit unanswered"]
+)
 def test_a_producer_dropped_in_an_outage_is_stopped_for_good(
-    kafka_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paused_at: str
 ) -> None:
-    """The broker stops answering while a batch's records are on their way: the flush runs out, the
-    batch is abandoned and its producer dropped. kafka-python's close gives up at its flush before it
-    stops the sender, so the dropped producer must be stopped otherwise: its sender thread ends while
-    the broker is still silent (none left retrying, whose late requests could fence its successor).
-    Once the broker answers again, every alert is published once."""
+    """The broker stops answering while a batch changing patient state is on its way: its records are
+    not acknowledged in time, or its commit is not answered. The batch is abandoned and its producer
+    dropped, within a bounded time, and stopped for good while the broker is still silent: no sender
+    thread of it is left retrying (whose late requests could fence its successor), nor a thread
+    waiting for its commit. kafka-python's close gives up at its flush before it stops the sender
+    when records are unsent. Once the broker answers again, every alert is published once."""
     if not kafka_broker.can_restart:
         pytest.skip("pausing the broker needs the local broker script, not a container")
     bootstrap = kafka_broker.bootstrap
     names = topic_names("dropped")
     group = f"app-{names['input']}"
     create_topic(bootstrap, names["input"], 1)
-    # A 3 s transaction timeout bounds the flush (KafkaSettings.flush_timeout_s): the pause stays
-    # short, well inside the group's session timeout.
+    # A 3 s transaction timeout bounds the flush and the wait for the commit's answer
+    # (KafkaSettings.flush_timeout_s): the pause stays short, well inside the group's session timeout.
     config = write_config(
         tmp_path, bootstrap, names, group, partitions=2,
         producer={"linger_ms": 2, "transaction_timeout_ms": 3000},
     )
     expected, _, _ = reference_outputs(DEPENDENT, config)
     paused = threading.Event()
-    dropped = threading.Event()
-    send, drop = Checkpoint.send, StreamApp._drop_producer
+    dropping_took: list[float] = []
+    step, drop = getattr(Checkpoint, paused_at), StreamApp._drop_producer
 
-    def pause_at_first_stateful_send(self: Checkpoint, records: Iterable[OutRecord]) -> None:
+    def pause_first_stateful(self: Checkpoint, *arguments: object) -> None:
         if self._stores and not paused.is_set():
             paused.set()
             kafka_broker.pause()
-        send(self, records)
+        step(self, *arguments)
 
-    def noted_drop(self: StreamApp) -> None:
+    def timed_drop(self: StreamApp) -> None:
+        started = time.monotonic()
         drop(self)
-        dropped.set()
+        dropping_took.append(time.monotonic() - started)
 
-    monkeypatch.setattr(Checkpoint, "send", pause_at_first_stateful_send)
-    monkeypatch.setattr(StreamApp, "_drop_producer", noted_drop)
+    monkeypatch.setattr(Checkpoint, paused_at, pause_first_stateful)
+    monkeypatch.setattr(StreamApp, "_drop_producer", timed_drop)
     produce(bootstrap, names["input"], hl7_messages(DEPENDENT))
     engine = _Running(config, tmp_path)
     try:
         try:
-            assert dropped.wait(60), "the batch sent to the paused broker was never abandoned"
-            deadline = time.monotonic() + 3.0
-            while producer_threads(group) and time.monotonic() < deadline:
+            deadline = time.monotonic() + 60
+            while not dropping_took:
+                assert time.monotonic() < deadline, "the batch sent to the paused broker was never abandoned"
                 time.sleep(0.05)
-            left = producer_threads(group)
+            deadline = time.monotonic() + 3.0
+            while _dropped_producer_threads(group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            left = _dropped_producer_threads(group)
         finally:
             kafka_broker.resume()
-        assert not left, "the dropped producer's sender thread is still running"
+        assert not left, "the dropped producer is still running"
+        assert dropping_took[0] < PRODUCER_CLOSE_WAIT_S + 1.0
         records = read_topic(
             bootstrap, names["alerts"], until=lambda rs: len(events(rs)) >= len(expected), timeout_s=120.0
         )
@@ -316,6 +325,13 @@ def test_a_producer_dropped_in_an_outage_is_stopped_for_good(
         engine.finish()
     assert engine.returned == [0]
     _assert_same_events(records, expected)
+
+
+def _dropped_producer_threads(group: str) -> list[threading.Thread]:
+    """While no producer can be built (the broker is paused): the sender threads of the producers of
+    ``group``'s engine, and the engine's threads waiting for a transaction's answer (checkpoint.py)."""
+    waiting = [t for t in threading.enumerate() if t.name in ("b12stream-commit", "b12stream-abort")]
+    return producer_threads(group) + waiting
 
 
 class _Running:
