@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from b12stream.stream.clients import output_producer
+from b12stream.stream.clients import close_producer, output_producer
 from b12stream.stream.settings import KafkaSettings
 from tests.conftest import producer_threads
 
@@ -31,3 +31,14 @@ def test_a_producer_whose_start_times_out_leaves_no_sender_running(
     # The error is still held (as the engine's retry holds it), and with it the producer.
     assert failed.value.__traceback__ is not None
     assert not producer_threads(_APPLICATION), "the half-built producer's sender is still running"
+
+
+def test_a_producer_without_the_sender_this_was_checked_against_is_reported_as_not_stopped() -> None:
+    """A later kafka-python without the private sender: the caller is told the thread may run on,
+    and no AttributeError replaces the failure that made it give the producer up."""
+
+    class ClosedEarly:
+        def close(self, timeout: float) -> None:
+            del timeout
+
+    assert close_producer(ClosedEarly(), 0.1) is False  # type: ignore[arg-type]
