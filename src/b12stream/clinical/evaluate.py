@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from b12stream.clinical.adamts13 import ADAMTS13, episode_window_start
+from b12stream.clinical.adamts13 import ADAMTS13, INDETERMINATE, episode_window_start
 from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
 from b12stream.clinical.episodes import PLATELETS, Episode, current_episode, episodes, platelet_results
 from b12stream.clinical.history import PatientHistory, is_evidence
@@ -161,6 +161,15 @@ def _rule_at(history: PatientHistory, moment: datetime, config: RulesConfig, sex
     return None
 
 
+def _carried(identified: Identification | None, snapshot: Snapshot) -> bool:
+    """True when an earlier alert of the episode carries R04: R02 or R05 branch b held in it, unless
+    that was an R02 the ADAMTS13 grey zone has since withdrawn (R06): the cause work-up, still due,
+    then stands alone again."""
+    if identified is None:
+        return False
+    return not (identified.rule == R02 and snapshot.a13.status == INDETERMINATE)
+
+
 def evaluate(
     history: PatientHistory, at: datetime, config: RulesConfig, *, sex: str = "U"
 ) -> tuple[Finding, ...]:
@@ -170,11 +179,11 @@ def evaluate(
     Cross-rule interactions: R01 yields to MAHA / HEMOLYTIC_TP; R02 yields to MAHA and the ADAMTS13
     grey zone and is ``info`` under a severe ADAMTS13; R04 is folded into R02 / R05 branch b when
     they fire (listed in ``Finding.bundled``); it is standalone ``info`` only in an open episode in
-    which neither has held (otherwise its content already lives in that alert); R06 (severe)
-    suppresses R05 and R07 for the episode; the grey zone suppresses R05 while R07 runs with 'A13
-    indeterminate'. Suggested orders already exclude sets covered by a valid or pending result
-    (R11 a/b). ``sex`` is PID-8: 'M' selects the male anaemia fallback, anything else the female or
-    unknown one.
+    which neither has held (otherwise its content already lives in that alert), or whose R02 the
+    ADAMTS13 grey zone has withdrawn; R06 (severe) suppresses R05 and R07 for the episode; the grey
+    zone suppresses R05 while R07 runs with 'A13 indeterminate'. Suggested orders already exclude
+    sets covered by a valid or pending result (R11 a/b). ``sex`` is PID-8: 'M' selects the male
+    anaemia fallback, anything else the female or unknown one.
     Findings come in rule order R01..R09.
     """
     if not episodes(HistoryView.of(history, at), config):
@@ -193,7 +202,7 @@ def evaluate(
         if r05 is not None and r05.branch == "b":
             r05 = bundle(r05, r04)
         hosted = r02 is not None or (r05 is not None and r05.branch == "b")
-        if hosted or snapshot.episode is None or identified is not None:
+        if hosted or snapshot.episode is None or _carried(identified, snapshot):
             r04 = None
     r09 = r09_recovery(snapshot, identified)
     found = [

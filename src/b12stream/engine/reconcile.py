@@ -15,7 +15,7 @@ from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
 from b12stream.engine.memory import AlertRecord, Memory
 from b12stream.engine.orders import OrderMessage, order_message
-from b12stream.engine.suppression import Decision, SuggestionPolicy, decide, ended
+from b12stream.engine.suppression import Decision, SuggestionPolicy, decide, ended, taken_over
 
 __all__ = ["Reconciled", "reconcile"]
 
@@ -40,7 +40,8 @@ def reconcile(
     held: Collection[tuple[str, str]] = (),
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
-    is in the grey zone), then alerts and updates in the findings' order.
+    is in the grey zone), then alerts and updates in the findings' order; the work-up an ended alert
+    carried (R04 in R02) comes back on its own, with its suggestions.
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
@@ -54,10 +55,13 @@ def reconcile(
     pages: list[dict[str, Any]] = []
     for record, reason in retracted(memory, findings, corrected, held):
         memory = _retract(record, reason, patient, memory, at, events, pages)
-    for record, reason in ended(memory, findings, at):
+    withdrawn = ended(memory, findings, at)
+    for record, reason in withdrawn:
         memory = _retract(record, reason, patient, memory, at, events, pages)
+    carried = taken_over(record for record, _ in withdrawn)
     for finding in findings:
-        decision = decide(finding, memory, at, corrected, policy)
+        taking_over = (finding.rule, finding.episode_id) in carried
+        decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
         if decision is None:
             continue
         memory, event = _emit(decision, patient, memory, at)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ __all__ = [
     "decide",
     "ended",
     "select_orders",
+    "taken_over",
 ]
 
 # R11: the state classes whose change re-emits an open alert, per rule id. A class left out cannot
@@ -48,6 +49,10 @@ _SIDES: Mapping[tuple[str, str], frozenset[str]] = {
 _ENDING_CLASSES: Mapping[str, Mapping[str, str]] = {
     "B12-LOW-THROMBOCYTOPENIA": {"a13:INDETERMINATE": "ADAMTS13 grey zone"},
 }
+
+# R04: the cause work-up an R02 carries (bundled). When a state change ends the R02, the work-up is
+# still due and stands alone again (R04 ``info``): its suggestions were withdrawn with the R02.
+_CARRIED: Mapping[str, str] = {"B12-LOW-THROMBOCYTOPENIA": "B12-CAUSE-WORKUP"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +102,16 @@ def select_orders(
     *,
     newly_fired: bool,
     policy: SuggestionPolicy,
+    taking_over: bool = False,
 ) -> tuple[ShownOrder, ...]:
     """Apply R11 (c) to a finding's suggestions (R11 (a)/(b) were applied by the rules).
 
     A suggestion already emitted in this episode is withheld when its last emission lies within the
     window (either side of ``at``: a late result is no reason to repeat) and the severity has not risen
     since, and always after ``max_per_episode`` emissions. Exceptions: an X status lifted it (then
-    ``lifted``), or it belongs to a newly fired alert of ``always_show_from`` severity or above (then
-    marked with the previous date, "previously suggested <date>").
+    ``lifted``), or it belongs to a newly fired alert of ``always_show_from`` severity or above, or to
+    a newly fired alert ``taking_over`` the content of an alert withdrawn at ``at`` (``taken_over``),
+    whose suggestions went with it (then marked with the previous date, "previously suggested <date>").
     """
     shown: list[ShownOrder] = []
     seen: set[str] = set()
@@ -119,7 +126,7 @@ def select_orders(
         previous = record.last_emitted_at
         if record.lifted_at is not None:
             shown.append(ShownOrder(order, lifted=True))
-        elif newly_fired and finding.severity >= policy.always_show_from:
+        elif newly_fired and (taking_over or finding.severity >= policy.always_show_from):
             shown.append(ShownOrder(order, previous))
         elif _withheld(record, finding.severity, at, policy):
             continue
@@ -184,6 +191,13 @@ def ended(memory: Memory, findings: Sequence[Finding], at: datetime) -> tuple[tu
     return tuple(result)
 
 
+def taken_over(withdrawn: Iterable[AlertRecord]) -> frozenset[tuple[str, str]]:
+    """The (rule, episode) pairs whose content the ``ended`` alerts carried: R04 for an R02 the
+    ADAMTS13 grey zone withdrew. A finding of one of them, newly fired at the same evaluation, shows
+    the suggestions withdrawn with the alert again instead of R11 (c) withholding them."""
+    return frozenset((_CARRIED[r.rule], r.episode_id) for r in withdrawn if r.rule in _CARRIED)
+
+
 def _classes(category: Sequence[str]) -> dict[str, str]:
     named = dict(entry.split(":", 1) for entry in category if ":" in entry)
     unnamed = ",".join(sorted(entry for entry in category if ":" not in entry))
@@ -201,6 +215,8 @@ def decide(
     at: datetime,
     corrected: Mapping[ResultKey, Observation],
     policy: SuggestionPolicy,
+    *,
+    taking_over: bool,
 ) -> Decision | None:
     """De-duplicate one finding against what was said; None means nothing new to say.
 
@@ -212,7 +228,8 @@ def decide(
     - Otherwise, when an open alert of the same rule and episode in another branch differs from the
       finding in a relevant category (R05 a → b when B12 turns deficient): an ``alert_update``
       superseding it.
-    - Otherwise a new ``alert`` (R11 (c) exceptions for newly fired rules apply).
+    - Otherwise a new ``alert`` (R11 (c) exceptions for newly fired rules apply; ``taking_over``: it
+      takes over the content of an alert withdrawn at ``at``, see ``taken_over``).
     """
     same = memory.thread(finding.rule, finding.episode_id, finding.branch)
     if same is not None and same.is_open:
@@ -235,5 +252,5 @@ def decide(
     if others and category_changed(finding.rule, others[-1].category, finding.category):
         orders = select_orders(finding, memory, at, newly_fired=False, policy=policy)
         return Decision(finding, orders, others[-1], sequence)
-    orders = select_orders(finding, memory, at, newly_fired=True, policy=policy)
+    orders = select_orders(finding, memory, at, newly_fired=True, policy=policy, taking_over=taking_over)
     return Decision(finding, orders, None, sequence)

@@ -1,4 +1,4 @@
-"""An open R02 and a later ADAMTS13 result without MAHA, on real messages (spec R02, R06, R11)."""
+"""An open R02 and a later ADAMTS13 result without MAHA, on real messages (spec R02, R04, R06, R11)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from b12stream.engine.state import PatientState
 from b12stream.hl7.model import Rejection
 
 R02 = "B12-LOW-THROMBOCYTOPENIA"
+R04 = "B12-CAUSE-WORKUP"
 R06 = "TTP-ADAMTS13-SEVERE"
 
 
@@ -64,6 +65,11 @@ def adamts13(percent: str) -> str:
     return oru("M2", "20260303080000", "A13", ("53622-7", percent, "%", "61-131", "L"))
 
 
+def adamts13_later(percent: str) -> str:
+    """A repeat ADAMTS13, a day after the first."""
+    return oru("M4", "20260304080000", "A13B", ("53622-7", percent, "%", "61-131", "L"))
+
+
 def test_adamts13_below_10_percent_downgrades_the_open_r02_to_info(engine):
     first, second = run(engine, PLT_B12, adamts13("5"))
     (r02,) = [e for e in first.events if e["rule"] == R02]
@@ -79,11 +85,66 @@ def test_adamts13_below_10_percent_downgrades_the_open_r02_to_info(engine):
 def test_adamts13_in_the_grey_zone_retracts_the_open_r02(engine):
     first, second = run(engine, PLT_B12, adamts13("15"))
     (r02,) = [e for e in first.events if e["rule"] == R02]
-    retraction, r06 = second.events
+    retraction, _, r06 = second.events
     assert (retraction["type"], retraction["alert_id"]) == ("retraction", r02["id"])
     assert (retraction["reason"], retraction["severity"]) == ("ADAMTS13 grey zone", "medium")
     assert (r06["rule"], r06["branch"], r06["severity"]) == (R06, "grey-zone", "high")
     assert all(validation_errors(e) == [] for e in second.events)
+
+
+def test_the_cause_work_up_withdrawn_with_r02_in_the_grey_zone_stands_alone_again(engine):
+    first, second = run(engine, PLT_B12, adamts13("15"))
+    (r02,) = first.events
+    assert r02["bundled"] == [R04]
+    r04 = second.events[1]
+    assert (r04["type"], r04["rule"], r04["severity"]) == ("alert", R04, "info")
+    assert [(o["loinc"], o["previously_suggested_at"]) for o in r04["suggested_orders"]] == [
+        ("31443-5", "2026-03-02T08:00:00Z"),
+        ("8087-9", "2026-03-02T08:00:00Z"),
+    ]
+    assert [m.alert_id for m in second.orders] == [r04["id"]]
+    assert "intrinsic-factor antibody" in r04["detail"]
+    assert validation_errors(r04) == []
+
+
+def test_no_cause_work_up_comes_back_when_the_intrinsic_factor_antibody_is_already_ordered(engine):
+    ordered = oru("M1B", "20260302090000", "IFAB", ("31443-5", "", "AU/mL", "0.0-1.1", "")).replace(
+        "|||F|||", "|||I|||"
+    )
+    *_, grey = run(engine, PLT_B12, ordered, adamts13("15"))
+    assert [(e["type"], e["rule"]) for e in grey.events] == [("retraction", R02), ("alert", R06)]
+
+
+def test_adamts13_back_above_20_percent_raises_r02_again_without_a_second_work_up(engine):
+    *_, grey, normal = run(engine, PLT_B12, adamts13("15"), adamts13_later("40"))
+    assert [(e["type"], e["rule"]) for e in grey.events] == [
+        ("retraction", R02),
+        ("alert", R04),
+        ("alert", R06),
+    ]
+    (r02,) = normal.events
+    assert (r02["type"], r02["rule"], r02["bundled"]) == ("alert", R02, [R04])
+    # IF/PCA were shown twice in this episode (R02, then R04 on its own): R11 (c) keeps them back.
+    assert [o["loinc"] for o in r02["suggested_orders"]] == []
+    assert normal.pages == ()
+
+
+def test_adamts13_below_10_percent_after_the_grey_zone_pages_once_and_keeps_one_work_up(engine):
+    *_, severe = run(engine, PLT_B12, adamts13("15"), adamts13_later("5"))
+    assert [(e["type"], e["rule"], e["severity"]) for e in severe.events] == [
+        ("alert", R02, "info"),
+        ("alert_update", R06, "critical"),
+    ]
+    assert [p["event_action"] for p in severe.pages] == ["trigger"]
+
+
+def test_a_b12_corrected_to_normal_retracts_the_work_up_standing_alone(engine):
+    corrected = oru("M3", "20260302080000", "CBC1", ("2132-9", "600", "ng/L", "180-900", "")).replace(
+        "|||F|||", "|||C|||"
+    )
+    *_, correction = run(engine, PLT_B12, adamts13("15"), corrected)
+    retractions = [(e["rule"], e["reason"]) for e in correction.events if e["type"] == "retraction"]
+    assert retractions == [(R04, "corrected result")]
 
 
 def test_adamts13_not_severe_leaves_the_open_r02_alone(engine):

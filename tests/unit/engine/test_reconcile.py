@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from b12stream.clinical.model import Finding, Observation, ResultKey, Severity
+from b12stream.clinical.model import Finding, Observation, ResultKey, Severity, SuggestedOrder
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import Reconciled, reconcile
@@ -401,3 +401,27 @@ def test_the_grey_zone_retracts_no_other_rule():
 def test_the_grey_zone_at_an_evaluation_time_before_r02_retracts_nothing():
     first = run(Memory(), [_r02(Severity.MEDIUM, "NOT_SEVERE", day(2))])
     assert [e["type"] for e in run(first.memory, [_r06_grey(day(1))]).events] == ["alert"]
+
+
+R04 = "B12-CAUSE-WORKUP"
+IF_AB = SuggestedOrder("intrinsic_factor_ab", "31443-5", "Intrinsic factor Ab", "routine", "OS-IF")
+
+
+def _r04(at) -> Finding:
+    category = ("plt:G2", "b12:DEFICIENT", "a13:INDETERMINATE")
+    return finding(R04, Severity.INFO, category=category, orders=(IF_AB,), at=at)
+
+
+def test_the_work_up_of_an_r02_the_grey_zone_ends_reshows_its_suggestions_marked_previously_suggested():
+    first = run(Memory(), [replace(_r02(Severity.MEDIUM, "NOT_SEVERE"), suggested_orders=(FILM, IF_AB))])
+    result = run(first.memory, [_r04(day(1)), _r06_grey()])
+    retraction, r04, _ = result.events
+    assert (retraction["rule"], r04["type"], r04["rule"]) == (R02, "alert", R04)
+    assert r04["suggested_orders"][0]["loinc"] == "31443-5"
+    assert r04["suggested_orders"][0]["previously_suggested_at"] == "2026-03-02T09:00:00Z"
+
+
+def test_a_work_up_newly_fired_without_a_withdrawn_r02_keeps_r11c():
+    first = run(Memory(), [replace(_r02(Severity.MEDIUM, "NOT_SEVERE"), suggested_orders=(FILM, IF_AB))])
+    (r04,) = run(first.memory, [replace(_r04(day(1)), category=("plt:G2", "b12:DEFICIENT"))]).events
+    assert r04["suggested_orders"] == []
