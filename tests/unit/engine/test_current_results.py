@@ -15,6 +15,7 @@ from b12stream.engine.state import PatientState
 R01 = "B12-UNKNOWN-THROMBOCYTOPENIA"
 R02 = "B12-LOW-THROMBOCYTOPENIA"
 R06 = "TTP-ADAMTS13-SEVERE"
+R08 = "HOMOCYSTEINE-PROTHROMBOTIC"
 
 # (LOINC, OBX-2 value type, value, unit, range, OBX-8 flag)
 Result = tuple[str, str, str, str, str, str]
@@ -44,6 +45,10 @@ def plt(value: str) -> Result:
 
 def b12(value: str) -> Result:
     return ("2132-9", "NM", value, "ng/L", "180-900", "L")
+
+
+def hcy(value: str) -> Result:
+    return ("13965-9", "NM", value, "umol/L", "5-15", "H")
 
 
 def feed(engine: Engine, messages: list[bytes]) -> list[list[dict[str, Any]]]:
@@ -173,4 +178,22 @@ def test_a_correction_in_an_episode_that_has_since_closed_is_judged_at_the_alert
         ],
     )
     assert kinds([e for e in correction if e.get("rule") == R02]) == [("alert_update", R02, "high")]
+    assert correction[0]["observed_at"] == "2026-03-02T08:00:00Z"
+
+
+def test_two_alerts_of_one_time_that_hold_only_there_are_both_kept_after_a_correction(engine):
+    # R02 and R08 both rest on D0's count and both hold only there (the episode closed on D16, and
+    # R08's 14-day window no longer reaches D0): each is re-checked at D0 with the corrected count,
+    # the second against everything that holds at D0, not against the first one's finding alone.
+    first, *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60"), b12("100"), hcy("48")]),
+            oru("C2", "20260303080000", "CBC2", [plt("200")]),
+            oru("C3", "20260318080000", "CBC3", [plt("210")]),
+            oru("C4", "20260302080000", "CBC1", [plt("45")], status="C"),
+        ],
+    )
+    assert kinds(first) == [("alert", R02, "medium"), ("alert", R08, "medium")]
+    assert kinds(correction) == [("alert_update", R02, "high")]
     assert correction[0]["observed_at"] == "2026-03-02T08:00:00Z"
