@@ -45,7 +45,7 @@ def retracted(
     memory: Memory,
     findings: Sequence[Finding],
     corrected: Mapping[ResultKey, Observation],
-    held: Collection[tuple[str, str]] = (),
+    held: Collection[tuple[str, str]],
 ) -> tuple[tuple[AlertRecord, str], ...]:
     """Open alerts whose evidence contains a corrected key and whose rule no longer holds in the episode.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import PatientState
 from b12stream.errors import StateError
 
-__all__ = ["OrderMessage", "Outcome", "evaluation_times", "process"]
+__all__ = ["OrderMessage", "Outcome", "process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,25 +45,13 @@ class _Step:
     held: frozenset[tuple[str, str]]
 
 
-def evaluation_times(
-    triggers: Iterable[datetime], corrected: Mapping[ResultKey, Observation], newest: datetime | None
-) -> tuple[datetime, ...]:
-    """Distinct evaluation times, oldest first: each trigger time, and after a correction or deletion
-    the newest collection time in the history (the patient's current results). Never the wall
-    clock, so replaying the same input gives the same events."""
-    moments = set(triggers)
-    if corrected and newest is not None:
-        moments.add(newest)
-    return tuple(sorted(moments))
-
-
 def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     """Apply one accepted message to one patient's state. Pure and deterministic.
 
     1. A message already applied (same MSH-10, same content) changes nothing, even after a later
        correction; otherwise apply its observations to the patient history. No change → no events.
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
-    3. Evaluate the rules at each evaluation time (``evaluation_times``) and reconcile the findings
+    3. Evaluate the rules at each trigger time (``trigger_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
        an alert resting on the corrected value stays while its rule holds there, or at the alert's
@@ -143,10 +131,7 @@ def _steps(
     holds only at its own time is decided there (an update when the correction changed its severity).
     """
     rules = engine.rules
-    steps = {
-        at: _Step(evaluate(history, at, rules, sex=sex), {}, frozenset())
-        for at in evaluation_times(triggers, {}, None)
-    }
+    steps = {at: _Step(evaluate(history, at, rules, sex=sex), {}, frozenset()) for at in triggers}
     if not corrected or newest is None:
         return sorted(steps.items(), key=lambda item: item[0])
     now = evaluate(history, newest, rules, sex=sex)

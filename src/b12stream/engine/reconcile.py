@@ -37,7 +37,7 @@ def reconcile(
     corrected: Mapping[ResultKey, Observation],
     policy: SuggestionPolicy,
     outputs: OutputSettings,
-    held: Collection[tuple[str, str]] = (),
+    held: Collection[tuple[str, str]],
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
     is in the grey zone), then alerts and updates in the findings' order; the work-up an ended alert

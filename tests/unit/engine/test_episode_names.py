@@ -23,6 +23,7 @@ def said(memory: Memory, history: PatientHistory, at) -> Reconciled:
         findings=names.findings(evaluate(history, at, CONFIG)),
         at=at,
         corrected={},
+        held=(),
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
     )

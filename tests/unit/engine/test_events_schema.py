@@ -30,6 +30,7 @@ def test_alert_update_retraction_and_pages_validate():
             corrected=corrected or {},
             policy=SuggestionPolicy(),
             outputs=OutputSettings(),
+            held=(),
         )
 
     first = step(Memory(), [finding(severity=Severity.CRITICAL, category=("plt:G3",))], day(0))

@@ -28,6 +28,7 @@ def _state() -> PatientState:
         corrected={},
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
+        held=(),
     ).memory
     return PatientState(history, memory.with_lift({"b12_total"}, day(1)))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,14 @@ import pytest
 from b12stream.clinical.model import PatientKey
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
-from b12stream.engine.process import Outcome, evaluation_times, process
+from b12stream.engine.process import Outcome, process
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.state import PatientState
 from b12stream.errors import StateError
 from b12stream.hl7.er7 import component_text, read_encoding
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Rejection
-from tests.unit.engine.builders import day, oru, platelets, strict_message
+from tests.unit.engine.builders import oru, strict_message
 
 
 @pytest.fixture(scope="module")
@@ -97,16 +96,6 @@ def test_a_state_of_another_patient_is_refused(engine):
     (message,) = accepted_messages(oru("M1", "20260302080000", "82").encode(), engine)
     with pytest.raises(StateError):
         process(PatientState.empty(PatientKey("other", "HOSP")), message, engine)
-
-
-def test_evaluation_times_are_distinct_and_ordered():
-    corrected = replace(platelets(240, day(0), status="C"))
-    assert evaluation_times((day(1), day(0)), {}, day(2)) == (day(0), day(1))
-    assert evaluation_times((day(1), day(0)), {corrected.result_key: corrected}, day(2)) == (
-        day(0),
-        day(1),
-        day(2),
-    )
 
 
 def test_every_order_message_of_every_sample_is_valid_at_hl7apy_strict_level(engine, samples_dir):

@@ -31,6 +31,7 @@ def run(
         corrected=corrected or {},
         policy=POLICY,
         outputs=OutputSettings(),
+        held=(),
     )
 
 

@@ -53,6 +53,7 @@ def play(sequence):
             corrected={},
             policy=SuggestionPolicy(),
             outputs=OutputSettings(),
+            held=(),
         )
         memory = result.memory
         events.extend(result.events)

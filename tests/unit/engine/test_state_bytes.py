@@ -38,6 +38,7 @@ def _memory(at_day: int) -> Memory:
         corrected={},
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
+        held=(),
     ).memory
 
 
