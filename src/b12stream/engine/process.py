@@ -55,9 +55,10 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
        an alert resting on the corrected value stays while its rule holds there, or at the alert's
-       own time, and is retracted only when it holds at neither. An episode is published under the
-       id its alerts already carry (``episode_names``): a count drawn before its first one and
-       delivered late moves where it opens, not what the clinicians know it by.
+       own time, and is retracted only when it holds at neither; a rule the correction makes hold
+       only at the corrected result's own time fires there, as a late result would. An episode is
+       published under the id its alerts already carry (``episode_names``): a count drawn before its
+       first one and delivered late moves where it opens, not what the clinicians know it by.
     4. Prune history and memory past their retention, counted back from the newest result.
 
     Raises StateError when ``state`` belongs to another patient than the message.
@@ -83,7 +84,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         memory = _carried_episodes(memory, state.history, history, engine)
     names = episode_names(history, memory, engine.rules)
     triggers = trigger_times(fresh, history, engine.rules)
-    steps = _steps(history, names.as_the_rules_name_them(memory), triggers, corrected, newest, engine, sex)
+    steps = _steps(
+        state.history, history, names.as_the_rules_name_them(memory), triggers, corrected, newest, engine, sex
+    )
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
@@ -114,6 +117,7 @@ def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation])
 
 
 def _steps(
+    before: PatientHistory,
     history: PatientHistory,
     memory: Memory,
     triggers: Sequence[datetime],
@@ -129,6 +133,10 @@ def _steps(
     severity changed, and retracted unless its rule holds there or, re-checked with the corrected
     values, at the alert's own time (an alert of an episode that has since closed). An alert that
     holds only at its own time is decided there (an update when the correction changed its severity).
+    A rule that the correction makes hold at the changed result's collection time (it did not hold
+    there in ``before``, the history as it was), that has no open alert and does not hold at the
+    newest time, fires at that collection time (R10 "a new rule now fires"), as the same result
+    arriving late would.
     """
     rules = engine.rules
     steps = {at: _Step(evaluate(history, at, rules, sex=sex), {}, frozenset()) for at in triggers}
@@ -141,22 +149,40 @@ def _steps(
     # Everything that holds at each time evaluated, apart from what each step decides there.
     evaluated = {at: step.findings for at, step in steps.items()}
     held: set[tuple[str, str]] = set()
+
+    def holding_at(moment: datetime) -> tuple[Finding, ...]:
+        found = evaluated.get(moment)
+        if found is None:
+            found = evaluated[moment] = evaluate(history, moment, rules, sex=sex)
+        return found
+
+    def decided_at(moment: datetime, found: Sequence[Finding]) -> None:
+        held.update((f.rule, f.episode_id) for f in found)
+        # At a trigger time ``found`` is among its findings already: all of them are now decided with
+        # the corrections. Elsewhere the step decides the findings that hold there, one by one.
+        earlier = steps.get(moment)
+        merged = _unique((*earlier.findings, *found)) if earlier is not None else tuple(found)
+        steps[moment] = _Step(merged, corrected, pairs)
+
     for alert in resting:
         pair = (alert.rule, alert.episode_id)
         if pair in holding_now or alert.observed_at >= newest:
             continue
-        then = evaluated.get(alert.observed_at)
-        if then is None:
-            then = evaluated[alert.observed_at] = evaluate(history, alert.observed_at, rules, sex=sex)
-        same = tuple(f for f in then if (f.rule, f.episode_id) == pair)
-        if not same:
+        same = tuple(f for f in holding_at(alert.observed_at) if (f.rule, f.episode_id) == pair)
+        if same:
+            decided_at(alert.observed_at, same)
+    for moment in sorted({o.observed_at for o in corrected.values() if o.observed_at < newest}):
+        if moment in triggers:  # every finding there is decided already
             continue
-        held.add(pair)
-        # At a trigger time ``same`` is among its findings already: all of them are now decided with
-        # the corrections. Elsewhere the step decides the alerts that hold there, one by one.
-        earlier = steps.get(alert.observed_at)
-        found = _unique((*earlier.findings, *same)) if earlier is not None else same
-        steps[alert.observed_at] = _Step(found, corrected, pairs)
+        # What held there before the correction, or holds now, is not new at this time.
+        known = {(f.rule, f.episode_id) for f in evaluate(before, moment, rules, sex=sex)} | holding_now
+        new = tuple(
+            f
+            for f in holding_at(moment)
+            if (f.rule, f.episode_id) not in known and not memory.open_branches(f.rule, f.episode_id)
+        )
+        if new:
+            decided_at(moment, new)
     steps[newest] = _Step(now, corrected, frozenset(held))
     return sorted(steps.items(), key=lambda item: item[0])
 

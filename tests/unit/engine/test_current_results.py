@@ -197,3 +197,80 @@ def test_two_alerts_of_one_time_that_hold_only_there_are_both_kept_after_a_corre
     assert kinds(first) == [("alert", R02, "medium"), ("alert", R08, "medium")]
     assert kinds(correction) == [("alert_update", R02, "high")]
     assert correction[0]["observed_at"] == "2026-03-02T08:00:00Z"
+
+
+R04 = "B12-CAUSE-WORKUP"
+R09 = "PLATELET-RECOVERY"
+
+
+def test_a_b12_corrected_to_deficient_after_the_count_recovered_raises_r02_at_its_own_time(engine):
+    # R10: a rule the correction makes hold fires, at the corrected result's collection time, as the
+    # same B12 arriving late would; the cause work-up (R04) is not lost and R09 follows an R02.
+    *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60"), b12("400")]),
+            oru("C2", "20260305080000", "CBC2", [plt("230")]),
+            oru("C3", "20260302080000", "CBC1", [b12("100")], status="C"),
+        ],
+    )
+    r02, r09 = correction
+    assert (r02["type"], r02["rule"], r02["severity"], r02["bundled"]) == ("alert", R02, "medium", [R04])
+    assert r02["observed_at"] == "2026-03-02T08:00:00Z"
+    assert {"31443-5", "8087-9"} <= {o["loinc"] for o in r02["suggested_orders"]}
+    assert (r09["rule"], r09["observed_at"]) == (R09, "2026-03-05T08:00:00Z")
+
+
+def test_a_count_corrected_to_low_before_a_normal_one_alerts_as_the_same_count_arriving_late(engine):
+    normal = [
+        oru("C1", "20260302080000", "CBC1", [plt("240")]),
+        oru("C2", "20260305080000", "CBC2", [plt("230")]),
+    ]
+    *_, corrected = feed(engine, [*normal, oru("C3", "20260302080000", "CBC1", [plt("40")], status="C")])
+    *_, late = feed(engine, [*normal, oru("C3", "20260302080000", "CBC9", [plt("40")])])
+    assert kinds(corrected) == kinds(late) == [("alert", R01, "medium")]
+    assert corrected[0]["observed_at"] == late[0]["observed_at"] == "2026-03-02T08:00:00Z"
+
+
+def test_a_rule_the_correction_makes_hold_now_fires_once_at_the_newest_time(engine):
+    *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60"), b12("400")]),
+            oru("C2", "20260305080000", "CBC2", [plt("90")]),
+            oru("C3", "20260302080000", "CBC1", [b12("100")], status="C"),
+        ],
+    )
+    r02 = [e for e in correction if e["rule"] == R02]
+    assert kinds(r02) == [("alert", R02, "medium")]
+    assert r02[0]["observed_at"] == "2026-03-05T08:00:00Z"
+
+
+def test_a_correction_does_not_raise_again_at_its_own_time_what_held_there_before(engine):
+    # R02 held on D0 and the grey-zone ADAMTS13 of D1 withdrew it: a trivial correction of D0's B12
+    # changes nothing about D0, so R02 does not come back there.
+    *_, correction = feed(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60"), b12("100")]),
+            oru("C2", "20260303080000", "A13A", [("53622-7", "NM", "15", "%", "61-131", "L")]),
+            oru("C3", "20260302080000", "CBC1", [b12("110")], status="C"),
+        ],
+    )
+    assert correction == []
+
+
+def test_a_correction_does_not_update_an_open_alert_at_its_own_older_time(engine):
+    # D0's count corrected to 40 now opens the episode of D1's R01 (G2); the episode has closed since.
+    # The open R01 is not escalated to D0's grade: that is no longer the patient's state.
+    *_, correction = feed(
+        engine,
+        [
+            oru("C0", "20260302080000", "CBC0", [plt("200")]),
+            oru("C1", "20260303080000", "CBC1", [plt("90")]),
+            oru("C2", "20260305080000", "CBC2", [plt("230")]),
+            oru("C3", "20260306090000", "CBC3", [plt("240")]),
+            oru("C4", "20260302080000", "CBC0", [plt("40")], status="C"),
+        ],
+    )
+    assert correction == []
