@@ -198,6 +198,13 @@ def taken_over(withdrawn: Iterable[AlertRecord]) -> frozenset[tuple[str, str]]:
     return frozenset((_CARRIED[r.rule], r.episode_id) for r in withdrawn if r.rule in _CARRIED)
 
 
+def _carried_by_open_alert(finding: Finding, memory: Memory) -> bool:
+    return any(
+        carried == finding.rule and memory.open_branches(carrier, finding.episode_id)
+        for carrier, carried in _CARRIED.items()
+    )
+
+
 def _classes(category: Sequence[str]) -> dict[str, str]:
     named = dict(entry.split(":", 1) for entry in category if ":" in entry)
     unnamed = ",".join(sorted(entry for entry in category if ":" not in entry))
@@ -220,6 +227,8 @@ def decide(
 ) -> Decision | None:
     """De-duplicate one finding against what was said; None means nothing new to say.
 
+    - A stand-alone R04 while an open R02 of its episode carries the work-up: None (an ADAMTS13 grey
+      zone collected before the R02's latest emission does not end it, ``ended``).
     - Open alert of the same rule, episode and branch: an ``alert_update`` of it when the severity
       escalated, a relevant category changed (``category_changed``; this also lowers a severity, as
       R02's to ``info`` when ADAMTS13 turns severe) or a corrected input left it holding at another
@@ -231,6 +240,8 @@ def decide(
     - Otherwise a new ``alert`` (R11 (c) exceptions for newly fired rules apply; ``taking_over``: it
       takes over the content of an alert withdrawn at ``at``, see ``taken_over``).
     """
+    if _carried_by_open_alert(finding, memory):
+        return None
     same = memory.thread(finding.rule, finding.episode_id, finding.branch)
     if same is not None and same.is_open:
         orders = select_orders(finding, memory, at, newly_fired=False, policy=policy)

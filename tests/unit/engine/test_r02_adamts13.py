@@ -150,3 +150,12 @@ def test_a_b12_corrected_to_normal_retracts_the_work_up_standing_alone(engine):
 def test_adamts13_not_severe_leaves_the_open_r02_alone(engine):
     _, second = run(engine, PLT_B12, adamts13("65"))
     assert [e for e in second.events if e["rule"] == R02] == []
+
+
+def test_no_second_work_up_while_r02_stays_open_after_a_grey_zone_collected_before_its_update(engine):
+    # The R02 was updated on D2 (count 40); a grey-zone ADAMTS13 collected on D1 and reported after it
+    # does not end it (an earlier time says nothing of a later alert), so R02 still carries R04.
+    fall = oru("M3", "20260304080000", "CBC2", ("777-3", "40", "10*3/uL", "150-400", "L"))
+    *_, escalation, grey = run(engine, PLT_B12, fall, adamts13("15"))
+    assert ("alert_update", R02) in [(e["type"], e["rule"]) for e in escalation.events]
+    assert [(e["type"], e["rule"]) for e in grey.events] == [("alert", R06)]

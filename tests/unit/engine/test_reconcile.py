@@ -422,7 +422,15 @@ def test_the_work_up_of_an_r02_the_grey_zone_ends_reshows_its_suggestions_marked
     assert r04["suggested_orders"][0]["previously_suggested_at"] == "2026-03-02T09:00:00Z"
 
 
-def test_a_work_up_newly_fired_without_a_withdrawn_r02_keeps_r11c():
+def test_a_work_up_newly_fired_at_a_later_evaluation_than_the_withdrawal_keeps_r11c():
     first = run(Memory(), [replace(_r02(Severity.MEDIUM, "NOT_SEVERE"), suggested_orders=(FILM, IF_AB))])
-    (r04,) = run(first.memory, [replace(_r04(day(1)), category=("plt:G2", "b12:DEFICIENT"))]).events
+    withdrawn = run(first.memory, [_r06_grey()])
+    (r04,) = run(withdrawn.memory, [_r04(day(2))]).events
     assert r04["suggested_orders"] == []
+
+
+def test_no_stand_alone_work_up_while_an_open_r02_carries_it():
+    # A grey zone at a time before the R02's latest emission does not end it: R02 still carries R04.
+    r02 = replace(_r02(Severity.MEDIUM, "NOT_SEVERE", day(2)), suggested_orders=(FILM, IF_AB))
+    first = run(Memory(), [r02])
+    assert run(first.memory, [_r04(day(1))]).events == ()
