@@ -20,10 +20,11 @@ class EpisodeNames:
     """The published id of each episode whose rules' id moved after the engine spoke of it.
 
     The rules name an episode after its first thrombocytopenic count (``clinical.episodes.episode_id``).
-    A count drawn earlier but delivered later becomes that first count, so the rules' id moves, while
-    the clinicians already hold alerts, reflex orders and pages under the old one, and alert ids, page
-    dedup keys and R11 suppression all rest on it. ``published`` maps such a rules' id to the id
-    already published; an episode not in it is published under its rules' id.
+    A count drawn earlier but delivered later becomes that first count, and a correction or deletion
+    of the first count makes a later one the first, so the rules' id moves, while the clinicians
+    already hold alerts, reflex orders and pages under the old one, and alert ids, page dedup keys and
+    R11 suppression all rest on it. ``published`` maps such a rules' id to the id already published;
+    an episode not in it is published under its rules' id.
     """
 
     published: Mapping[str, str]
@@ -56,10 +57,11 @@ def episode_names(history: PatientHistory, memory: Memory, config: RulesConfig) 
 
     An episode the memory knows by its rules' id keeps it. Otherwise the id is looked for among the
     ids its counts would have given it had each been the first one known (the earliest such count
-    wins); none known → the rules' id. Pure, and stateless beyond the memory: the next message finds
-    the same names again.
+    wins), each also as the memory's published id of a re-based episode of that name
+    (``Memory.published_ids``: the count it was first known by is gone); none known → the rules' id.
+    Pure, and stateless beyond the memory: the next message finds the same names again.
     """
-    known = {a.episode_id for a in memory.alerts} | {s.episode_id for s in memory.suggestions}
+    known = memory.episode_ids()
     if not known or not history.records:
         return _NONE
     published: dict[str, str] = {}
@@ -68,11 +70,19 @@ def episode_names(history: PatientHistory, memory: Memory, config: RulesConfig) 
         if episode.id in known:
             continue
         for count in episode.results:
-            name = episode_id(history.patient, count.observed_at)
-            if name in known:
+            name = _known_as(episode_id(history.patient, count.observed_at), memory, known)
+            if name is not None:
                 published[episode.id] = name
                 break
     return EpisodeNames(published) if published else _NONE
+
+
+def _known_as(name: str, memory: Memory, known: frozenset[str]) -> str | None:
+    """The id ``memory`` knows the episode named ``name`` by, if any."""
+    if name in known:
+        return name
+    published = memory.published_id(name)
+    return published if published in known else None
 
 
 _NONE = EpisodeNames({})

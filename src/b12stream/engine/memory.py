@@ -73,11 +73,18 @@ class SeenMessage:
 
 @dataclass(frozen=True, slots=True)
 class Memory:
-    """Immutable record of alerts, suggestions and applied messages; every change returns a new Memory."""
+    """Immutable record of alerts, suggestions and applied messages; every change returns a new Memory.
+
+    ``published_ids`` pairs the rules' id of each episode a correction re-based (the count it was
+    first known by was corrected or deleted, so the rules now name it after a later count) with the
+    id its alerts were published under, which it keeps: alert ids, page dedup keys and R11
+    suppression rest on it. The deleted count is gone from the history, so only this can tell.
+    """
 
     alerts: tuple[AlertRecord, ...] = ()
     suggestions: tuple[SuggestionRecord, ...] = ()
     messages: tuple[SeenMessage, ...] = ()
+    published_ids: tuple[tuple[str, str], ...] = ()
     # The JSON text of the first applied messages, written once and kept by the memories that grow
     # from this one (see ``to_json``): a long stay's list is written again after every result.
     _message_texts: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
@@ -103,11 +110,27 @@ class Memory:
                 return record
         return None
 
+    def episode_ids(self) -> frozenset[str]:
+        """Every episode this memory holds alerts or suggestions of."""
+        return frozenset(a.episode_id for a in self.alerts) | {s.episode_id for s in self.suggestions}
+
+    def published_id(self, rules_id: str) -> str | None:
+        """The id a re-based episode the rules call ``rules_id`` was published under, if it is one."""
+        for rules, published in self.published_ids:
+            if rules == rules_id:
+                return published
+        return None
+
+    def with_published_id(self, rules_id: str, published: str) -> Memory:
+        """Publish the episode the rules now call ``rules_id`` under ``published`` from now on."""
+        others = tuple(pair for pair in self.published_ids if pair[0] != rules_id)
+        return replace(self, published_ids=tuple(sorted((*others, (rules_id, published)))))
+
     def has_seen(self, control_id: str, digest: str) -> bool:
         return any(m.control_id == control_id and m.digest == digest for m in self.messages)
 
     def with_seen(self, message: SeenMessage) -> Memory:
-        grown = Memory(self.alerts, self.suggestions, (*self.messages, message))
+        grown = Memory(self.alerts, self.suggestions, (*self.messages, message), self.published_ids)
         object.__setattr__(grown, "_message_texts", self._message_texts)
         return grown
 
@@ -136,9 +159,10 @@ class Memory:
     def with_episode_renamed(self, old: str, new: str) -> Memory:
         """Carry alert threads and suggestions of episode ``old`` over to episode ``new``.
 
-        A correction can move an episode's opening (its first count was clumping): the episode that
-        now holds its counts continues its alerts and suppression. A thread or suggestion that
-        ``new`` already has stays as it is, and so does the ``old`` record that would clash with it.
+        A correction can join an episode to another one already published (the count between them
+        was the first normal one of a closing pair): the joint episode continues the alerts and
+        suppression of both. A thread or suggestion that ``new`` already has stays as it is, and so
+        does the ``old`` record that would clash with it.
         """
         taken = {(a.rule, a.branch) for a in self.alerts if a.episode_id == new}
         alerts = tuple(
@@ -163,10 +187,15 @@ class Memory:
         ):
             return self  # the usual case: nothing that old
         recent = [m.observed_at >= horizon for m in self.messages]
+        alerts = tuple(a for a in self.alerts if a.observed_at >= horizon)
+        suggestions = tuple(s for s in self.suggestions if s.last_emitted_at >= horizon)
+        # A published id with nothing left under it has nothing left to keep.
+        kept = {a.episode_id for a in alerts} | {s.episode_id for s in suggestions}
         pruned = Memory(
-            alerts=tuple(a for a in self.alerts if a.observed_at >= horizon),
-            suggestions=tuple(s for s in self.suggestions if s.last_emitted_at >= horizon),
+            alerts=alerts,
+            suggestions=suggestions,
             messages=tuple(compress(self.messages, recent)),
+            published_ids=tuple(pair for pair in self.published_ids if pair[1] in kept),
         )
         # At the retention's edge a long stay forgets a message at every new one: the texts of the
         # first messages kept are those of the first messages (in order), so they stay written.
@@ -174,12 +203,18 @@ class Memory:
         return pruned
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form; key order is fixed so serialised state is byte-stable."""
-        return {
+        """JSON-safe form; key order is fixed so serialised state is byte-stable.
+
+        ``published_ids`` is written only when there are any: a memory without re-based episodes
+        keeps the bytes it always had, and an engine that predates them can still read it."""
+        data: dict[str, Any] = {
             "alerts": [_alert_to_dict(a) for a in self.alerts],
             "suggestions": [_suggestion_to_dict(s) for s in self.suggestions],
             "messages": [_seen_to_list(m) for m in self.messages],
         }
+        if self.published_ids:
+            data["published_ids"] = [list(pair) for pair in self.published_ids]
+        return data
 
     def to_json(self) -> str:
         """``compact_json(self.to_dict())``, with each applied message's text written only once."""
@@ -189,7 +224,10 @@ class Memory:
             object.__setattr__(self, "_message_texts", texts)
         alerts = compact_json([_alert_to_dict(a) for a in self.alerts])
         suggestions = compact_json([_suggestion_to_dict(s) for s in self.suggestions])
-        return f'{{"alerts":{alerts},"suggestions":{suggestions},"messages":[{",".join(texts)}]}}'
+        published = ""
+        if self.published_ids:
+            published = f',"published_ids":{compact_json([list(p) for p in self.published_ids])}'
+        return f'{{"alerts":{alerts},"suggestions":{suggestions},"messages":[{",".join(texts)}]{published}}}'
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Memory:
@@ -202,6 +240,7 @@ class Memory:
                     SeenMessage(str(c), str(d), datetime.fromisoformat(t))
                     for c, d, t in data.get("messages", ())
                 ),
+                published_ids=tuple((str(r), str(p)) for r, p in data.get("published_ids", ())),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise StateError(f"malformed engine memory: {cause(error)}") from error

@@ -58,7 +58,8 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        own time, and is retracted only when it holds at neither; a rule the correction makes hold
        only at the corrected result's own time fires there, as a late result would. An episode is
        published under the id its alerts already carry (``episode_names``): a count drawn before its
-       first one and delivered late moves where it opens, not what the clinicians know it by.
+       first one and delivered late, or a correction or deletion of that first count
+       (``_carried_episodes``), moves where it opens, not what the clinicians know it by.
     4. Prune history and memory past their retention, counted back from the newest result.
 
     Raises StateError when ``state`` belongs to another patient than the message.
@@ -197,9 +198,14 @@ def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
 def _carried_episodes(
     memory: Memory, before: PatientHistory, after: PatientHistory, engine: Engine
 ) -> Memory:
-    """Carry alerts of an episode a correction re-based (the count its published id came from was
-    corrected or deleted) over to the episode that now holds its counts, so they continue instead of
-    being retracted and fired again."""
+    """Keep the alerts of an episode a correction re-based (the count its published id came from was
+    corrected or deleted) with the episode that now holds its counts, so they continue instead of
+    being retracted and fired again.
+
+    That episode goes on under the published id (``Memory.published_ids``): its alerts, their pages'
+    dedup keys and its suggestions stay what the clinicians hold, so a later retraction resolves the
+    incident that was triggered. Only when it is published already (the correction joined it to the
+    re-based one) does it take the alerts over under its own id."""
     if not before.records or not after.records:
         return memory
     rules = engine.rules
@@ -213,10 +219,15 @@ def _carried_episodes(
         if name in new_ids:
             continue
         members = {r.result_key for r in episode.results}
-        for successor in new:
-            if not members.isdisjoint(r.result_key for r in successor.results):
-                memory = memory.with_episode_renamed(name, new_names.name(successor.id))
-                break
+        successor = next((e for e in new if not members.isdisjoint(r.result_key for r in e.results)), None)
+        if successor is None:
+            continue
+        # Named again: an earlier episode of this loop may have just been given its published id.
+        published = episode_names(after, memory, rules).name(successor.id)
+        if published == successor.id and successor.id not in memory.episode_ids():
+            memory = memory.with_published_id(successor.id, name)
+        else:
+            memory = memory.with_episode_renamed(name, published)
     return memory
 
 

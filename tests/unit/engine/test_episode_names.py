@@ -77,3 +77,18 @@ def test_the_earliest_count_the_memory_knows_the_episode_by_names_it() -> None:
     assert episode_names(history, known, CONFIG).name(episode_id(PATIENT, day(-1))) == episode_id(
         PATIENT, day(0)
     )
+
+
+def test_an_episode_a_correction_re_based_keeps_its_published_id_also_when_it_opens_earlier() -> None:
+    severity = finding().severity
+    first_known = episode_id(PATIENT, day(0))  # that count was deleted: a later one opens the episode
+    known = Memory().with_emission(first_known, "2132-9", "b12_total", day(0), severity)
+    known = known.with_published_id(episode_id(PATIENT, day(1)), first_known)
+    history = history_of(plt(80, day(1), filler="F2"))
+    assert episode_names(history, known, CONFIG).published == {episode_id(PATIENT, day(1)): first_known}
+    earlier, _ = history.apply([plt(85, day(-0.5), filler="F0")])
+    assert episode_names(earlier, known, CONFIG).published == {episode_id(PATIENT, day(-0.5)): first_known}
+    # Nothing is kept under the published id any more: the rules' id is used again.
+    forgotten = Memory().with_emission("ep-another", "2132-9", "b12_total", day(0), severity)
+    forgotten = forgotten.with_published_id(episode_id(PATIENT, day(1)), first_known)
+    assert episode_names(history, forgotten, CONFIG).published == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -79,3 +80,36 @@ def test_ids_depend_on_every_part_of_an_alert_identity_and_nothing_else():
     assert retraction_id(base) != base
     assert len(control_id(base)) == 20
     assert placer_order_number(base, "2132-9") != placer_order_number(base, "2284-8")
+
+
+def test_published_ids_of_re_based_episodes_are_kept_in_the_state_and_read_back():
+    state = _state()
+    published = state.memory.alerts[0].episode_id
+    rebased = PatientState(state.history, state.memory.with_published_id("ep-rules", published))
+    data = rebased.to_bytes()
+    assert json.loads(data)["memory"]["published_ids"] == [["ep-rules", published]]
+    again = PatientState.from_bytes(data)
+    assert again == rebased and again.memory.published_id("ep-rules") == published
+    assert again.to_bytes() == data
+
+
+def test_a_memory_without_re_based_episodes_keeps_the_bytes_it_had_before_they_were_kept():
+    state = _state()
+    assert "published_ids" not in json.loads(state.to_bytes())["memory"]
+    assert Memory.from_dict(state.memory.to_dict()).published_ids == ()
+
+
+def test_a_malformed_published_id_raises_state_error():
+    document = _state().memory.to_dict()
+    document["published_ids"] = [["ep-rules"]]
+    with pytest.raises(StateError):
+        Memory.from_dict(document)
+
+
+def test_pruning_forgets_a_published_id_once_nothing_is_kept_under_it():
+    memory = _state().memory
+    rebased = memory.with_published_id("ep-rules", memory.alerts[0].episode_id)
+    assert rebased.pruned(day(10), timedelta(days=400)) == rebased
+    assert rebased.pruned(day(500), timedelta(days=400)) == Memory()
+    other = rebased.with_emission("ep-other", "2132-9", "b12_total", day(450), finding().severity)
+    assert other.pruned(day(500), timedelta(days=400)).published_ids == ()

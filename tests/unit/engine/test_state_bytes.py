@@ -107,3 +107,11 @@ def test_applied_messages_are_written_as_the_encoder_writes_them_while_the_memor
         assert state.to_bytes() == _reference(state)
         if read_back:
             state = PatientState.from_bytes(state.to_bytes())
+
+
+def test_the_published_ids_of_re_based_episodes_are_written_as_the_encoder_writes_them() -> None:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0))])
+    memory = _memory(0)
+    state = PatientState(history, memory.with_published_id("ep-rules", memory.alerts[0].episode_id))
+    assert state.to_bytes() == _reference(state)
+    assert PatientState.from_bytes(_reference(state)) == state
