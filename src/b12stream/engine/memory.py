@@ -23,6 +23,9 @@ class AlertRecord:
     thread's emissions (1 for the first alert). ``evidence`` holds the result keys the latest emission
     rested on, for retraction (R10). A retracted or superseded thread is kept closed, so a later alert
     of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
+    ``paged_episode_id`` is the episode the thread's page dedup key was made with (``ids.page_key``)
+    when a correction has since joined that episode to another one (``Memory.with_episode_renamed``),
+    so that its incident is still resolved under the key it was triggered with; None: ``episode_id``.
     """
 
     id: str
@@ -35,6 +38,7 @@ class AlertRecord:
     sequence: int
     observed_at: datetime
     is_open: bool = True
+    paged_episode_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +166,14 @@ class Memory:
         A correction can join an episode to another one already published (the count between them
         was the first normal one of a closing pair): the joint episode continues the alerts and
         suppression of both. A thread or suggestion that ``new`` already has stays as it is, and so
-        does the ``old`` record that would clash with it.
+        does the ``old`` record that would clash with it. A moved thread keeps the episode its page
+        was made with (``AlertRecord.paged_episode_id``).
         """
         taken = {(a.rule, a.branch) for a in self.alerts if a.episode_id == new}
         alerts = tuple(
-            replace(a, episode_id=new) if a.episode_id == old and (a.rule, a.branch) not in taken else a
+            replace(a, episode_id=new, paged_episode_id=a.paged_episode_id or old)
+            if a.episode_id == old and (a.rule, a.branch) not in taken
+            else a
             for a in self.alerts
         )
         shown = {s.loinc for s in self.suggestions if s.episode_id == new}
@@ -263,7 +270,8 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    return {
+    # ``paged_episode_id`` only when set, so a thread no correction moved keeps the bytes it had.
+    data: dict[str, Any] = {
         "id": record.id,
         "rule": record.rule,
         "episode_id": record.episode_id,
@@ -275,6 +283,9 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
         "observed_at": record.observed_at.isoformat(),
         "is_open": record.is_open,
     }
+    if record.paged_episode_id is not None:
+        data["paged_episode_id"] = record.paged_episode_id
+    return data
 
 
 def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
@@ -289,7 +300,12 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         sequence=int(data["sequence"]),
         observed_at=datetime.fromisoformat(data["observed_at"]),
         is_open=bool(data["is_open"]),
+        paged_episode_id=_optional_text(data.get("paged_episode_id")),
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _suggestion_to_dict(record: SuggestionRecord) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def reconcile(
         decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
         if decision is None:
             continue
-        memory, event = _emit(decision, patient, memory, at)
+        memory, event, record = _emit(decision, patient, memory, at)
         events.append(event)
         message = order_message(
             alert_id=event["id"],
@@ -76,7 +76,7 @@ def reconcile(
         )
         if message is not None:
             orders.append(message)
-        pages.extend(_pages(decision, event, patient, outputs.pager_source))
+        pages.extend(_pages(decision, event, record, patient, outputs.pager_source))
     return Reconciled(memory, tuple(events), tuple(orders), tuple(pages))
 
 
@@ -98,7 +98,7 @@ def _retract(
 
 def _emit(
     decision: Decision, patient: PatientKey, memory: Memory, at: datetime
-) -> tuple[Memory, dict[str, Any]]:
+) -> tuple[Memory, dict[str, Any], AlertRecord]:
     finding = decision.finding
     previous = decision.previous
     event_id = alert_id(patient, finding.rule, finding.episode_id, finding.branch, decision.sequence)
@@ -110,7 +110,8 @@ def _emit(
         at=at,
         supersedes=previous.id if previous else None,
     )
-    if previous is not None and previous.branch != finding.branch:
+    same_thread = previous is not None and previous.branch == finding.branch
+    if previous is not None and not same_thread:
         memory = memory.with_alert(replace(previous, is_open=False))
     record = AlertRecord(
         id=event_id,
@@ -122,17 +123,18 @@ def _emit(
         evidence=tuple(sorted({o.result_key for o in finding.evidence})),
         sequence=decision.sequence,
         observed_at=finding.observed_at or at,
+        paged_episode_id=previous.paged_episode_id if previous is not None and same_thread else None,
     )
     memory = memory.with_alert(record)
     for shown in decision.orders:
         memory = memory.with_emission(
             finding.episode_id, shown.order.loinc, shown.order.analyte, at, finding.severity
         )
-    return memory, event
+    return memory, event, record
 
 
 def _pages(
-    decision: Decision, event: dict[str, Any], patient: PatientKey, source: str
+    decision: Decision, event: dict[str, Any], record: AlertRecord, patient: PatientKey, source: str
 ) -> list[dict[str, Any]]:
     """An alert that becomes critical pages once; its incident stays open while it stays critical.
 
@@ -141,7 +143,7 @@ def _pages(
     supersedes a critical alert of another branch, resolves that incident.
     """
     finding = decision.finding
-    key = page_key(patient, finding.rule, finding.episode_id, finding.branch)
+    key = _page_key(patient, record)
     result: list[dict[str, Any]] = []
     previous = decision.previous
     if previous is not None and previous.severity is Severity.CRITICAL:
@@ -154,5 +156,6 @@ def _pages(
 
 
 def _page_key(patient: PatientKey, record: AlertRecord) -> str:
-    """The dedup key of the incident an open critical alert has."""
-    return page_key(patient, record.rule, record.episode_id, record.branch)
+    """The dedup key of the incident a critical alert has: its thread's, made with the episode it
+    was paged in (a correction may have joined that episode to another one since)."""
+    return page_key(patient, record.rule, record.paged_episode_id or record.episode_id, record.branch)

@@ -113,3 +113,18 @@ def test_pruning_forgets_a_published_id_once_nothing_is_kept_under_it():
     assert rebased.pruned(day(500), timedelta(days=400)) == Memory()
     other = rebased.with_emission("ep-other", "2132-9", "b12_total", day(450), finding().severity)
     assert other.pruned(day(500), timedelta(days=400)).published_ids == ()
+
+
+def test_the_episode_a_moved_thread_was_paged_in_is_kept_in_the_state_and_read_back():
+    state = _state()
+    paged_in = state.memory.alerts[0].episode_id
+    joined = PatientState(state.history, state.memory.with_episode_renamed(paged_in, "ep-joint"))
+    (alert,) = joined.memory.alerts
+    assert (alert.episode_id, alert.paged_episode_id) == ("ep-joint", paged_in)
+    data = joined.to_bytes()
+    assert json.loads(data)["memory"]["alerts"][0]["paged_episode_id"] == paged_in
+    again = PatientState.from_bytes(data)
+    assert again == joined and again.to_bytes() == data
+    moved_again = again.memory.with_episode_renamed("ep-joint", "ep-later")
+    assert moved_again.alerts[0].paged_episode_id == paged_in
+    assert "paged_episode_id" not in json.loads(state.to_bytes())["memory"]["alerts"][0]

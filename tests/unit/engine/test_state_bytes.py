@@ -115,3 +115,11 @@ def test_the_published_ids_of_re_based_episodes_are_written_as_the_encoder_write
     state = PatientState(history, memory.with_published_id("ep-rules", memory.alerts[0].episode_id))
     assert state.to_bytes() == _reference(state)
     assert PatientState.from_bytes(_reference(state)) == state
+
+
+def test_the_episode_a_moved_thread_was_paged_in_is_written_as_the_encoder_writes_it() -> None:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0))])
+    memory = _memory(0)
+    state = PatientState(history, memory.with_episode_renamed(memory.alerts[0].episode_id, "ep-joint"))
+    assert state.to_bytes() == _reference(state)
+    assert PatientState.from_bytes(_reference(state)) == state
