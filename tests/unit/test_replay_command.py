@@ -7,6 +7,7 @@ import json
 import pytest
 
 from b12stream.cli import main
+from b12stream.engine.engine import Engine
 from b12stream.engine.schemas import validation_errors
 from b12stream.paths import CONFIG_DIR
 from tests.unit.engine.builders import oru
@@ -127,3 +128,18 @@ def test_an_unusable_unit_is_logged_with_ids_only(tmp_path, capsys):
     assert (line["control_id"], line["analyte"]) == ("M1", "platelets")
     assert "bananas" in line["reason"]
     assert "RP0001" not in err
+
+
+def test_alerts_name_the_rules_version_and_keep_their_ids_when_a_threshold_changes(tmp_path, capsys):
+    """A lab team tells alerts from before and after a threshold change by ``rules_version``; the
+    same input history keeps its alert ids, so a replay under new thresholds still de-duplicates."""
+    path = tmp_path / "one.hl7"
+    path.write_text(oru("M1", "20260302080000", "82"), encoding="ascii")
+    (tmp_path / "rules.yaml").write_text("r02: {high_below_10e9_l: 40}  # not this alert's rule\n")
+    config = tmp_path / "b12stream.yaml"
+    config.write_text(f"engine:\n  terminology: [{CONFIG_DIR / 'terminology.yaml'}]\n  rules: rules.yaml\n")
+    (before,) = events(replay(capsys, str(path))[1])
+    (after,) = events(replay(capsys, "--config", str(config), str(path))[1])
+    assert before["rules_version"] == Engine.load().rules_version
+    assert after["rules_version"] == Engine.load(config).rules_version != before["rules_version"]
+    assert {**after, "rules_version": before["rules_version"]} == before

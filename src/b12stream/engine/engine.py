@@ -13,6 +13,7 @@ from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.rules_config import RulesConfig, load_rules_config
 from b12stream.clinical.terminology import Terminology
 from b12stream.config_file import read_yaml_mapping
+from b12stream.engine.rules_version import rules_version
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
@@ -36,13 +37,21 @@ class OutputSettings:
 
 @dataclass(frozen=True, slots=True)
 class Engine:
-    """Everything ``ingest`` and ``process`` need besides the message and the patient state. Immutable."""
+    """Everything ``ingest`` and ``process`` need besides the message and the patient state. Immutable.
+
+    ``rules_version`` (derived, never given) names the rule logic and settings every alert comes from.
+    """
 
     terminology: Terminology
     rules: RulesConfig
     key_rule: KeyRule = field(default_factory=KeyRule)
     suppression: SuggestionPolicy = field(default_factory=SuggestionPolicy)
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    rules_version: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Once per engine, not per alert; frozen, hence object.__setattr__.
+        object.__setattr__(self, "rules_version", rules_version(self.rules, self.suppression))
 
     @classmethod
     def load(cls, config_path: Path | None = None) -> Engine:

@@ -81,11 +81,13 @@ def alert_event(
     patient: PatientKey,
     orders: Sequence[ShownOrder],
     at: datetime,
+    rules_version: str,
     supersedes: str | None = None,
 ) -> dict[str, Any]:
     """An ``alert`` or, when ``supersedes`` names the open alert it replaces, an ``alert_update``.
 
-    ``observed_at`` is the evaluation time (the triggering result's collection time).
+    ``observed_at`` is the evaluation time (the triggering result's collection time);
+    ``rules_version`` is the engine's (``Engine.rules_version``): the rule logic and settings it ran.
     """
     event: dict[str, Any] = {"type": "alert" if supersedes is None else "alert_update", "id": event_id}
     if supersedes is not None:
@@ -105,6 +107,7 @@ def alert_event(
             "bundled": list(finding.bundled),
             "observed_at": timestamp(finding.observed_at or at),
             "schema_version": SCHEMA_VERSION,
+            "rules_version": rules_version,
         }
     )
     return event

@@ -100,6 +100,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
             corrected=step.corrected,
             policy=engine.suppression,
             outputs=engine.outputs,
+            rules_version=engine.rules_version,
             held=names.pairs(step.held),
         )
         memory = result.memory

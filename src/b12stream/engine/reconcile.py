@@ -37,6 +37,7 @@ def reconcile(
     corrected: Mapping[ResultKey, Observation],
     policy: SuggestionPolicy,
     outputs: OutputSettings,
+    rules_version: str,
     held: Collection[tuple[str, str]],
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
@@ -45,8 +46,8 @@ def reconcile(
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
-    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). Pure: the
-    returned memory records every emission.
+    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). Alerts and
+    updates carry ``rules_version``. Pure: the returned memory records every emission.
     """
     if not findings and not corrected:
         return Reconciled(memory, (), (), ())  # nothing holds and nothing was taken back
@@ -64,7 +65,7 @@ def reconcile(
         decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
         if decision is None:
             continue
-        memory, event, record = _emit(decision, patient, memory, at)
+        memory, event, record = _emit(decision, patient, memory, at, rules_version)
         events.append(event)
         message = order_message(
             alert_id=event["id"],
@@ -97,7 +98,7 @@ def _retract(
 
 
 def _emit(
-    decision: Decision, patient: PatientKey, memory: Memory, at: datetime
+    decision: Decision, patient: PatientKey, memory: Memory, at: datetime, rules_version: str
 ) -> tuple[Memory, dict[str, Any], AlertRecord]:
     finding = decision.finding
     previous = decision.previous
@@ -108,6 +109,7 @@ def _emit(
         patient=patient,
         orders=decision.orders,
         at=at,
+        rules_version=rules_version,
         supersedes=previous.id if previous else None,
     )
     same_thread = previous is not None and previous.branch == finding.branch

@@ -16,8 +16,12 @@ from b12stream.clinical.model import (
     Severity,
     SuggestedOrder,
 )
+from b12stream.clinical.rules_config import RulesConfig
+from b12stream.engine.rules_version import rules_version
+from b12stream.engine.suppression import SuggestionPolicy
 
 PATIENT = PatientKey("MRN001", "HOSP")
+RULES_VERSION = rules_version(RulesConfig(), SuggestionPolicy())
 D0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 EPISODE = "ep-20260302"
 

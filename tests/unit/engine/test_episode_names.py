@@ -11,7 +11,7 @@ from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import Reconciled, reconcile
 from b12stream.engine.suppression import SuggestionPolicy
 from tests.unit.clinical.clinical_builders import CONFIG, PATIENT, day, history_of, plt
-from tests.unit.engine.builders import finding
+from tests.unit.engine.builders import RULES_VERSION, finding
 
 
 def said(memory: Memory, history: PatientHistory, at) -> Reconciled:
@@ -26,6 +26,7 @@ def said(memory: Memory, history: PatientHistory, at) -> Reconciled:
         held=(),
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
     )
 
 

@@ -13,34 +13,48 @@ from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import SUMMARY_LIMIT, alert_event, encode_event, rejected_event, timestamp
 from b12stream.engine.ids import page_key
 from b12stream.engine.memory import Memory
-from b12stream.engine.reconcile import reconcile
+from b12stream.engine.reconcile import Reconciled, reconcile
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import ShownOrder, SuggestionPolicy
 from b12stream.hl7.model import Location, Rejection, shown
-from tests.unit.engine.builders import B12, PATIENT, day, finding, platelets
+from tests.unit.engine.builders import B12, PATIENT, RULES_VERSION, day, finding, platelets
+
+
+def _step(memory, findings, at, corrected=None, rules_version=RULES_VERSION):
+    return reconcile(
+        patient=PATIENT,
+        memory=memory,
+        findings=findings,
+        at=at,
+        corrected=corrected or {},
+        policy=SuggestionPolicy(),
+        outputs=OutputSettings(),
+        rules_version=rules_version,
+        held=(),
+    )
+
+
+def _alert_update_retraction(rules_version: str = RULES_VERSION) -> list[Reconciled]:
+    first = _step(
+        Memory(), [finding(severity=Severity.CRITICAL, category=("plt:G3",))], day(0), None, rules_version
+    )
+    update = _step(
+        first.memory,
+        [finding(severity=Severity.CRITICAL, category=("plt:G4",), at=day(1))],
+        day(1),
+        None,
+        rules_version,
+    )
+    removal = platelets(60, day(0), status="W")
+    retraction = _step(update.memory, [], day(0), {removal.result_key: removal}, rules_version)
+    return [first, update, retraction]
 
 
 def test_alert_update_retraction_and_pages_validate():
-    def step(memory, findings, at, corrected=None):
-        return reconcile(
-            patient=PATIENT,
-            memory=memory,
-            findings=findings,
-            at=at,
-            corrected=corrected or {},
-            policy=SuggestionPolicy(),
-            outputs=OutputSettings(),
-            held=(),
-        )
-
-    first = step(Memory(), [finding(severity=Severity.CRITICAL, category=("plt:G3",))], day(0))
-    update = step(
-        first.memory, [finding(severity=Severity.CRITICAL, category=("plt:G4",), at=day(1))], day(1)
-    )
-    removal = platelets(60, day(0), status="W")
-    retraction = step(update.memory, [], day(0), {removal.result_key: removal})
+    first, update, retraction = _alert_update_retraction()
     events = [*first.events, *update.events, *retraction.events]
     assert [e["type"] for e in events] == ["alert", "alert_update", "retraction"]
+    assert [e.get("rules_version") for e in events] == [RULES_VERSION, RULES_VERSION, None]
     for event in events:
         assert validation_errors(event) == []
     pages = [*first.pages, *update.pages, *retraction.pages]
@@ -53,13 +67,36 @@ def test_alert_update_retraction_and_pages_validate():
         assert validation_errors(page, "pager") == []
 
 
+def test_ids_and_everything_else_stay_when_the_rules_version_changes():
+    """Ids are over the input history only: a replay under new thresholds still de-duplicates."""
+    other = "0.1.0+" + "f" * 12
+    assert other != RULES_VERSION
+    for ours, theirs in zip(_alert_update_retraction(), _alert_update_retraction(other), strict=True):
+        assert [{**e, "rules_version": other} if "rules_version" in e else e for e in ours.events] == list(
+            theirs.events
+        )
+        assert ours.memory == theirs.memory
+
+
 def test_schema_rejects_what_the_contract_forbids():
-    event = alert_event(event_id="0" * 32, finding=finding(), patient=PATIENT, orders=(), at=day(0))
+    event = alert_event(
+        event_id="0" * 32,
+        finding=finding(),
+        patient=PATIENT,
+        orders=(),
+        at=day(0),
+        rules_version=RULES_VERSION,
+    )
     assert validation_errors(event) == []
     assert validation_errors({**event, "severity": "urgent"})
     assert validation_errors({**event, "extra": 1})
     assert validation_errors({k: v for k, v in event.items() if k != "episode_id"})
     assert validation_errors({**event, "type": "alert_update"})  # an update must say what it supersedes
+    assert validation_errors({k: v for k, v in event.items() if k != "rules_version"})
+    assert validation_errors({**event, "rules_version": "0.1.0"})  # the settings' digest is part of it
+    update = {**event, "type": "alert_update", "supersedes": "1" * 32}
+    assert validation_errors(update) == []
+    assert validation_errors({k: v for k, v in update.items() if k != "rules_version"})
 
 
 def test_qualitative_and_censored_evidence_and_order_notes_validate():
@@ -72,6 +109,7 @@ def test_qualitative_and_censored_evidence_and_order_notes_validate():
         patient=PATIENT,
         orders=(ShownOrder(noted, day(-1)),),
         at=day(0),
+        rules_version=RULES_VERSION,
     )
     assert validation_errors(event) == []
     assert [e["value"] for e in event["evidence"]] == ["Present", 50]
@@ -81,7 +119,9 @@ def test_qualitative_and_censored_evidence_and_order_notes_validate():
 
 def test_long_summaries_are_cut_below_the_card_limit():
     long = replace(finding(), summary="x" * 300)
-    event = alert_event(event_id="2" * 32, finding=long, patient=PATIENT, orders=(), at=day(0))
+    event = alert_event(
+        event_id="2" * 32, finding=long, patient=PATIENT, orders=(), at=day(0), rules_version=RULES_VERSION
+    )
     assert len(event["summary"]) < SUMMARY_LIMIT
     assert validation_errors(event) == []
 
@@ -106,7 +146,14 @@ def test_a_rejected_event_shows_no_field_of_its_message_whole():
 
 
 def test_encoding_is_compact_ordered_utf8_and_round_trips():
-    event = alert_event(event_id="3" * 32, finding=finding(), patient=PATIENT, orders=(), at=day(0))
+    event = alert_event(
+        event_id="3" * 32,
+        finding=finding(),
+        patient=PATIENT,
+        orders=(),
+        at=day(0),
+        rules_version=RULES_VERSION,
+    )
     data = encode_event(event)
     assert data == encode_event(json.loads(data))
     assert data.startswith(b'{"type":"alert","id":"')
@@ -122,7 +169,12 @@ def test_timestamps_are_utc_with_z_whatever_offset_was_sent():
 
 def test_pager_trigger_carries_no_patient_identifier():
     event = alert_event(
-        event_id="4" * 32, finding=finding(severity=Severity.CRITICAL), patient=PATIENT, orders=(), at=day(0)
+        event_id="4" * 32,
+        finding=finding(severity=Severity.CRITICAL),
+        patient=PATIENT,
+        orders=(),
+        at=day(0),
+        rules_version=RULES_VERSION,
     )
     key = page_key(PATIENT, event["rule"], event["episode_id"], "")
     page = pager.trigger(event, "b12stream", key)
@@ -133,7 +185,12 @@ def test_pager_trigger_carries_no_patient_identifier():
 def test_a_pager_trigger_needs_the_incident_key():
     """An update paged under its own id would open a second incident for one alert thread."""
     event = alert_event(
-        event_id="4" * 32, finding=finding(severity=Severity.CRITICAL), patient=PATIENT, orders=(), at=day(0)
+        event_id="4" * 32,
+        finding=finding(severity=Severity.CRITICAL),
+        patient=PATIENT,
+        orders=(),
+        at=day(0),
+        rules_version=RULES_VERSION,
     )
     with pytest.raises(TypeError, match="dedup_key"):
         pager.trigger(event, "b12stream")  # type: ignore[call-arg]

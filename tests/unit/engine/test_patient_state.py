@@ -16,7 +16,7 @@ from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import PatientState
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import StateError
-from tests.unit.engine.builders import PATIENT, day, finding, platelets
+from tests.unit.engine.builders import PATIENT, RULES_VERSION, day, finding, platelets
 
 
 def _state() -> PatientState:
@@ -29,6 +29,7 @@ def _state() -> PatientState:
         corrected={},
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
         held=(),
     ).memory
     return PatientState(history, memory.with_lift({"b12_total"}, day(1)))

@@ -11,7 +11,7 @@ from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import Reconciled, reconcile
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import SuggestionPolicy
-from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, day, finding, platelets
+from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, RULES_VERSION, day, finding, platelets
 
 POLICY = SuggestionPolicy()
 
@@ -31,6 +31,7 @@ def run(
         corrected=corrected or {},
         policy=POLICY,
         outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
         held=(),
     )
 

@@ -13,7 +13,7 @@ from b12stream.engine.memory import Memory
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import SuggestionPolicy
-from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, day, finding, platelets
+from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, RULES_VERSION, day, finding, platelets
 
 RULES = ("B12-UNKNOWN-THROMBOCYTOPENIA", "B12-LOW-THROMBOCYTOPENIA", "PLATELET-RECOVERY")
 
@@ -53,6 +53,7 @@ def play(sequence):
             corrected={},
             policy=SuggestionPolicy(),
             outputs=OutputSettings(),
+            rules_version=RULES_VERSION,
             held=(),
         )
         memory = result.memory

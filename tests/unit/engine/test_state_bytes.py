@@ -16,7 +16,7 @@ from b12stream.engine.memory import Memory, SeenMessage
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import STATE_FORMAT, PatientState
 from b12stream.engine.suppression import SuggestionPolicy
-from tests.unit.engine.builders import PATIENT, day, finding, platelets
+from tests.unit.engine.builders import PATIENT, RULES_VERSION, day, finding, platelets
 
 # Text that looks like the stored layout's own structure must stay inside its string.
 TRICKY = ['},{"analyte":', ']},"memory":', '"records":[', '{"analyte":', "\\", '"', "é\n\u2028", ""]
@@ -38,6 +38,7 @@ def _memory(at_day: int) -> Memory:
         corrected={},
         policy=SuggestionPolicy(),
         outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
         held=(),
     ).memory
 
