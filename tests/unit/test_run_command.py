@@ -1,5 +1,6 @@
-"""`b12stream run` warns once at startup when patient tokens in its log lines are not keyed by a
-site's secret (B12STREAM_PATIENT_HASH_KEY), and says nothing of it when they are."""
+"""`b12stream run` at startup: logs the rules version its alerts carry, and warns once when patient
+tokens in its log lines are not keyed by a site's secret (B12STREAM_PATIENT_HASH_KEY), and says
+nothing of it when they are."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from b12stream.cli import main
 from b12stream.commands import run as run_command
+from b12stream.engine.engine import Engine
 from b12stream.log import PATIENT_HASH_KEY_VARIABLE
 
 
@@ -43,3 +45,13 @@ def test_with_a_site_secret_run_does_not_warn(
     lines = _run_log(tmp_path, capsys, monkeypatch)
     assert not _about_tokens(lines)
     assert all("site secret" not in json.dumps(line) for line in lines)
+
+
+def test_run_logs_the_rules_version_once_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a lab team compares with an alert's ``rules_version`` to know which settings it ran."""
+    monkeypatch.setenv(PATIENT_HASH_KEY_VARIABLE, "site secret")
+    (line,) = [line for line in _run_log(tmp_path, capsys, monkeypatch) if "rules_version" in line]
+    assert (line["event"], line["level"], line["component"]) == ("rules loaded", "info", "run")
+    assert line["rules_version"] == Engine.load().rules_version

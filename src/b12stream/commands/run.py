@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     """
     settings = load_kafka_settings(args.config, args.bootstrap_servers, args.processes)
     engine = Engine.load(args.config)
+    # Alerts carry it too: a lab team can tell which alerts came before or after a threshold change.
+    _log.info("rules loaded", rules_version=engine.rules_version)
     if not patient_tokens_keyed():  # a demo or a test runs so; a site must not
         _log.warning(
             "patient tokens in log lines are not keyed: anyone holding the logs can find a patient's "
