@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.engine.memory import AlertRecord, Memory
 
-__all__ = ["REASONS", "affected", "correcting_observations", "reason_for", "retracted"]
+__all__ = [
+    "REASONS",
+    "affected",
+    "correcting_observations",
+    "evidence_keys",
+    "reason_for",
+    "rested_on",
+    "retracted",
+]
 
 # OBX-11 (HL7 table 0085) of the correcting result → the retraction reason the events carry.
 REASONS: Mapping[str, str] = {
@@ -36,6 +45,11 @@ def reason_for(observation: Observation) -> str:
     return REASONS.get(observation.status.strip().upper(), REASONS["C"])
 
 
+def evidence_keys(finding: Finding) -> tuple[ResultKey, ...]:
+    """The result keys a finding rests on, as its alert records them (``AlertRecord.evidence``)."""
+    return tuple(sorted({o.result_key for o in finding.evidence}))
+
+
 def affected(memory: Memory, changed_keys: Collection[ResultKey]) -> tuple[AlertRecord, ...]:
     """Open alerts whose evidence contains a corrected or deleted result key."""
     return tuple(a for a in memory.open_alerts() if not frozenset(a.evidence).isdisjoint(changed_keys))
@@ -60,3 +74,15 @@ def retracted(
         if hit and (record.rule, record.episode_id) not in holding:
             result.append((record, reason_for(corrected[hit[0]])))
     return tuple(result)
+
+
+def rested_on(memory: Memory, finding: Finding, corrected: Collection[ResultKey]) -> Memory:
+    """Record what an open alert that still holds after a correction of its evidence rests on now.
+
+    Nothing the clinicians see changed (no event: same severity and category), but the alert may now
+    hold on other results than the corrected one (a second severe ADAMTS13): a later correction or
+    deletion of those must find it, to retract it when it no longer holds."""
+    record = memory.thread(finding.rule, finding.episode_id, finding.branch)
+    if record is None or not record.is_open or frozenset(record.evidence).isdisjoint(corrected):
+        return memory
+    return memory.with_alert(replace(record, evidence=evidence_keys(finding)))

@@ -9,7 +9,7 @@ from typing import Any
 
 from b12stream.clinical.model import Finding, Observation, PatientKey, ResultKey, Severity
 from b12stream.engine import pager
-from b12stream.engine.corrections import retracted
+from b12stream.engine.corrections import evidence_keys, rested_on, retracted
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
@@ -46,7 +46,8 @@ def reconcile(
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
-    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). Alerts and
+    whose (rule, episode) is in ``held`` (they still hold at another evaluation time); one a
+    correction leaves standing rests on the results it now holds on (``rested_on``). Alerts and
     updates carry ``rules_version``. Pure: the returned memory records every emission.
     """
     if not findings and not corrected:
@@ -64,6 +65,7 @@ def reconcile(
         taking_over = (finding.rule, finding.episode_id) in carried
         decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
         if decision is None:
+            memory = rested_on(memory, finding, corrected.keys())
             continue
         memory, event, record = _emit(decision, patient, memory, at, rules_version)
         events.append(event)
@@ -122,7 +124,7 @@ def _emit(
         branch=finding.branch,
         severity=finding.severity,
         category=finding.category,
-        evidence=tuple(sorted({o.result_key for o in finding.evidence})),
+        evidence=evidence_keys(finding),
         sequence=decision.sequence,
         observed_at=finding.observed_at or at,
         paged_episode_id=previous.paged_episode_id if previous is not None and same_thread else None,
