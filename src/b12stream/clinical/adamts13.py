@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from b12stream.clinical.episodes import Episode
 from b12stream.clinical.measure import compare
@@ -34,6 +34,10 @@ NOT_SEVERE = "NOT_SEVERE"
 PENDING = "PENDING"
 UNKNOWN = "UNKNOWN"
 
+# The finest step of a datetime: a window that starts this long after a close starts just after it
+# (collected together with the closing count is collected in the closed episode).
+_NEXT_INSTANT = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True, slots=True)
 class A13Assessment:
@@ -59,8 +63,13 @@ def classify_a13(observation: Observation, config: RulesConfig) -> str | None:
 
 
 def episode_window_start(episode: Episode, config: RulesConfig) -> datetime:
-    """ADAMTS13 drawn up to 7 d before the episode's first thrombocytopenic count still belongs to it."""
-    return episode.opened_at - days(config.adamts13.maha_validity_days)
+    """ADAMTS13 drawn up to 7 d before the episode's first thrombocytopenic count still belongs to it,
+    but not one drawn before the previous episode closed: that was the previous episode's, and an
+    ADAMTS13 is valid only for the current episode (spec 2.3). Inclusive start."""
+    start = episode.opened_at - days(config.adamts13.maha_validity_days)
+    if episode.previous_closed_at is None:
+        return start
+    return max(start, episode.previous_closed_at + _NEXT_INSTANT)
 
 
 def _near_index(observation: Observation, index_times: tuple[datetime, ...], config: RulesConfig) -> bool:

@@ -83,13 +83,16 @@ def episode_id(patient: PatientKey, opened_at: datetime) -> str:
 class Episode:
     """A thrombocytopenia episode: opened by the first TP result, closed by two normal results at
     least 24 h apart or by 90 days without TP. ``results`` are its platelet counts up to the view's
-    time or the closing result; ``closed_at`` is None while it is open."""
+    time or the closing result; ``closed_at`` is None while it is open. ``previous_closed_at`` is
+    when the patient's previous episode closed (None for the first one): what was collected up to
+    then belonged to that episode."""
 
     id: str
     opened_at: datetime
     results: tuple[Observation, ...]
     last_tp_at: datetime
     closed_at: datetime | None
+    previous_closed_at: datetime | None
 
     @property
     def is_open(self) -> bool:
@@ -121,6 +124,9 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
     normal_run_start: datetime | None = None
     normal_run_count = 0
 
+    def previous_closed_at() -> datetime | None:
+        return found[-1].closed_at if found else None
+
     def close(at: datetime) -> None:
         nonlocal opened, members, last_tp_at
         if opened is not None and last_tp_at is not None:
@@ -131,6 +137,7 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
                     tuple(members),
                     last_tp_at,
                     at,
+                    previous_closed_at(),
                 )
             )
         opened, members, last_tp_at = None, [], None
@@ -172,6 +179,7 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
                     tuple(members),
                     last_tp_at,
                     None,
+                    previous_closed_at(),
                 )
             )
     return tuple(found)

@@ -138,6 +138,20 @@ def test_adamts13_must_lie_within_7_days_of_the_maha_index() -> None:
     assert snap(*repeated, a13(70, day(8)), at=day(9)).a13.status == "NOT_SEVERE"
 
 
+# An episode closed on day 2 (two normal counts 24 h apart); the next one opens on day 4.
+CLOSED_ON_DAY_2 = [plt(20, day(0)), plt(200, day(1)), plt(210, day(2))]
+
+
+def test_an_adamts13_of_the_previous_episode_is_not_valid_in_the_next_one() -> None:
+    assert snap(*CLOSED_ON_DAY_2, a13(5, day(0, 1)), plt(120, day(4))).a13.status == "UNKNOWN"
+    # Collected with the closing count: still the closed episode's.
+    assert snap(*CLOSED_ON_DAY_2, a13(5, day(2)), plt(120, day(4))).a13.status == "UNKNOWN"
+
+
+def test_an_adamts13_drawn_between_two_episodes_belongs_to_the_next_one() -> None:
+    assert snap(*CLOSED_ON_DAY_2, a13(5, day(3)), plt(120, day(4))).a13.status == "SEVERE"
+
+
 def test_adamts13_below_lab_range_is_annotated() -> None:
     assessment = snap(*maha_labs(), a13(45, day(1), low=60)).a13
     assert assessment.status == "NOT_SEVERE" and assessment.below_lln

@@ -62,3 +62,10 @@ def test_an_adamts13_drawn_just_before_the_count_that_opens_the_episode_is_evalu
 def test_an_adamts13_drawn_long_before_the_episode_keeps_its_own_time_only() -> None:
     a13 = obs("adamts13_activity", 5, day(-8))
     assert trigger_times([a13], history_of(plt(20, day(0)), a13), CONFIG) == (day(-8),)
+
+
+def test_an_adamts13_collected_with_the_count_that_closed_the_previous_episode_keeps_its_own_time() -> None:
+    a13 = obs("adamts13_activity", 5, day(2))
+    closed = [plt(20, day(0)), plt(200, day(1), filler="P2"), plt(210, day(2), filler="P3")]
+    history = history_of(*closed, a13, plt(120, day(4), filler="P4"))
+    assert trigger_times([a13], history, CONFIG) == (day(2),)
