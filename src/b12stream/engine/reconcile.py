@@ -15,7 +15,14 @@ from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
 from b12stream.engine.memory import AlertRecord, Memory
 from b12stream.engine.orders import OrderMessage, order_message
-from b12stream.engine.suppression import Decision, SuggestionPolicy, decide, ended, taken_over
+from b12stream.engine.suppression import (
+    Decision,
+    SuggestionPolicy,
+    carried_again,
+    decide,
+    ended,
+    taken_over,
+)
 
 __all__ = ["Reconciled", "reconcile"]
 
@@ -41,8 +48,9 @@ def reconcile(
     held: Collection[tuple[str, str]],
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
-    is in the grey zone), then alerts and updates in the findings' order; the work-up an ended alert
-    carried (R04 in R02) comes back on its own, with its suggestions.
+    is in the grey zone, then a stand-alone alert a finding carries again: R04 when R02 holds again),
+    then alerts and updates in the findings' order; the work-up an ended alert carried (R04 in R02)
+    comes back on its own, with its suggestions.
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
@@ -59,6 +67,8 @@ def reconcile(
         memory = _retract(record, reason, patient, memory, at, events, pages)
     withdrawn = ended(memory, findings, at)
     for record, reason in withdrawn:
+        memory = _retract(record, reason, patient, memory, at, events, pages)
+    for record, reason in carried_again(memory, findings, at):
         memory = _retract(record, reason, patient, memory, at, events, pages)
     carried = taken_over(record for record, _ in withdrawn)
     for finding in findings:

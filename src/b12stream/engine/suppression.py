@@ -14,6 +14,7 @@ __all__ = [
     "Decision",
     "ShownOrder",
     "SuggestionPolicy",
+    "carried_again",
     "category_changed",
     "decide",
     "ended",
@@ -189,6 +190,27 @@ def ended(memory: Memory, findings: Sequence[Finding], at: datetime) -> tuple[tu
         if reason is not None:
             result.append((record, reason))
     return tuple(result)
+
+
+def carried_again(
+    memory: Memory, findings: Sequence[Finding], at: datetime
+) -> tuple[tuple[AlertRecord, str], ...]:
+    """Open stand-alone alerts whose content a finding at ``at`` carries (bundles) again, each with
+    its retraction reason ``bundled into <rule>``.
+
+    R04 stands alone after the ADAMTS13 grey zone withdrew the R02 that carried it; when R02 holds
+    again (ADAMTS13 back above 20 %, or below 10 %) it carries the work-up again, and one alert
+    says it: the stand-alone one is withdrawn. As for ``ended``, an evaluation time before the alert
+    was raised says nothing about it: nothing is withdrawn then.
+    """
+    hosts = {(guest, item.episode_id): item.rule for item in findings for guest in item.bundled}
+    if not hosts:  # the usual case: no finding carries another rule
+        return ()
+    return tuple(
+        (record, f"bundled into {hosts[record.rule, record.episode_id]}")
+        for record in memory.open_alerts()
+        if (record.rule, record.episode_id) in hosts and at >= record.observed_at
+    )
 
 
 def taken_over(withdrawn: Iterable[AlertRecord]) -> frozenset[tuple[str, str]]:

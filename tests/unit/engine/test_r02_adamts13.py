@@ -115,6 +115,11 @@ def test_no_cause_work_up_comes_back_when_the_intrinsic_factor_antibody_is_alrea
     assert [(e["type"], e["rule"]) for e in grey.events] == [("retraction", R02), ("alert", R06)]
 
 
+def open_work_ups(outcome: Outcome) -> list[str]:
+    """The open alerts that carry the R04 cause work-up: R04 on its own, or a host it is bundled in."""
+    return [a.rule for a in outcome.state.memory.open_alerts() if a.rule in (R02, R04)]
+
+
 def test_adamts13_back_above_20_percent_raises_r02_again_without_a_second_work_up(engine):
     *_, grey, normal = run(engine, PLT_B12, adamts13("15"), adamts13_later("40"))
     assert [(e["type"], e["rule"]) for e in grey.events] == [
@@ -122,20 +127,27 @@ def test_adamts13_back_above_20_percent_raises_r02_again_without_a_second_work_u
         ("alert", R04),
         ("alert", R06),
     ]
-    (r02,) = normal.events
+    retraction, r02 = normal.events
+    # R02 carries the work-up again: the one standing alone is withdrawn, saying where it went.
+    assert (retraction["type"], retraction["alert_id"]) == ("retraction", grey.events[1]["id"])
+    assert (retraction["reason"], retraction["severity"]) == (f"bundled into {R02}", "info")
     assert (r02["type"], r02["rule"], r02["bundled"]) == ("alert", R02, [R04])
     # IF/PCA were shown twice in this episode (R02, then R04 on its own): R11 (c) keeps them back.
     assert [o["loinc"] for o in r02["suggested_orders"]] == []
     assert normal.pages == ()
+    assert open_work_ups(normal) == [R02]
+    assert all(validation_errors(e) == [] for e in normal.events)
 
 
 def test_adamts13_below_10_percent_after_the_grey_zone_pages_once_and_keeps_one_work_up(engine):
     *_, severe = run(engine, PLT_B12, adamts13("15"), adamts13_later("5"))
     assert [(e["type"], e["rule"], e["severity"]) for e in severe.events] == [
+        ("retraction", R04, "info"),
         ("alert", R02, "info"),
         ("alert_update", R06, "critical"),
     ]
     assert [p["event_action"] for p in severe.pages] == ["trigger"]
+    assert open_work_ups(severe) == [R02]
 
 
 def test_a_b12_corrected_to_normal_retracts_the_work_up_standing_alone(engine):

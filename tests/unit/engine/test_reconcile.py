@@ -435,3 +435,30 @@ def test_no_stand_alone_work_up_while_an_open_r02_carries_it():
     r02 = replace(_r02(Severity.MEDIUM, "NOT_SEVERE", day(2)), suggested_orders=(FILM, IF_AB))
     first = run(Memory(), [r02])
     assert run(first.memory, [_r04(day(1))]).events == ()
+
+
+R05 = "PSEUDO-TMA-SUSPECTED"
+
+
+def _r05b(at) -> Finding:
+    category = ("plt:G2", "b12:DEFICIENT", "a13:NOT_SEVERE", "maha:on")
+    r05 = finding(R05, Severity.HIGH, branch="b", category=category, orders=(IF_AB,), at=at)
+    return replace(r05, bundled=(R04,))
+
+
+def test_a_stand_alone_work_up_is_withdrawn_when_a_later_alert_carries_it():
+    first = run(Memory(), [_r04(day(0))])
+    result = run(first.memory, [_r05b(day(1))])
+    retraction, r05 = result.events
+    assert (retraction["type"], retraction["alert_id"]) == ("retraction", first.events[0]["id"])
+    assert (retraction["reason"], retraction["severity"]) == (f"bundled into {R05}", "info")
+    assert (r05["type"], r05["bundled"]) == ("alert", [R04])
+    assert [a.rule for a in result.memory.open_alerts()] == [R05]
+    assert all(validation_errors(e) == [] for e in result.events)
+
+
+def test_a_stand_alone_work_up_stays_for_a_carrier_of_an_earlier_time_or_another_episode():
+    first = run(Memory(), [_r04(day(2))])
+    assert [e["type"] for e in run(first.memory, [_r05b(day(1))]).events] == ["alert"]
+    other = replace(_r05b(day(3)), episode_id="ep-other")
+    assert [e["type"] for e in run(first.memory, [other]).events] == ["alert"]
