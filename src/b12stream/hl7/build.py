@@ -110,10 +110,14 @@ def build_oml(request: OrderRequest) -> bytes:
     triggering order as parent (ORC-8, OBR-29). PID-5 carries only name type ``U`` (unspecified):
     the engine keeps no names, and the receiver matches on PID-3. Every value is escaped (``escape``),
     so no character of it can end a field or a segment. Display text is cut to the CE.2 limit.
-    Raises HL7Error for a request v2.5.1 cannot carry (no orders, an over-long identifier).
+    Raises HL7Error for a request v2.5.1 cannot carry (no orders, a blank patient id, an over-long
+    identifier).
     """
     if not request.orders:
         raise HL7Error("an OML^O21 needs at least one order")
+    if not request.patient_id.strip():
+        # A receiver (hl7apy among them) reads a blank PID-3 as no identifier: an order for nobody.
+        raise HL7Error("OML^O21 could not be built: PID-3.1 (the patient id) is empty or blank")
     application = _limited(request.sending_application, _HD_NAMESPACE_MAX, "MSH-3.1")
     parent = _limited(request.parent_filler_order_number, _EI_IDENTIFIER_MAX, "ORC-8.2.1")
     segments = [

@@ -57,6 +57,9 @@ def reference_oml(request: OrderRequest) -> bytes:
     """Raises HL7Error when hl7apy rejects the request, as the engine's writer must too."""
     if not request.orders:
         raise HL7Error("an OML^O21 needs at least one order")
+    if not request.patient_id.strip():
+        # hl7apy builds it, but its parser reads the blank PID-3 back as missing (a required field).
+        raise HL7Error("OML^O21 could not be built: PID-3.1 is blank")
     try:
         message = _message(request)
         if not message.validate():

@@ -51,7 +51,7 @@ _REQUESTS = st.builds(
     message_time=st.datetimes(
         min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
     ),
-    patient_id=_short(22),
+    patient_id=_short(22).filter(str.strip),  # a blank one is refused (below)
     assigning_authority=st.one_of(
         st.just(""), st.text(alphabet="ABCZ09.", min_size=1, max_size=20), _short(2)
     ),
@@ -153,11 +153,13 @@ def _request(**changes: object) -> OrderRequest:
         {"orders": (OrderLine("~" * 67, "2132-9", "x"),)},
         {"patient_id": "\x85" * 29},
         {"parent_filler_order_number": "\u2028" * 23},
+        {"patient_id": " \u3000", "assigning_authority": ""},
+        {"patient_id": "\xa0"},
     ],
     ids=[
         "authority", "application", "placer", "parent", "no-orders", "patient", "patient-escaped",
         "patient-controls", "authority-escaped", "parent-escaped", "placer-escaped", "patient-c1",
-        "parent-line-separators",
+        "parent-line-separators", "patient-blank", "patient-blank-with-authority",
     ],
 )
 def test_what_hl7apy_refuses_the_writer_refuses_too(changes: dict[str, object]) -> None:
