@@ -167,8 +167,8 @@ def test_timestamps_are_utc_with_z_whatever_offset_was_sent():
     assert timestamp(moment) == "2026-03-02T09:00:00Z"
 
 
-def test_pager_trigger_carries_no_patient_identifier():
-    event = alert_event(
+def _critical_alert() -> dict[str, object]:
+    return alert_event(
         event_id="4" * 32,
         finding=finding(severity=Severity.CRITICAL),
         patient=PATIENT,
@@ -176,6 +176,10 @@ def test_pager_trigger_carries_no_patient_identifier():
         at=day(0),
         rules_version=RULES_VERSION,
     )
+
+
+def test_pager_trigger_carries_no_patient_identifier():
+    event = _critical_alert()
     key = page_key(PATIENT, event["rule"], event["episode_id"], "")
     page = pager.trigger(event, "b12stream", key)
     assert PATIENT.id not in json.dumps(page)
@@ -184,13 +188,6 @@ def test_pager_trigger_carries_no_patient_identifier():
 
 def test_a_pager_trigger_needs_the_incident_key():
     """An update paged under its own id would open a second incident for one alert thread."""
-    event = alert_event(
-        event_id="4" * 32,
-        finding=finding(severity=Severity.CRITICAL),
-        patient=PATIENT,
-        orders=(),
-        at=day(0),
-        rules_version=RULES_VERSION,
-    )
+    event = _critical_alert()
     with pytest.raises(TypeError, match="dedup_key"):
         pager.trigger(event, "b12stream")  # type: ignore[call-arg]
