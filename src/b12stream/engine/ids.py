@@ -24,15 +24,16 @@ def alert_id(patient: PatientKey, rule: str, episode_id: str, branch: str, seque
     return _digest("alert", patient.as_text(), rule, episode_id, branch, str(sequence))[:32]
 
 
-def page_key(patient: PatientKey, rule: str, episode_id: str, branch: str) -> str:
-    """The pager ``dedup_key`` of one alert thread (rule, episode, branch): the id of its first alert.
+def page_key(patient: PatientKey, rule: str, episode_id: str, branch: str, first: int = 1) -> str:
+    """The pager ``dedup_key`` of one alert thread (rule, episode, branch): the id of its first alert
+    (``first``: its sequence, 1 unless that key is taken, see ``reconcile``).
 
     A thread has at most one open alert, so at most one open incident: a critical alert updated
     without leaving critical keeps the incident (and its page) it has, and a retraction or a
     de-escalation resolves it with no need to remember which emission paged. A key triggered again
     after its incident was resolved opens a new incident (PagerDuty Events v2).
     """
-    return alert_id(patient, rule, episode_id, branch, 1)
+    return alert_id(patient, rule, episode_id, branch, first)
 
 
 def retraction_id(retracted_alert_id: str) -> str:

@@ -24,8 +24,11 @@ class AlertRecord:
     rested on, for retraction (R10). A retracted or superseded thread is kept closed, so a later alert
     of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
     ``paged_episode_id`` is the episode the thread's page dedup key was made with (``ids.page_key``)
-    when a correction has since joined that episode to another one (``Memory.with_episode_renamed``),
-    so that its incident is still resolved under the key it was triggered with; None: ``episode_id``.
+    when the thread has since been carried into another episode (``Memory.with_thread_carried``: the
+    episodes joined or split), so that its incident is still resolved under the key it was triggered
+    with; None: ``episode_id``.
+    ``paged_sequence`` is the sequence of the emission whose id that key is: 1, unless a thread
+    carried out of the episode still pages under that one (``reconcile``).
     """
 
     id: str
@@ -39,6 +42,7 @@ class AlertRecord:
     observed_at: datetime
     is_open: bool = True
     paged_episode_id: str | None = None
+    paged_sequence: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +165,13 @@ class Memory:
         return replace(self, suggestions=lifted)
 
     def with_episode_renamed(self, old: str, new: str) -> Memory:
-        """Carry alert threads and suggestions of episode ``old`` over to episode ``new``.
+        """Alert threads and suggestions of episode ``old`` under the id ``new`` instead.
 
-        A correction can join an episode to another one already published (the count between them
-        was the first normal one of a closing pair): the joint episode continues the alerts and
-        suppression of both. A thread or suggestion that ``new`` already has stays as it is, and so
-        does the ``old`` record that would clash with it. A moved thread keeps the episode its page
-        was made with (``AlertRecord.paged_episode_id``).
+        This names a published episode as the rules do (``EpisodeNames.as_the_rules_name_them``),
+        an id nothing is kept under; a record ``new`` already has stays as it is, and so does the
+        ``old`` record that would clash with it (episodes that join or split carry their alerts
+        with ``with_thread_carried``). A renamed thread keeps the episode its page was made with
+        (``AlertRecord.paged_episode_id``).
         """
         taken = {(a.rule, a.branch) for a in self.alerts if a.episode_id == new}
         alerts = tuple(
@@ -182,6 +186,47 @@ class Memory:
             for s in self.suggestions
         )
         return replace(self, alerts=_sorted_alerts(alerts), suggestions=_sorted_suggestions(suggestions))
+
+    def with_thread_carried(self, record: AlertRecord, episode_id: str) -> tuple[Memory, AlertRecord | None]:
+        """Carry the open thread ``record`` into episode ``episode_id``, which now holds it (the episodes
+        joined or split), keeping the episode its page was made with (``paged_episode_id``).
+
+        It stays behind closed, so its episode, should it go on, never makes its ids again. An episode
+        goes on with one open thread per rule and branch: when ``episode_id`` has one of ``record``'s,
+        the more severe goes on (then the later one, then the one already there), with the evidence
+        of both, and the other is returned as it was, to be withdrawn. The thread that goes on takes
+        the greater sequence, so its next emission has an id never used in ``episode_id``.
+        """
+        there = self.thread(record.rule, episode_id, record.branch)
+        memory = self.with_alert(replace(record, is_open=False))
+        paged = record.paged_episode_id or record.episode_id
+        moved = replace(record, episode_id=episode_id, paged_episode_id=paged)
+        if there is None:
+            return memory.with_alert(moved), None
+        sequence = max(moved.sequence, there.sequence)
+        if not there.is_open:
+            return memory.with_alert(replace(moved, sequence=sequence)), None
+        if (moved.severity, moved.observed_at) > (there.severity, there.observed_at):
+            kept, displaced, withdrawn = moved, there, there
+        else:
+            kept, displaced, withdrawn = there, moved, record
+        evidence = tuple(sorted({*kept.evidence, *displaced.evidence}))
+        return memory.with_alert(replace(kept, sequence=sequence, evidence=evidence)), withdrawn
+
+    def with_suggestion_carried(self, record: SuggestionRecord, episode_id: str, *, copied: bool) -> Memory:
+        """Carry ``record`` into episode ``episode_id`` with the alert threads it was shown with (R11 (c)
+        counts what the clinicians were shown there); ``copied``: it also stays where it was, an
+        episode that goes on. Emissions of one order in both episodes are counted together."""
+        there = self.suggestion(episode_id, record.loinc)
+        moved = replace(record, episode_id=episode_id)
+        if there is not None:
+            latest = max(moved, there, key=lambda s: s.last_emitted_at)
+            moved = replace(latest, emitted_at=tuple(sorted({*moved.emitted_at, *there.emitted_at})))
+        replaced = {episode_id} if copied else {episode_id, record.episode_id}
+        others = tuple(
+            s for s in self.suggestions if s.loinc != record.loinc or s.episode_id not in replaced
+        )
+        return replace(self, suggestions=_sorted_suggestions((*others, moved)))
 
     def pruned(self, at: datetime, keep: timedelta) -> Memory:
         """Forget alerts and suggestions with no activity in ``keep`` before ``at`` (the history they
@@ -270,7 +315,7 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    # ``paged_episode_id`` only when set, so a thread no correction moved keeps the bytes it had.
+    # ``paged_*`` only when set, so a thread never moved keeps the bytes it had.
     data: dict[str, Any] = {
         "id": record.id,
         "rule": record.rule,
@@ -285,6 +330,8 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
     }
     if record.paged_episode_id is not None:
         data["paged_episode_id"] = record.paged_episode_id
+    if record.paged_sequence != 1:
+        data["paged_sequence"] = record.paged_sequence
     return data
 
 
@@ -301,6 +348,7 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         observed_at=datetime.fromisoformat(data["observed_at"]),
         is_open=bool(data["is_open"]),
         paged_episode_id=_optional_text(data.get("paged_episode_id")),
+        paged_sequence=int(data.get("paged_sequence", 1)),
     )
 
 

@@ -24,7 +24,7 @@ from b12stream.engine.suppression import (
     taken_over,
 )
 
-__all__ = ["Reconciled", "reconcile"]
+__all__ = ["Reconciled", "reconcile", "withdrawal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +102,22 @@ def _retract(
     events: list[dict[str, Any]],
     pages: list[dict[str, Any]],
 ) -> Memory:
-    """Withdraw one open alert at its own severity; a critical one also resolves its page."""
-    events.append(retraction_event(record=record, patient=patient, reason=reason, at=at))
-    if record.severity is Severity.CRITICAL:
-        pages.append(pager.resolve(_page_key(patient, record)))
+    """Withdraw one open alert (``withdrawal``) and keep its thread closed."""
+    event, resolved = withdrawal(record, reason, patient, at)
+    events.append(event)
+    pages.extend(resolved)
     return memory.with_alert(replace(record, is_open=False, observed_at=at))
+
+
+def withdrawal(
+    record: AlertRecord, reason: str, patient: PatientKey, at: datetime
+) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    """The retraction of one open alert, at its own severity, and for a critical one the resolve of
+    its incident."""
+    event = retraction_event(record=record, patient=patient, reason=reason, at=at)
+    if record.severity is Severity.CRITICAL:
+        return event, (pager.resolve(_page_key(patient, record)),)
+    return event, ()
 
 
 def _emit(
@@ -138,7 +149,11 @@ def _emit(
         sequence=decision.sequence,
         observed_at=finding.observed_at or at,
         paged_episode_id=previous.paged_episode_id if previous is not None and same_thread else None,
+        paged_sequence=previous.paged_sequence if previous is not None and same_thread else 1,
     )
+    if not same_thread and _taken(patient, memory, record):
+        # A thread carried out of this episode still pages under the key this one would have.
+        record = replace(record, paged_sequence=record.sequence)
     memory = memory.with_alert(record)
     for shown in decision.orders:
         memory = memory.with_emission(
@@ -171,5 +186,17 @@ def _pages(
 
 def _page_key(patient: PatientKey, record: AlertRecord) -> str:
     """The dedup key of the incident a critical alert has: its thread's, made with the episode it
-    was paged in (a correction may have joined that episode to another one since)."""
-    return page_key(patient, record.rule, record.paged_episode_id or record.episode_id, record.branch)
+    was paged in (its episode may have joined another one since)."""
+    episode = record.paged_episode_id or record.episode_id
+    return page_key(patient, record.rule, episode, record.branch, record.paged_sequence)
+
+
+def _taken(patient: PatientKey, memory: Memory, record: AlertRecord) -> bool:
+    """Whether an open alert of another thread pages under the key ``record`` would page under."""
+    key = _page_key(patient, record)
+    identity = (record.rule, record.episode_id, record.branch)
+    return any(
+        _page_key(patient, other) == key
+        for other in memory.open_alerts()
+        if (other.rule, other.episode_id, other.branch) != identity
+    )
