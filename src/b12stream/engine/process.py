@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from b12stream.clinical.episodes import episodes
+from b12stream.clinical.episodes import PLATELETS
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
 from b12stream.clinical.model import Finding, Observation, ResultKey
-from b12stream.clinical.view import HistoryView
+from b12stream.engine.carried import Carried, carried
 from b12stream.engine.corrections import affected, correcting_observations
 from b12stream.engine.engine import Engine
 from b12stream.engine.episode_names import episode_names
@@ -51,16 +51,18 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     1. A message already applied (same MSH-10, same content) changes nothing, even after a later
        correction; otherwise apply its observations to the patient history. No change → no events.
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
-    3. Evaluate the rules at each trigger time (``trigger_times``) and reconcile the findings
+    3. When the message's counts join or split episodes, carry the open alerts and suggestions to
+       the episodes that now hold their evidence (``carried``), merging two threads that meet.
+    4. Evaluate the rules at each trigger time (``trigger_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
        an alert resting on the corrected value stays while its rule holds there, or at the alert's
        own time, and is retracted only when it holds at neither; a rule the correction makes hold
        only at the corrected result's own time fires there, as a late result would. An episode is
        published under the id its alerts already carry (``episode_names``): a count drawn before its
-       first one and delivered late, or a correction or deletion of that first count
-       (``_carried_episodes``), moves where it opens, not what the clinicians know it by.
-    4. Prune history and memory past their retention, counted back from the newest result.
+       first one and delivered late, or a correction or deletion of that first count, moves where
+       it opens, not what the clinicians know it by.
+    5. Prune history and memory past their retention, counted back from the newest result.
 
     Raises StateError when ``state`` belongs to another patient than the message.
     """
@@ -81,16 +83,16 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     fresh = [o for o in change.added if o.result_key not in changed_keys]
     newest = _newest(history, corrected)
     sex = accepted.message.sex
-    if corrected:
-        memory = _carried_episodes(memory, state.history, history, engine)
+    moved = _carried(state.history, history, memory, accepted, corrected, engine)
+    memory = moved.memory
     names = episode_names(history, memory, engine.rules)
     triggers = trigger_times(fresh, history, engine.rules)
     steps = _steps(
         state.history, history, names.as_the_rules_name_them(memory), triggers, corrected, newest, engine, sex
     )
-    events: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = list(moved.events)
     orders: list[OrderMessage] = []
-    pages: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = list(moved.pages)
     for at, step in steps:
         result = reconcile(
             patient=accepted.patient,
@@ -196,40 +198,25 @@ def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     return tuple(kept.values())
 
 
-def _carried_episodes(
-    memory: Memory, before: PatientHistory, after: PatientHistory, engine: Engine
-) -> Memory:
-    """Keep the alerts of an episode a correction re-based (the count its published id came from was
-    corrected or deleted) with the episode that now holds its counts, so they continue instead of
-    being retracted and fired again.
-
-    That episode goes on under the published id (``Memory.published_ids``): its alerts, their pages'
-    dedup keys and its suggestions stay what the clinicians hold, so a later retraction resolves the
-    incident that was triggered. Only when it is published already (the correction joined it to the
-    re-based one) does it take the alerts over under its own id."""
-    if not before.records or not after.records:
-        return memory
-    rules = engine.rules
-    old = episodes(HistoryView.of(before, before.records[-1].observed_at), rules)
-    new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules)
-    old_names = episode_names(before, memory, rules)
-    new_names = episode_names(after, memory, rules)
-    new_ids = {new_names.name(e.id) for e in new}
-    for episode in old:
-        name = old_names.name(episode.id)
-        if name in new_ids:
-            continue
-        members = {r.result_key for r in episode.results}
-        successor = next((e for e in new if not members.isdisjoint(r.result_key for r in e.results)), None)
-        if successor is None:
-            continue
-        # Named again: an earlier episode of this loop may have just been given its published id.
-        published = episode_names(after, memory, rules).name(successor.id)
-        if published == successor.id and successor.id not in memory.episode_ids():
-            memory = memory.with_published_id(successor.id, name)
-        else:
-            memory = memory.with_episode_renamed(name, published)
-    return memory
+def _carried(
+    before: PatientHistory,
+    after: PatientHistory,
+    memory: Memory,
+    accepted: Accepted,
+    corrected: Mapping[ResultKey, Observation],
+    engine: Engine,
+) -> Carried:
+    """``carried`` when the message brings platelet counts, the only results that shape episodes."""
+    if not any(o.analyte == PLATELETS for o in accepted.observations):
+        return Carried(memory, (), ())
+    return carried(
+        patient=accepted.patient,
+        memory=memory,
+        before=before,
+        after=after,
+        rules=engine.rules,
+        corrected=corrected,
+    )
 
 
 def _seen(accepted: Accepted) -> SeenMessage | None:

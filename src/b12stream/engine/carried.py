@@ -1,0 +1,228 @@
+"""Where alerts go when a message joins or splits the episodes the history derives (R10/R11)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from b12stream.clinical.episodes import Episode, current_episode, episodes
+from b12stream.clinical.history import PatientHistory
+from b12stream.clinical.model import Observation, PatientKey, ResultKey
+from b12stream.clinical.rules_config import RulesConfig
+from b12stream.clinical.view import HistoryView
+from b12stream.engine.corrections import reason_for
+from b12stream.engine.episode_names import EpisodeNames, episode_names
+from b12stream.engine.memory import AlertRecord, Memory, SuggestionRecord
+from b12stream.engine.reconcile import withdrawal
+
+__all__ = ["MERGED", "Carried", "carried"]
+
+MERGED = "episodes merged"
+"""The retraction reason of an alert whose episode joined one with an open alert of the same thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """The memory with every open alert in an episode that exists, and the retractions that took."""
+
+    memory: Memory
+    events: tuple[dict[str, Any], ...]
+    pages: tuple[dict[str, Any], ...]
+
+
+def carried(
+    *,
+    patient: PatientKey,
+    memory: Memory,
+    before: PatientHistory,
+    after: PatientHistory,
+    rules: RulesConfig,
+    corrected: Mapping[ResultKey, Observation],
+) -> Carried:
+    """Keep what the clinicians were told with the episodes the counts now make, whatever the message.
+
+    A count delivered late, corrected or deleted can join two episodes (it breaks the pair of normal
+    counts that closed the first) or split one (it completes such a pair). The open alert threads of
+    an episode that changed so go where their evidence now is (``_Home``): an episode whose id is
+    gone passes them on to the episode that holds their latest evidence; one that goes on under its
+    id keeps them, but for a thread whose evidence all lies in one later episode, where the next
+    results go. Suggestions go with their latest emission (R11 (c)). So a carried thread's next
+    emission is an update of it, not a second alert, and its page keeps the key it was triggered
+    with (``Memory.with_thread_carried``). Two open threads of one rule and branch that meet in one
+    episode go on as one; the other is retracted as ``MERGED`` at the patient's newest collection
+    time, its incident resolved.
+
+    An episode whose first count was corrected or deleted (its counts now open a new episode that
+    nothing was said of) keeps its published id (``Memory.published_ids``) instead. An episode left
+    with no thrombocytopenic count by the ``corrected`` results is gone, and so are its alerts (R10).
+    """
+    if not before.records or not after.records or not (memory.alerts or memory.suggestions):
+        return Carried(memory, (), ())
+    old = episodes(HistoryView.of(before, before.records[-1].observed_at), rules)
+    new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules)
+    old_names = episode_names(before, memory, rules)
+    following = {episode.id: _following(episode, new) for episode in old}
+    memory = _re_based(memory, old, old_names, new, after, rules)
+    names = episode_names(after, memory, rules)
+    existing = {names.name(episode.id) for episode in new}
+    threads: list[tuple[AlertRecord, str]] = []
+    suggestions: list[tuple[SuggestionRecord, str, bool]] = []
+    gone: list[tuple[AlertRecord, str]] = []
+    collected = {r.result_key: r.observed_at for r in after.records}
+    for episode in old:
+        was = old_names.name(episode.id)
+        follow = following[episode.id]
+        if not follow and was not in existing:
+            gone.extend(_gone(memory, was, episode, corrected))
+            continue
+        followers = {names.name(e.id) for e in follow}
+        if not follow or followers == {was}:
+            continue  # the usual case: the episode goes on as it was, maybe with more counts
+        home = _Home(episode, follow, after, rules, names, was, was in followers, collected)
+        for record in (a for a in memory.open_alerts() if a.episode_id == was):
+            if (target := home.of_thread(record)) != was:
+                threads.append((record, target))
+        for shown in (s for s in memory.suggestions if s.episode_id == was):
+            if (target := home.at(shown.last_emitted_at)) != was:
+                suggestions.append((shown, target, home.stays))
+    at = after.records[-1].observed_at
+    events: list[dict[str, Any]] = []
+    pages: list[dict[str, Any]] = []
+    for planned, target in threads:
+        # As the memory is now: an earlier move may have merged a thread into this one.
+        record = memory.thread(planned.rule, planned.episode_id, planned.branch)
+        if record is None or not record.is_open:
+            continue
+        memory, merged = memory.with_thread_carried(record, target)
+        if merged is not None:
+            event, resolved = withdrawal(merged, MERGED, patient, at)
+            events.append(event)
+            pages.extend(resolved)
+    for record, reason in gone:
+        event, resolved = withdrawal(record, reason, patient, at)
+        events.append(event)
+        pages.extend(resolved)
+        memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
+    for shown, target, stays in suggestions:
+        memory = memory.with_suggestion_carried(shown, target, copied=stays)
+    return Carried(memory, tuple(events), tuple(pages))
+
+
+def _gone(
+    memory: Memory, was: str, episode: Episode, corrected: Mapping[ResultKey, Observation]
+) -> list[tuple[AlertRecord, str]]:
+    """The open alerts of ``episode``, none of whose counts is thrombocytopenic any more, that R10
+    leaves open (their evidence is other results), each with the reason its counts were taken back."""
+    taken_back = [r.result_key for r in episode.results if r.result_key in corrected]
+    if not taken_back:
+        return []
+    reason = reason_for(corrected[taken_back[0]])
+    return [
+        (record, reason)
+        for record in memory.open_alerts()
+        if record.episode_id == was and corrected.keys().isdisjoint(record.evidence)
+    ]
+
+
+def _following(episode: Episode, new: Sequence[Episode]) -> tuple[Episode, ...]:
+    """The episodes that now hold counts of ``episode``, oldest first."""
+    members = _members(episode)
+    return tuple(e for e in new if not members.isdisjoint(_members(e)))
+
+
+def _re_based(
+    memory: Memory,
+    old: Sequence[Episode],
+    old_names: EpisodeNames,
+    new: Sequence[Episode],
+    after: PatientHistory,
+    rules: RulesConfig,
+) -> Memory:
+    """Publish under its old id each episode whose id is gone while the episode that now holds its
+    first counts is one nothing was said of (the count it was first known by was corrected or
+    deleted)."""
+    names = episode_names(after, memory, rules)
+    for episode in old:
+        was = old_names.name(episode.id)
+        successor = next(iter(_following(episode, new)), None)
+        if successor is None or was in {names.name(e.id) for e in new}:
+            continue
+        if names.name(successor.id) == successor.id and successor.id not in memory.episode_ids():
+            memory = memory.with_published_id(successor.id, was)
+            # Named again: the next episode of this loop may join the one just named.
+            names = episode_names(after, memory, rules)
+    return memory
+
+
+@dataclass(frozen=True, slots=True)
+class _Home:
+    """Where what one episode said goes on, now that ``follow`` (oldest first) hold its counts.
+
+    ``was`` is the episode's published id, ``stays`` says one of ``follow`` still has it, and
+    ``collected`` gives the collection time of each result of the history ``after``.
+    """
+
+    episode: Episode
+    follow: Sequence[Episode]
+    after: PatientHistory
+    rules: RulesConfig
+    names: EpisodeNames
+    was: str
+    stays: bool
+    collected: Mapping[ResultKey, datetime]
+
+    def of_thread(self, record: AlertRecord) -> str:
+        """The published id of the episode that goes on with an open alert.
+
+        While its episode goes on under its id: there, unless all of its evidence now lies in one
+        later episode, where the next results go and the alert would be raised again. Otherwise the
+        episode that holds its latest evidence, or with none of its evidence in them, the one that
+        goes on with its latest emission (``at``).
+        """
+        holding = self._holding(record.evidence)
+        if not self.stays:
+            return holding[-1] if holding else self.at(record.observed_at)
+        if len(set(holding)) == 1 and self._opened(holding[0]) > self._opened(self.was):
+            return holding[0]
+        return self.was
+
+    def at(self, moment: datetime) -> str:
+        """The published id of the episode that goes on with what was said at ``moment``: the one
+        open then, else where it is, else the one holding the episode's latest count by then."""
+        found = self._open_at(moment)
+        if found is not None:
+            return found
+        if self.stays:
+            return self.was
+        counts = [r.result_key for r in self.episode.results if r.observed_at <= moment]
+        latest = counts[-1] if counts else self.episode.results[0].result_key
+        holding = next((e for e in self.follow if latest in _members(e)), self.follow[0])
+        return self.names.name(holding.id)
+
+    def _holding(self, evidence: Sequence[ResultKey]) -> list[str]:
+        """The published ids of the episodes that hold ``evidence``, by collection time: the one a
+        count is in, the one open when another result was collected (none: left out)."""
+        found: list[tuple[datetime, str]] = []
+        for key in evidence:
+            episode = next((e for e in self.follow if key in _members(e)), None)
+            if episode is not None:
+                found.append((self.collected[key], self.names.name(episode.id)))
+            elif key in self.collected and (name := self._open_at(self.collected[key])) is not None:
+                found.append((self.collected[key], name))
+        return [name for _, name in sorted(found)]
+
+    def _opened(self, name: str) -> datetime:
+        return next(e.opened_at for e in self.follow if self.names.name(e.id) == name)
+
+    def _open_at(self, moment: datetime) -> str | None:
+        """The published id of the episode of ``follow`` open at ``moment``, if any."""
+        current = current_episode(HistoryView.of(self.after, moment), self.rules)
+        if current is None or current.id not in {e.id for e in self.follow}:
+            return None
+        return self.names.name(current.id)
+
+
+def _members(episode: Episode) -> frozenset[ResultKey]:
+    return frozenset(r.result_key for r in episode.results)
