@@ -206,8 +206,10 @@ def _carried(
     corrected: Mapping[ResultKey, Observation],
     engine: Engine,
 ) -> Carried:
-    """``carried`` when the message brings platelet counts, the only results that shape episodes."""
-    if not any(o.analyte == PLATELETS for o in accepted.observations):
+    """``carried`` when the message's platelet counts, the only results that shape episodes, can
+    join or split them: not when they only follow every result known, as most counts do."""
+    counts = [o.observed_at for o in accepted.observations if o.analyte == PLATELETS]
+    if not counts or (not corrected and before.records and min(counts) > before.records[-1].observed_at):
         return Carried(memory, (), ())
     return carried(
         patient=accepted.patient,
