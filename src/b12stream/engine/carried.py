@@ -48,11 +48,11 @@ def carried(
     an episode that changed so go where their evidence now is (``_Home``): an episode whose id is
     gone passes them on to the episode that holds their latest evidence; one that goes on under its
     id keeps them, but for a thread whose evidence all lies in one later episode, where the next
-    results go. Suggestions go with their latest emission (R11 (c)). So a carried thread's next
-    emission is an update of it, not a second alert, and its page keeps the key it was triggered
-    with (``Memory.with_thread_carried``). Two open threads of one rule and branch that meet in one
-    episode go on as one; the other is retracted as ``MERGED`` at the patient's newest collection
-    time, its incident resolved.
+    results go, or in part in the episode it was carried out of. Suggestions go with their latest
+    emission (R11 (c)). So a carried thread's next emission is an update of it, not a second alert,
+    and its page keeps the key it was triggered with (``Memory.with_thread_carried``). Two open
+    threads of one rule and branch that meet in one episode go on as one; the other is retracted as
+    ``MERGED`` at the patient's newest collection time, its incident resolved.
 
     An episode whose first count was corrected or deleted (its counts now open a new episode that
     nothing was said of) keeps its published id (``Memory.published_ids``) instead. An episode left
@@ -176,14 +176,18 @@ class _Home:
     def of_thread(self, record: AlertRecord) -> str:
         """The published id of the episode that goes on with an open alert.
 
-        While its episode goes on under its id: there, unless all of its evidence now lies in one
-        later episode, where the next results go and the alert would be raised again. Otherwise the
+        While its episode goes on under its id: back in the episode it was carried out of when that
+        one is back with some of its evidence (a join undone), else there, unless all of its
+        evidence now lies in one later episode, where the next results go and the alert would be
+        raised again. Otherwise the
         episode that holds its latest evidence, or with none of its evidence in them, the one that
         goes on with its latest emission (``at``).
         """
         holding = self._holding(record.evidence)
         if not self.stays:
             return holding[-1] if holding else self.at(record.observed_at)
+        if record.paged_episode_id in holding:
+            return record.paged_episode_id  # back in the episode it was alerted in
         if len(set(holding)) == 1 and self._opened(holding[0]) > self._opened(self.was):
             return holding[0]
         return self.was

@@ -133,3 +133,28 @@ def test_the_alerts_of_an_episode_left_without_a_low_count_are_retracted(engine)
     assert [(e["alert_id"], e["reason"]) for e in retraction] == [(critical["id"], "corrected result")]
     (trigger,) = [p for p in pages(outcomes) if p[0] == "trigger"]
     assert pages(outcomes) == [trigger, ("resolve", trigger[1])]
+
+
+def test_a_ttp_alert_merged_into_a_joint_episode_goes_back_to_its_own_when_the_join_is_undone(engine):
+    outcomes = run(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("20")]),
+            oru("C2", "20260302090000", "A13A", [adamts13("5")]),  # R06 critical, paged
+            oru("C3", "20260303080000", "CBC2", [plt("200")]),
+            oru("C4", "20260304090000", "CBC3", [plt("210")]),  # closed
+            oru("C5", "20260312080000", "CBC4", [plt("20")]),
+            oru("C6", "20260312090000", "A13B", [adamts13("5")]),  # R06 critical, paged again
+            oru("C7", "20260303080000", "CBC2", [plt("90")], status="C"),  # joins the two
+            oru("C8", "20260303080000", "CBC2", [plt("200")], status="C"),  # splits them again
+            oru("C9", "20260313080000", "CBC5", [plt("15")]),
+            oru("C10", "20260312090000", "A13B", [adamts13("80")], status="C"),
+        ],
+    )
+    _, second = of_rule(outcomes, R06, "alert")
+    _, second_key = (key for action, key in pages(outcomes) if action == "trigger")
+    merged, withdrawn = of_rule(outcomes, R06, "retraction")
+    assert merged["reason"] == MERGED
+    # Back in the episode it was raised in, it is the one its next results speak of.
+    assert (withdrawn["alert_id"], withdrawn["episode_id"]) == (second["id"], second["episode_id"])
+    assert pages(outcomes)[-1] == ("resolve", second_key)
