@@ -40,6 +40,7 @@ def carried(
     after: PatientHistory,
     rules: RulesConfig,
     corrected: Mapping[ResultKey, Observation],
+    at: datetime,
 ) -> Carried:
     """Keep what the clinicians were told with the episodes the counts now make, whatever the message.
 
@@ -52,16 +53,16 @@ def carried(
     emission (R11 (c)). So a carried thread's next emission is an update of it, not a second alert,
     and its page keeps the key it was triggered with (``Memory.with_thread_carried``). Two open
     threads of one rule and branch that meet in one episode go on as one; the other is retracted as
-    ``MERGED`` at the patient's newest collection time, its incident resolved.
+    ``MERGED`` at ``at`` (the patient's newest collection time), its incident resolved.
 
     An episode whose first count was corrected or deleted (its counts now open a new episode that
     nothing was said of) keeps its published id (``Memory.published_ids``) instead. An episode left
     with no thrombocytopenic count by the ``corrected`` results is gone, and so are its alerts (R10).
     """
-    if not before.records or not after.records or not (memory.alerts or memory.suggestions):
+    if not before.records or not (memory.alerts or memory.suggestions):
         return Carried(memory, (), ())
     old = episodes(HistoryView.of(before, before.records[-1].observed_at), rules)
-    new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules)
+    new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules) if after.records else ()
     old_names = episode_names(before, memory, rules)
     following = {episode.id: _following(episode, new) for episode in old}
     memory = _re_based(memory, old, old_names, new, after, rules)
@@ -87,7 +88,6 @@ def carried(
         for shown in (s for s in memory.suggestions if s.episode_id == was):
             if (target := home.at(shown.last_emitted_at)) != was:
                 suggestions.append((shown, target, home.stays))
-    at = after.records[-1].observed_at
     events: list[dict[str, Any]] = []
     pages: list[dict[str, Any]] = []
     for planned, target in threads:

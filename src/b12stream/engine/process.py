@@ -83,7 +83,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     fresh = [o for o in change.added if o.result_key not in changed_keys]
     newest = _newest(history, corrected)
     sex = accepted.message.sex
-    moved = _carried(state.history, history, memory, accepted, corrected, engine)
+    moved = _carried(state.history, history, memory, accepted, corrected, newest, engine)
     memory = moved.memory
     names = episode_names(history, memory, engine.rules)
     triggers = trigger_times(fresh, history, engine.rules)
@@ -204,12 +204,15 @@ def _carried(
     memory: Memory,
     accepted: Accepted,
     corrected: Mapping[ResultKey, Observation],
+    newest: datetime | None,
     engine: Engine,
 ) -> Carried:
     """``carried`` when the message's platelet counts, the only results that shape episodes, can
     join or split them: not when they only follow every result known, as most counts do."""
     counts = [o.observed_at for o in accepted.observations if o.analyte == PLATELETS]
-    if not counts or (not corrected and before.records and min(counts) > before.records[-1].observed_at):
+    if not (before.records and counts and newest):
+        return Carried(memory, (), ())
+    if not corrected and min(counts) > before.records[-1].observed_at:
         return Carried(memory, (), ())
     return carried(
         patient=accepted.patient,
@@ -218,6 +221,7 @@ def _carried(
         after=after,
         rules=engine.rules,
         corrected=corrected,
+        at=newest,
     )
 
 

@@ -158,3 +158,25 @@ def test_a_ttp_alert_merged_into_a_joint_episode_goes_back_to_its_own_when_the_j
     # Back in the episode it was raised in, it is the one its next results speak of.
     assert (withdrawn["alert_id"], withdrawn["episode_id"]) == (second["id"], second["episode_id"])
     assert pages(outcomes)[-1] == ("resolve", second_key)
+
+
+def test_the_alerts_of_a_patient_left_without_any_result_are_retracted(engine):
+    outcomes = run(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("80")]),
+            oru("C2", "20260302200000", "CBC2", [plt("20")]),  # R01 updated: it rests on CBC2 now
+            oru("C3", "20260302200000", "CBC2", [plt("20")], status="D"),  # R01 holds on CBC1
+            oru("C4", "20260302080000", "CBC1", [plt("80")], status="D"),  # nothing left
+        ],
+    )
+    (alert,) = of_rule(outcomes, R01, "alert")
+    (update,) = of_rule(outcomes, R01, "alert_update")
+    assert outcomes[2].events == ()
+    (retraction,) = outcomes[3].events
+    assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
+        "retraction",
+        update["id"],
+        "deleted result",
+    )
+    assert alert["id"] == update["supersedes"]
