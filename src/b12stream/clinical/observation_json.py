@@ -21,6 +21,7 @@ __all__ = [
     "observation_to_dict",
     "observations_from_dicts",
     "patient_json",
+    "time_text",
 ]
 
 # The one JSON form of stored state: compact, UTF-8 kept as is, no NaN or infinity.
@@ -35,6 +36,23 @@ def compact_json(value: Any) -> str:
 def aware(moment: datetime) -> datetime:
     """A naive time read as UTC, as the HL7 layer reads a timestamp without an offset."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# The last time written and its text. A message's results share one collection time, one datetime
+# object (the HL7 reader memoises its timestamps), and its applied-message record repeats it: written
+# once, not once per result (``isoformat`` of a time with an offset is dearer than the rest of a
+# record's JSON). Kept by identity, never by equality: equal instants in other zones are other texts.
+_last_time: tuple[datetime | None, str] = (None, "")
+
+
+def time_text(moment: datetime) -> str:
+    """``moment.isoformat()``."""
+    global _last_time
+    last, text = _last_time  # one tuple, read at once: safe to share between threads
+    if moment is not last:
+        text = moment.isoformat()
+        _last_time = (moment, text)
+    return text
 
 
 def observation_to_dict(observation: Observation) -> dict[str, Any]:
@@ -87,7 +105,7 @@ def observation_json(observation: Observation) -> str:
                     observation.analyte,
                     observation.code,
                     observation.unit,
-                    observation.observed_at.isoformat(),
+                    time_text(observation.observed_at),
                     observation.status,
                     key.filler_order_number,
                     key.code,

@@ -6,10 +6,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import compress
+from json.encoder import encode_basestring
 from typing import Any
 
 from b12stream.clinical.model import ResultKey, Severity
-from b12stream.clinical.observation_json import compact_json
+from b12stream.clinical.observation_json import compact_json, time_text
 from b12stream.errors import StateError, cause
 
 __all__ = ["AlertRecord", "Memory", "SeenMessage", "SuggestionRecord"]
@@ -272,14 +273,19 @@ class Memory:
         """``compact_json(self.to_dict())``, with each applied message's text written only once."""
         texts = self._message_texts
         if len(texts) < len(self.messages):
-            texts = (*texts, *[compact_json(_seen_to_list(m)) for m in self.messages[len(texts) :]])
+            texts = (*texts, *[_seen_json(m) for m in self.messages[len(texts) :]])
             object.__setattr__(self, "_message_texts", texts)
-        alerts = compact_json([_alert_to_dict(a) for a in self.alerts])
-        suggestions = compact_json([_suggestion_to_dict(s) for s in self.suggestions])
+        # Most patients have no alert and no suggestion: the encoder is set up for nothing.
+        alerts, suggestions = self.alerts, self.suggestions
+        alert_list = compact_json([_alert_to_dict(a) for a in alerts]) if alerts else "[]"
+        suggestion_list = compact_json([_suggestion_to_dict(s) for s in suggestions]) if suggestions else "[]"
         published = ""
         if self.published_ids:
             published = f',"published_ids":{compact_json([list(p) for p in self.published_ids])}'
-        return f'{{"alerts":{alerts},"suggestions":{suggestions},"messages":[{",".join(texts)}]{published}}}'
+        return (
+            f'{{"alerts":{alert_list},"suggestions":{suggestion_list},"messages":[{",".join(texts)}]'
+            f"{published}}}"
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Memory:
@@ -308,6 +314,14 @@ def _sorted_suggestions(records: Iterable[SuggestionRecord]) -> tuple[Suggestion
 
 def _seen_to_list(message: SeenMessage) -> list[str]:
     return [message.control_id, message.digest, message.observed_at.isoformat()]
+
+
+def _seen_json(message: SeenMessage) -> str:
+    """``compact_json(_seen_to_list(message))``, written directly: one is written per message applied."""
+    control_id, digest, moment = map(
+        encode_basestring, (message.control_id, message.digest, time_text(message.observed_at))
+    )
+    return f"[{control_id},{digest},{moment}]"
 
 
 def _key_to_list(key: ResultKey) -> list[str]:

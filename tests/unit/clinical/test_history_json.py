@@ -18,6 +18,7 @@ from b12stream.clinical.observation_json import (
     observation_json,
     observation_to_dict,
     observations_from_dicts,
+    time_text,
 )
 from tests.unit.clinical.clinical_builders import PATIENT, day, obs
 
@@ -80,6 +81,17 @@ def test_results_collected_together_share_one_time_and_equal_the_one_by_one_read
     assert as_written
     assert together == tuple(observation_from_dict(item) for item in items)
     assert together[0].observed_at is together[1].observed_at is together[2].observed_at
+
+
+def test_equal_instants_in_other_zones_are_each_written_in_their_own_zone() -> None:
+    # A time's text is written once for the results that share it: equal instants in other zones
+    # compare (and hash) equal, and must still get their own text.
+    moments = [day(0).astimezone(zone) for zone in (UTC, timezone(timedelta(hours=-5)), UTC, UTC)]
+    assert moments[0] == moments[1] and moments[0] is not moments[2]
+    for moment in moments:
+        assert time_text(moment) == moment.isoformat()
+        record = obs("platelets", 90.0, moment)
+        assert observation_json(record) == compact_json(observation_to_dict(record))
 
 
 def _reference(history: PatientHistory) -> str:
