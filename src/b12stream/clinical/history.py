@@ -30,6 +30,7 @@ from b12stream.clinical.result_status import (
     normalised,
 )
 from b12stream.errors import ClinicalError, cause
+from b12stream.hl7.records import slot_constructor
 
 __all__ = [
     "CANCELLED_STATUSES",
@@ -123,7 +124,7 @@ class PatientHistory:
 
     @classmethod
     def empty(cls, patient: PatientKey) -> PatientHistory:
-        return cls(patient=patient)
+        return cls._in_order(patient, ())
 
     @classmethod
     def _in_order(
@@ -137,15 +138,7 @@ class PatientHistory:
     ) -> PatientHistory:
         """A history from records the caller keeps in history order (skips the re-sort), with the
         derived indexes when the caller already has them (``texts``: JSON of the first records)."""
-        history = cls.__new__(cls)
-        object.__setattr__(history, "patient", patient)
-        object.__setattr__(history, "records", records)
-        object.__setattr__(history, "_keyed", keyed)
-        object.__setattr__(history, "_by_analyte", by_analyte)
-        object.__setattr__(history, "_derived", None)
-        object.__setattr__(history, "_texts", texts)
-        object.__setattr__(history, "_settled", settled)
-        return history
+        return _new_history(patient, records, keyed, by_analyte, None, texts, settled)
 
     def derived(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value ``make()`` computes from this history, computed once per ``key``.
@@ -367,6 +360,11 @@ class PatientHistory:
         if texts is not None and as_written and len(texts) == len(records) and history.records is records:
             object.__setattr__(history, "_texts", tuple(texts))
         return history
+
+
+# Built once or twice per message (a new patient's, then each change): the class's own constructor
+# sets each field through object.__setattr__, and would sort records already in order.
+_new_history = slot_constructor(PatientHistory, without_post_init=True)
 
 
 def _before(settled: _Settled | None, moment: datetime) -> _Settled | None:

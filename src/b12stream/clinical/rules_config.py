@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +213,12 @@ class RulesConfig:
     @property
     def history_retention(self) -> Retention:
         """The retention to pass to ``PatientHistory.pruned``."""
-        return Retention(
-            default_days=self.retention.default_days, long_lived_days=self.retention.antibody_days
-        )
+        return _history_retention(self.retention)
+
+
+@lru_cache(maxsize=16)  # asked at every message
+def _history_retention(config: RetentionConfig) -> Retention:
+    return Retention(default_days=config.default_days, long_lived_days=config.antibody_days)
 
 
 # (lower, upper) pairs that must be strictly ordered; dotted keys as in rules.yaml.

@@ -12,6 +12,7 @@ from typing import Any
 from b12stream.clinical.model import ResultKey, Severity
 from b12stream.clinical.observation_json import compact_json, time_text
 from b12stream.errors import StateError, cause
+from b12stream.hl7.records import slot_constructor
 
 __all__ = ["AlertRecord", "Memory", "SeenMessage", "SuggestionRecord"]
 
@@ -139,9 +140,9 @@ class Memory:
         return any(m.control_id == control_id and m.digest == digest for m in self.messages)
 
     def with_seen(self, message: SeenMessage) -> Memory:
-        grown = Memory(self.alerts, self.suggestions, (*self.messages, message), self.published_ids)
-        object.__setattr__(grown, "_message_texts", self._message_texts)
-        return grown
+        return _new_memory(
+            self.alerts, self.suggestions, (*self.messages, message), self.published_ids, self._message_texts
+        )
 
     def with_alert(self, record: AlertRecord) -> Memory:
         """Replace the thread of ``record``'s rule, episode and branch (or add it); stable order."""
@@ -244,16 +245,15 @@ class Memory:
         suggestions = tuple(s for s in self.suggestions if s.last_emitted_at >= horizon)
         # A published id with nothing left under it has nothing left to keep.
         kept = {a.episode_id for a in alerts} | {s.episode_id for s in suggestions}
-        pruned = Memory(
-            alerts=alerts,
-            suggestions=suggestions,
-            messages=tuple(compress(self.messages, recent)),
-            published_ids=tuple(pair for pair in self.published_ids if pair[1] in kept),
-        )
         # At the retention's edge a long stay forgets a message at every new one: the texts of the
         # first messages kept are those of the first messages (in order), so they stay written.
-        object.__setattr__(pruned, "_message_texts", tuple(compress(self._message_texts, recent)))
-        return pruned
+        return _new_memory(
+            alerts,
+            suggestions,
+            tuple(compress(self.messages, recent)),
+            tuple(pair for pair in self.published_ids if pair[1] in kept),
+            tuple(compress(self._message_texts, recent)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form; key order is fixed so serialised state is byte-stable.
@@ -302,6 +302,10 @@ class Memory:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise StateError(f"malformed engine memory: {cause(error)}") from error
+
+
+# A memory grows by a message at every message applied; this fills its fields, the texts too, at once.
+_new_memory = slot_constructor(Memory)
 
 
 def _sorted_alerts(records: Iterable[AlertRecord]) -> tuple[AlertRecord, ...]:

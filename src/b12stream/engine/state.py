@@ -13,6 +13,8 @@ from b12stream.errors import ClinicalError, StateError, cause
 __all__ = ["STATE_FORMAT", "PatientState"]
 
 STATE_FORMAT = 1
+# Every new patient's state starts from this one (a Memory is immutable; changes return new ones).
+_NOTHING_SAID = Memory()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,7 @@ class PatientState:
 
     @classmethod
     def empty(cls, patient: PatientKey) -> PatientState:
-        return cls(PatientHistory.empty(patient))
+        return cls(PatientHistory.empty(patient), _NOTHING_SAID)
 
     def to_bytes(self) -> bytes:
         """Deterministic: equal states give equal bytes (fixed key order, no whitespace). The bytes

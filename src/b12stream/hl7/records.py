@@ -11,8 +11,10 @@ __all__ = ["slot_constructor"]
 R = TypeVar("R")
 
 
-def slot_constructor(cls: type[R]) -> Callable[..., R]:
-    """A function equivalent to ``cls(*values)`` for a frozen, slotted dataclass without ``__post_init__``.
+def slot_constructor(cls: type[R], *, without_post_init: bool = False) -> Callable[..., R]:
+    """A function equivalent to ``cls(*values)`` for a frozen, slotted dataclass without ``__post_init__``
+    (or, ``without_post_init``, for one with it, which is then not run: for a caller that gives what
+    it would establish). Every field is a parameter, in field order, ``init=False`` ones too.
 
     A frozen dataclass's generated ``__init__`` routes every field through ``object.__setattr__``,
     an uncached call per field; for a record with a dozen fields built once per OBX that is a large
@@ -27,7 +29,8 @@ def slot_constructor(cls: type[R]) -> Callable[..., R]:
     than ``object``, keyword-only or name-mangled fields.
     """
     if (not dataclasses.is_dataclass(cls) or "__slots__" not in vars(cls) or cls.__bases__ != (object,)
-            or hasattr(cls, "__post_init__") or not cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+            or (hasattr(cls, "__post_init__") and not without_post_init)
+            or not cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
         raise TypeError(f"{cls.__name__} is not a frozen, slotted dataclass without __post_init__ or bases")
     fields = dataclasses.fields(cls)
     if any(f.kw_only or f.name.startswith("__") for f in fields):

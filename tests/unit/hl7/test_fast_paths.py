@@ -162,3 +162,19 @@ def test_slot_constructor_refuses_layouts_it_cannot_mirror() -> None:
     for cls in (Derived, KeywordOnly):
         with pytest.raises(TypeError):
             slot_constructor(cls)
+
+
+def test_slot_constructor_skips_a_post_init_only_when_asked() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Sorted:
+        items: tuple[int, ...]
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "items", tuple(sorted(self.items)))
+
+    with pytest.raises(TypeError):
+        slot_constructor(Sorted)
+    built = slot_constructor(Sorted, without_post_init=True)((2, 1))
+    assert type(built) is Sorted and built.items == (2, 1)
+    with pytest.raises(FrozenInstanceError):
+        built.items = ()  # type: ignore[misc]
