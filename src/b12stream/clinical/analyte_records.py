@@ -8,6 +8,7 @@ from datetime import datetime
 
 from b12stream.clinical.model import Observation
 from b12stream.clinical.result_status import EVIDENCE_STATUSES, PENDING_STATUSES, status_of
+from b12stream.hl7.records import slot_constructor
 
 __all__ = ["AnalyteRecords", "extended", "grouped", "without_oldest"]
 
@@ -22,6 +23,11 @@ class AnalyteRecords:
     pending: Mapping[str, tuple[Observation, ...]]
     pending_times: Mapping[str, tuple[datetime, ...]]
     latest: datetime | None  # collection time of the last record of the history
+
+
+# Built at least once per message: the frozen class's own constructor sets each field through
+# object.__setattr__.
+_new_records = slot_constructor(AnalyteRecords)
 
 
 def extended(records: AnalyteRecords, later: Sequence[Observation]) -> AnalyteRecords:
@@ -43,7 +49,7 @@ def extended(records: AnalyteRecords, later: Sequence[Observation]) -> AnalyteRe
         chosen[name] = (*chosen.get(name, ()), record)
         times[name] = (*times.get(name, ()), record.observed_at)
     latest = later[-1].observed_at if later else records.latest
-    return AnalyteRecords(evidence, evidence_times, pending, pending_times, latest)
+    return _new_records(evidence, evidence_times, pending, pending_times, latest)
 
 
 def without_oldest(records: AnalyteRecords, oldest: Sequence[Observation]) -> AnalyteRecords:
@@ -65,7 +71,7 @@ def without_oldest(records: AnalyteRecords, oldest: Sequence[Observation]) -> An
             chosen[name], times[name] = chosen[name][count:], times[name][count:]
         else:
             del chosen[name], times[name]
-    return AnalyteRecords(evidence, evidence_times, pending, pending_times, records.latest)
+    return _new_records(evidence, evidence_times, pending, pending_times, records.latest)
 
 
 def grouped(records: Sequence[Observation]) -> AnalyteRecords:
@@ -78,10 +84,10 @@ def grouped(records: Sequence[Observation]) -> AnalyteRecords:
             evidence.setdefault(record.analyte, []).append(record)
         elif status in PENDING_STATUSES:
             pending.setdefault(record.analyte, []).append(record)
-    return AnalyteRecords(
-        evidence={name: tuple(items) for name, items in evidence.items()},
-        evidence_times={name: tuple(r.observed_at for r in items) for name, items in evidence.items()},
-        pending={name: tuple(items) for name, items in pending.items()},
-        pending_times={name: tuple(r.observed_at for r in items) for name, items in pending.items()},
-        latest=records[-1].observed_at if records else None,
+    return _new_records(
+        {name: tuple(items) for name, items in evidence.items()},  # evidence
+        {name: tuple(r.observed_at for r in items) for name, items in evidence.items()},  # evidence_times
+        {name: tuple(items) for name, items in pending.items()},  # pending
+        {name: tuple(r.observed_at for r in items) for name, items in pending.items()},  # pending_times
+        records[-1].observed_at if records else None,  # latest
     )

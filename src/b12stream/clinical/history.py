@@ -186,7 +186,7 @@ class PatientHistory:
         found = self._keyed
         if found is None:
             by_key = {record.result_key: record for record in self.records}
-            found = _Keyed(by_key, {key: record for key, record in by_key.items() if is_pending(record)})
+            found = _new_keyed(by_key, {key: record for key, record in by_key.items() if is_pending(record)})
             object.__setattr__(self, "_keyed", found)
         return found
 
@@ -251,9 +251,9 @@ class PatientHistory:
             added.append(observation)
         changed = bool(added or deleted)
         if not changed:
-            return self, HistoryChange(False, frozenset(), frozenset(), ())
+            return self, _new_change(False, frozenset(), frozenset(), ())
         history = self._with(by_key, pending, stored, added, reshaped)
-        return history, HistoryChange(True, frozenset(corrected), frozenset(deleted), tuple(added))
+        return history, _new_change(True, frozenset(corrected), frozenset(deleted), tuple(added))
 
     def _with(
         self,
@@ -266,7 +266,7 @@ class PatientHistory:
         """The history holding exactly ``by_key``'s records. When the change only added records
         collected after every stored one (the usual case in a time-ordered feed), the records and
         the analyte groups are extended rather than rebuilt."""
-        keyed = _Keyed(by_key, pending)
+        keyed = _new_keyed(by_key, pending)
         # Unless reshaped, every stored key is new and still present: its records are ``added``.
         fresh = sorted(
             [by_key[key] for key in stored if key in by_key] if reshaped else added, key=history_order
@@ -362,11 +362,6 @@ class PatientHistory:
         return history
 
 
-# Built once or twice per message (a new patient's, then each change): the class's own constructor
-# sets each field through object.__setattr__, and would sort records already in order.
-_new_history = slot_constructor(PatientHistory, without_post_init=True)
-
-
 def _before(settled: _Settled | None, moment: datetime) -> _Settled | None:
     """The settled values that records collected at ``moment`` or later cannot change."""
     return {entry: value for entry, value in settled.items() if entry[1] < moment} if settled else None
@@ -416,4 +411,11 @@ class _Keyed:
         for record in records:
             del by_key[record.result_key]
             pending.pop(record.result_key, None)
-        return _Keyed(by_key, pending)
+        return _new_keyed(by_key, pending)
+
+
+# Built once or twice per message (a new patient's, then each change): the classes' own constructors
+# set each field through object.__setattr__, and the history's would sort records already in order.
+_new_history = slot_constructor(PatientHistory, without_post_init=True)
+_new_change = slot_constructor(HistoryChange)
+_new_keyed = slot_constructor(_Keyed)

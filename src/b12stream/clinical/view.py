@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from b12stream.clinical.history import PatientHistory, history_order
 from b12stream.clinical.model import Observation, PatientKey
+from b12stream.hl7.records import slot_constructor
 
 __all__ = ["HistoryView", "days", "hours"]
 
@@ -62,17 +63,12 @@ class HistoryView:
     def _build(cls, history: PatientHistory, moment: datetime) -> HistoryView:
         grouped = history.by_analyte()
         if grouped.latest is None or grouped.latest <= moment:  # the usual case: the whole history
-            return cls(
-                patient=history.patient,
-                at=moment,
-                evidence=grouped.evidence,
-                pending=grouped.pending,
-                _evidence_times=dict(grouped.evidence_times),
-                _pending_times=dict(grouped.pending_times),
-            )
-        evidence, evidence_times = _until(grouped.evidence, grouped.evidence_times, moment)
-        pending, pending_times = _until(grouped.pending, grouped.pending_times, moment)
-        return cls(history.patient, moment, evidence, pending, evidence_times, pending_times)
+            evidence, pending = grouped.evidence, grouped.pending
+            evidence_times, pending_times = dict(grouped.evidence_times), dict(grouped.pending_times)
+        else:
+            evidence, evidence_times = _until(grouped.evidence, grouped.evidence_times, moment)
+            pending, pending_times = _until(grouped.pending, grouped.pending_times, moment)
+        return _new_view(history.patient, moment, evidence, pending, evidence_times, pending_times)
 
     def results(
         self,
@@ -115,6 +111,11 @@ class HistoryView:
             chosen.extend(_between(source, times, name, since, end))
         chosen.sort(key=history_order)
         return tuple(chosen)
+
+
+# Views are built at least once per message: the frozen class's own constructor sets each field
+# through object.__setattr__.
+_new_view = slot_constructor(HistoryView)
 
 
 def _between(
