@@ -10,6 +10,7 @@ from b12stream.clinical.patient_key import choose_patient_key
 from b12stream.engine.engine import Engine
 from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection
 from b12stream.hl7.oru import read_oru, read_patient, rejected_at_pid
+from b12stream.hl7.records import slot_constructor
 
 __all__ = ["Accepted", "Keyed", "ingest", "patient_of"]
 
@@ -39,7 +40,11 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     if isinstance(patient, Rejection):
         return patient
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-    return Accepted(message, patient, engine.terminology.observations(message), digest)
+    return _new_accepted(message, patient, engine.terminology.observations(message), digest)
+
+
+# One per message: the frozen class's own constructor sets each field through object.__setattr__.
+_new_accepted = slot_constructor(Accepted)
 
 
 @dataclass(frozen=True, slots=True)

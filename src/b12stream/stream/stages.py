@@ -29,10 +29,11 @@ __all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "pager_key", "spl
 CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
 
 _log = get_logger("stream.stages")
-# Two or three per message: the frozen classes' own constructors set each field through
+# Two to four per message: the frozen classes' own constructors set each field through
 # object.__setattr__ (dataclasses.replace, slower still, cost 2 % of a cycle).
 _new_message = slot_constructor(Message)
 _new_source = slot_constructor(SourceRef)
+_new_record = slot_constructor(OutRecord)
 
 
 @dataclass(slots=True)
@@ -203,7 +204,7 @@ class Stages:
             transaction.put(key, data)
             if key in stored:  # a returning patient; one seen once may never come back
                 self._decoded.keep(key, data, states[key])
-            changelog.append(OutRecord(self._topics.changelog, key.encode("utf-8"), data, stamp, partition))
+            changelog.append(_new_record(self._topics.changelog, key.encode("utf-8"), data, stamp, partition))
         if refused:
             result.records = [record for index, record in enumerate(result.records) if index not in refused]
         result.records.extend(changelog)
@@ -266,6 +267,8 @@ class Stages:
         to take), which the producer would refuse batch after batch, stopping the stream. An alert
         repeats the message's control id and patient identifier once per result it cites, so a field
         a fraction of the message's size can make a record several times as large."""
+        if not published:
+            return None  # most messages
         size, largest = max(((_record_bytes(r), r) for r in published), default=(0, None), key=itemgetter(0))
         if largest is None or size <= self._max_bytes:
             return None
