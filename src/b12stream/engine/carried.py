@@ -207,15 +207,25 @@ class _Home:
 
     def _holding(self, evidence: Sequence[ResultKey]) -> list[str]:
         """The published ids of the episodes that hold ``evidence``, by collection time: the one a
-        count is in, the one open when another result was collected (none: left out)."""
+        count is in, the one open when another result was collected, else the first one opened
+        after it (none: left out). A B12 or ADAMTS13 drawn just before the first low count serves
+        the episode that count opens (its look-back): counting it nowhere would carry its alert to
+        wherever the latest count went, and the episode it belongs to would raise it again."""
         found: list[tuple[datetime, str]] = []
         for key in evidence:
             episode = next((e for e in self.follow if key in _members(e)), None)
             if episode is not None:
                 found.append((self.collected[key], self.names.name(episode.id)))
-            elif key in self.collected and (name := self._open_at(self.collected[key])) is not None:
-                found.append((self.collected[key], name))
+            elif key in self.collected:
+                moment = self.collected[key]
+                name = self._open_at(moment) or self._opened_after(moment)
+                if name is not None:
+                    found.append((moment, name))
         return [name for _, name in sorted(found)]
+
+    def _opened_after(self, moment: datetime) -> str | None:
+        """The published id of the first episode of ``follow`` opened after ``moment``, if any."""
+        return next((self.names.name(e.id) for e in self.follow if e.opened_at > moment), None)
 
     def _opened(self, name: str) -> datetime:
         return next(e.opened_at for e in self.follow if self.names.name(e.id) == name)
