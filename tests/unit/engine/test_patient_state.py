@@ -129,3 +129,14 @@ def test_the_episode_a_moved_thread_was_paged_in_is_kept_in_the_state_and_read_b
     moved_again = again.memory.with_episode_renamed("ep-joint", "ep-later")
     assert moved_again.alerts[0].paged_episode_id == paged_in
     assert "paged_episode_id" not in json.loads(state.to_bytes())["memory"]["alerts"][0]
+
+
+def test_memory_fields_are_the_ones_its_slot_constructor_calls_pass_in_order():
+    """``memory._new_memory`` takes every field by position and fills the ones left out with their
+    defaults: a field added to Memory must be added to each of its calls (``with_seen``, ``pruned``)
+    in the same place, or a value would land in the wrong field without an error."""
+    from dataclasses import fields
+
+    assert [f.name for f in fields(Memory)] == [
+        "alerts", "suggestions", "messages", "published_ids", "_message_texts"
+    ]
