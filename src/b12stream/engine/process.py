@@ -21,6 +21,7 @@ from b12stream.engine.orders import OrderMessage
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import PatientState
 from b12stream.errors import StateError
+from b12stream.hl7.records import slot_constructor
 
 __all__ = ["OrderMessage", "Outcome", "process"]
 
@@ -43,6 +44,14 @@ class _Step:
     findings: tuple[Finding, ...]
     corrected: Mapping[ResultKey, Observation]
     held: frozenset[tuple[str, str]]
+
+
+# Built for every message: the frozen classes' own constructors set each field through
+# object.__setattr__.
+_new_outcome = slot_constructor(Outcome)
+_new_state = slot_constructor(PatientState)
+_new_step = slot_constructor(_Step)
+_new_seen = slot_constructor(SeenMessage)
 
 
 def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
@@ -110,7 +119,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         orders.extend(result.orders)
         pages.extend(result.pages)
     history, memory = _pruned(history, memory, engine)
-    return Outcome(PatientState(history, memory), tuple(events), tuple(orders), tuple(pages))
+    return _new_outcome(_new_state(history, memory), tuple(events), tuple(orders), tuple(pages))
 
 
 def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation]) -> datetime | None:
@@ -143,7 +152,7 @@ def _steps(
     arriving late would.
     """
     rules = engine.rules
-    steps = {at: _Step(evaluate(history, at, rules, sex=sex), {}, frozenset()) for at in triggers}
+    steps = {at: _new_step(evaluate(history, at, rules, sex=sex), {}, frozenset()) for at in triggers}
     if not corrected or newest is None:
         return sorted(steps.items(), key=lambda item: item[0])
     now = evaluate(history, newest, rules, sex=sex)
@@ -230,7 +239,7 @@ def _seen(accepted: Accepted) -> SeenMessage | None:
     if not accepted.observations:
         return None
     newest = max(o.observed_at for o in accepted.observations)
-    return SeenMessage(accepted.message.header.control_id, accepted.digest, newest)
+    return _new_seen(accepted.message.header.control_id, accepted.digest, newest)
 
 
 def _lift(memory: Memory, change: HistoryChange) -> Memory:
