@@ -61,9 +61,9 @@ def episode_names(history: PatientHistory, memory: Memory, config: RulesConfig) 
     (``Memory.published_ids``: the count it was first known by is gone); none known → the rules' id.
     Pure, and stateless beyond the memory: the next message finds the same names again.
     """
+    if not (memory.alerts or memory.suggestions) or not history.records:
+        return _NONE  # most patients: nothing said of any episode
     known = memory.episode_ids()
-    if not known or not history.records:
-        return _NONE
     published: dict[str, str] = {}
     view = HistoryView.of(history, history.records[-1].observed_at)
     for episode in episodes(view, config):

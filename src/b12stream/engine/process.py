@@ -89,7 +89,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     changed_keys = change.corrected | change.deleted
     corrected = correcting_observations(accepted.observations, changed_keys)
     # A corrected result is re-judged at the patient's current time, not at its own collection time.
-    fresh = [o for o in change.added if o.result_key not in changed_keys]
+    fresh = [o for o in change.added if o.result_key not in changed_keys] if changed_keys else change.added
     newest = _newest(history, corrected)
     sex = accepted.message.sex
     moved = _carried(state.history, history, memory, accepted, corrected, newest, engine)
