@@ -7,7 +7,7 @@ import pytest
 
 from b12stream.engine.engine import Engine
 from tests.unit.engine.test_current_results import R06, oru, plt
-from tests.unit.engine.test_re_based_pages import adamts13, run
+from tests.unit.engine.test_re_based_pages import RECOVERED_TTP_EPISODE, run
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +18,7 @@ def engine() -> Engine:
 def test_an_adamts13_of_the_previous_episode_does_not_page_the_next_one(engine):
     outcomes = run(
         engine,
-        [
-            oru("C1", "20260302080000", "CBC1", [plt("20")]),
-            oru("C2", "20260302090000", "A13A", [adamts13("5")]),  # R06 critical, paged
-            oru("C3", "20260303080000", "CBC2", [plt("200")]),
-            oru("C4", "20260304090000", "CBC3", [plt("210")]),  # two normal counts 24 h apart: closed
-            oru("C5", "20260306080000", "CBC4", [plt("120")]),  # the next episode, within 7 d
-        ],
+        [*RECOVERED_TTP_EPISODE, oru("C5", "20260306080000", "CBC4", [plt("120")])],  # next, within 7 d
     )
     *_, next_episode = outcomes
     assert [e["rule"] for e in next_episode.events if e["rule"] == R06] == []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from b12stream.clinical.model import Severity
+from b12stream.clinical.model import Finding, Severity
 from b12stream.engine import pager
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import SUMMARY_LIMIT, alert_event, encode_event, rejected_event, timestamp
@@ -18,6 +19,13 @@ from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import ShownOrder, SuggestionPolicy
 from b12stream.hl7.model import Location, Rejection, shown
 from tests.unit.engine.builders import B12, PATIENT, RULES_VERSION, day, finding, platelets
+
+
+def _alert(said: Finding, digit: str) -> dict[str, Any]:
+    """The alert event of ``said`` for PATIENT at day 0, with no suggested order."""
+    return alert_event(
+        event_id=digit * 32, finding=said, patient=PATIENT, orders=(), at=day(0), rules_version=RULES_VERSION
+    )
 
 
 def _step(memory, findings, at, corrected=None, rules_version=RULES_VERSION):
@@ -79,14 +87,7 @@ def test_ids_and_everything_else_stay_when_the_rules_version_changes():
 
 
 def test_schema_rejects_what_the_contract_forbids():
-    event = alert_event(
-        event_id="0" * 32,
-        finding=finding(),
-        patient=PATIENT,
-        orders=(),
-        at=day(0),
-        rules_version=RULES_VERSION,
-    )
+    event = _alert(finding(), "0")
     assert validation_errors(event) == []
     assert validation_errors({**event, "severity": "urgent"})
     assert validation_errors({**event, "extra": 1})
@@ -119,9 +120,7 @@ def test_qualitative_and_censored_evidence_and_order_notes_validate():
 
 def test_long_summaries_are_cut_below_the_card_limit():
     long = replace(finding(), summary="x" * 300)
-    event = alert_event(
-        event_id="2" * 32, finding=long, patient=PATIENT, orders=(), at=day(0), rules_version=RULES_VERSION
-    )
+    event = _alert(long, "2")
     assert len(event["summary"]) < SUMMARY_LIMIT
     assert validation_errors(event) == []
 
@@ -146,14 +145,7 @@ def test_a_rejected_event_shows_no_field_of_its_message_whole():
 
 
 def test_encoding_is_compact_ordered_utf8_and_round_trips():
-    event = alert_event(
-        event_id="3" * 32,
-        finding=finding(),
-        patient=PATIENT,
-        orders=(),
-        at=day(0),
-        rules_version=RULES_VERSION,
-    )
+    event = _alert(finding(), "3")
     data = encode_event(event)
     assert data == encode_event(json.loads(data))
     assert data.startswith(b'{"type":"alert","id":"')
@@ -167,19 +159,8 @@ def test_timestamps_are_utc_with_z_whatever_offset_was_sent():
     assert timestamp(moment) == "2026-03-02T09:00:00Z"
 
 
-def _critical_alert() -> dict[str, object]:
-    return alert_event(
-        event_id="4" * 32,
-        finding=finding(severity=Severity.CRITICAL),
-        patient=PATIENT,
-        orders=(),
-        at=day(0),
-        rules_version=RULES_VERSION,
-    )
-
-
 def test_pager_trigger_carries_no_patient_identifier():
-    event = _critical_alert()
+    event = _alert(finding(severity=Severity.CRITICAL), "4")
     key = page_key(PATIENT, event["rule"], event["episode_id"], "")
     page = pager.trigger(event, "b12stream", key)
     assert PATIENT.id not in json.dumps(page)
@@ -188,6 +169,6 @@ def test_pager_trigger_carries_no_patient_identifier():
 
 def test_a_pager_trigger_needs_the_incident_key():
     """An update paged under its own id would open a second incident for one alert thread."""
-    event = _critical_alert()
+    event = _alert(finding(severity=Severity.CRITICAL), "4")
     with pytest.raises(TypeError, match="dedup_key"):
         pager.trigger(event, "b12stream")  # type: ignore[call-arg]

@@ -12,7 +12,7 @@ from b12stream.engine.carried import MERGED
 from b12stream.engine.engine import Engine
 from b12stream.engine.process import Outcome
 from tests.unit.engine.test_current_results import R01, R06, oru, plt
-from tests.unit.engine.test_re_based_pages import SECOND_EPISODE, adamts13, run
+from tests.unit.engine.test_re_based_pages import RECOVERED_TTP_EPISODE, SECOND_EPISODE, adamts13, run
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,12 @@ def pages(outcomes: list[Outcome]) -> list[tuple[str, str]]:
 
 
 A13_NORMAL = oru("C9", "20260306090000", "A13A", [adamts13("80")], status="C")
+# Two TTP episodes, each paged: the first recovers (RECOVERED_TTP_EPISODE), the second opens 8 d on.
+TWO_PAGED_EPISODES = [
+    *RECOVERED_TTP_EPISODE,
+    oru("C5", "20260312080000", "CBC4", [plt("20")]),
+    oru("C6", "20260312090000", "A13B", [adamts13("5")]),
+]
 
 
 def test_a_late_count_that_joins_two_episodes_continues_their_alerts_and_pages(engine):
@@ -93,12 +99,7 @@ def test_two_ttp_alerts_of_episodes_a_correction_joins_go_on_as_one_and_both_pag
     outcomes = run(
         engine,
         [
-            oru("C1", "20260302080000", "CBC1", [plt("20")]),
-            oru("C2", "20260302090000", "A13A", [adamts13("5")]),  # R06 critical, paged
-            oru("C3", "20260303080000", "CBC2", [plt("200")]),
-            oru("C4", "20260304090000", "CBC3", [plt("210")]),  # closed
-            oru("C5", "20260312080000", "CBC4", [plt("20")]),
-            oru("C6", "20260312090000", "A13B", [adamts13("5")]),  # R06 critical, paged again
+            *TWO_PAGED_EPISODES,
             oru("C7", "20260303080000", "CBC2", [plt("90")], status="C"),  # joins the two
             oru("C8", "20260313080000", "CBC5", [plt("15")]),
             oru("C9", "20260312090000", "A13B", [adamts13("80")], status="C"),
@@ -139,12 +140,7 @@ def test_a_ttp_alert_merged_into_a_joint_episode_goes_back_to_its_own_when_the_j
     outcomes = run(
         engine,
         [
-            oru("C1", "20260302080000", "CBC1", [plt("20")]),
-            oru("C2", "20260302090000", "A13A", [adamts13("5")]),  # R06 critical, paged
-            oru("C3", "20260303080000", "CBC2", [plt("200")]),
-            oru("C4", "20260304090000", "CBC3", [plt("210")]),  # closed
-            oru("C5", "20260312080000", "CBC4", [plt("20")]),
-            oru("C6", "20260312090000", "A13B", [adamts13("5")]),  # R06 critical, paged again
+            *TWO_PAGED_EPISODES,
             oru("C7", "20260303080000", "CBC2", [plt("90")], status="C"),  # joins the two
             oru("C8", "20260303080000", "CBC2", [plt("200")], status="C"),  # splits them again
             oru("C9", "20260313080000", "CBC5", [plt("15")]),

@@ -7,29 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from b12stream.engine.engine import Engine
-from b12stream.engine.ingest import ingest
-from b12stream.engine.process import Outcome, process
-from b12stream.engine.state import PatientState
-from tests.unit.engine.test_current_results import b12, oru, plt
+from b12stream.engine.process import Outcome
+from tests.unit.engine.test_current_results import Result, b12, oru, plt
+from tests.unit.engine.test_re_based_pages import adamts13, run
 
 
-def _adamts13(value: str) -> tuple[str, str, str, str, str, str]:
-    return ("53622-7", "NM", value, "%", "61-131", "LL")
-
-
-def _run(messages: list[bytes]) -> list[Outcome]:
-    engine = Engine.load()
-    state: PatientState | None = None
-    outcomes = []
-    for raw in messages:
-        accepted = ingest(raw, engine)
-        outcome = process(state or PatientState.empty(accepted.patient), accepted, engine)
-        state = PatientState.from_bytes(outcome.state.to_bytes())
-        outcomes.append(outcome)
-    return outcomes
-
-
-def _split_after(look_back: tuple[str, str, str, str, str, str]) -> list[bytes]:
+def _split_after(look_back: Result) -> list[bytes]:
     return [
         oru("M1", "20260302080000", "F1", [plt("40")]),
         oru("M2", "20260306080000", "F2", [plt("60")]),
@@ -54,7 +37,7 @@ def _open_threads(outcomes: list[Outcome]) -> list[tuple[str, str, str]]:
 
 
 def test_one_severe_adamts13_pages_and_orders_once_across_a_split() -> None:
-    outcomes = _run(_split_after(_adamts13("5")))
+    outcomes = run(Engine.load(), _split_after(adamts13("5")))
     triggers = {p["dedup_key"] for o in outcomes for p in o.pages if p["event_action"] == "trigger"}
     assert len(triggers) == 1
     assert len([order for o in outcomes for order in o.orders]) == 2  # the R01 work-up, the inhibitor
@@ -63,5 +46,5 @@ def test_one_severe_adamts13_pages_and_orders_once_across_a_split() -> None:
 
 
 def test_an_alert_on_a_b12_drawn_before_the_first_count_stays_one_thread_across_a_split() -> None:
-    threads = _open_threads(_run(_split_after(b12("250"))))
+    threads = _open_threads(run(Engine.load(), _split_after(b12("250"))))
     assert len(threads) == len(set(threads))

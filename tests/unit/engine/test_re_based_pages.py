@@ -43,6 +43,13 @@ SECOND_EPISODE = [
     oru("C5", "20260306090000", "A13A", [adamts13("5")]),
 ]
 JOINED = oru("C6", "20260303080000", "CBC2", [plt("90")], status="C")
+# A paged TTP episode that recovers: two normal counts 24 h apart close it.
+RECOVERED_TTP_EPISODE = [
+    oru("C1", "20260302080000", "CBC1", [plt("20")]),
+    oru("C2", "20260302090000", "A13A", [adamts13("5")]),  # R06 critical, paged
+    oru("C3", "20260303080000", "CBC2", [plt("200")]),
+    oru("C4", "20260304090000", "CBC3", [plt("210")]),
+]
 
 
 def run(engine: Engine, messages: list[bytes]) -> list[Outcome]:
