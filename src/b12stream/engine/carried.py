@@ -65,8 +65,7 @@ def carried(
     new = episodes(HistoryView.of(after, after.records[-1].observed_at), rules) if after.records else ()
     old_names = episode_names(before, memory, rules)
     following = {episode.id: _following(episode, new) for episode in old}
-    memory = _re_based(memory, old, old_names, new, after, rules)
-    names = episode_names(after, memory, rules)
+    memory, names = _re_based(memory, old, old_names, new, after, rules)
     existing = {names.name(episode.id) for episode in new}
     threads: list[tuple[AlertRecord, str]] = []
     suggestions: list[tuple[SuggestionRecord, str, bool]] = []
@@ -139,10 +138,10 @@ def _re_based(
     new: Sequence[Episode],
     after: PatientHistory,
     rules: RulesConfig,
-) -> Memory:
+) -> tuple[Memory, EpisodeNames]:
     """Publish under its old id each episode whose id is gone while the episode that now holds its
     first counts is one nothing was said of (the count it was first known by was corrected or
-    deleted)."""
+    deleted). Returns the memory and the names of ``after``'s episodes under it."""
     names = episode_names(after, memory, rules)
     for episode in old:
         was = old_names.name(episode.id)
@@ -153,7 +152,7 @@ def _re_based(
             memory = memory.with_published_id(successor.id, was)
             # Named again: the next episode of this loop may join the one just named.
             names = episode_names(after, memory, rules)
-    return memory
+    return memory, names
 
 
 @dataclass(frozen=True, slots=True)
