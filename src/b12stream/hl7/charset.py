@@ -142,7 +142,7 @@ def codec_for_charset(name: str) -> str | None:
         return known
     try:
         info = codecs.lookup(key)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL byte in the name
         return None
     # codecs also knows bytes-to-bytes transforms (base64, zlib, rot13) and Python's own escape
     # syntaxes, which would read HL7's backslash escapes as theirs: never a character set.

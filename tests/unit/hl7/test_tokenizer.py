@@ -19,6 +19,8 @@ from b12stream.hl7.er7 import (
 )
 from b12stream.hl7.errors import BadEncodingCharacters, NotAMessage
 from b12stream.hl7.framing import Frame, split_messages
+from b12stream.hl7.model import OruMessage
+from b12stream.hl7.oru import read_oru
 from b12stream.hl7.timestamps import parse_ts
 from b12stream.hl7.values import parse_numeric, parse_structured_numeric
 
@@ -189,6 +191,17 @@ def test_charset_decisions() -> None:
     assert bom.byte_offset(4) == 7
     utf16 = decode_message("MSH|^~\\&|Á".encode("utf-16"))
     assert utf16.text == "MSH|^~\\&|Á"
+
+
+def test_a_nul_byte_in_msh18_is_an_unknown_charset_not_an_error() -> None:
+    """Python's codec registry raises ValueError for a name holding a NUL byte; read so, one such
+    message would stop the stream (the reader would raise before it could reject anything)."""
+    data = b"MSH|^~\\&|||||||ORU^R01|1|P|2.5.1||||||UNICODE UTF\x00-8\rPID|1||123^^^H^MR\rOBR|1\r"
+    assert codec_for_charset("UNICODE UTF\x00-8") is None
+    decoded = decode_message(data)
+    assert (decoded.codec, decoded.text) == ("utf-8", data.decode())
+    assert "unknown" in decoded.note
+    assert isinstance(read_oru(data), OruMessage)
 
 
 def test_a_declared_charset_that_decodes_to_unpaired_surrogates_is_not_used() -> None:
