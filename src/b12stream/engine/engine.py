@@ -16,12 +16,21 @@ from b12stream.config_file import read_yaml_mapping
 from b12stream.engine.rules_version import rules_version
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import ConfigError
+from b12stream.hl7.build import HD_NAMESPACE_MAX, escape
 from b12stream.paths import CONFIG_DIR
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Engine", "OutputSettings", "engine_settings"]
 
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "b12stream.yaml"
 _SECTION_KEYS = frozenset({"terminology", "rules", "patient_key", "suppression", "outputs"})
+# The names every order message carries, and where: checked at start-up, as a name too long for its
+# field would make each order message unbuildable and dead-letter every result that suggests an order.
+_MSH_NAMES = {
+    "sending_application": "MSH-3",
+    "sending_facility": "MSH-4",
+    "receiving_application": "MSH-5",
+    "receiving_facility": "MSH-6",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,4 +138,11 @@ def _outputs(settings: Mapping[str, Any], path: Path) -> OutputSettings:
     outputs = OutputSettings(**settings)
     if not outputs.sending_application.strip() or not outputs.pager_source.strip():
         raise ConfigError(f"{path.name}: engine.outputs.sending_application and .pager_source must be set")
+    for key, field_name in _MSH_NAMES.items():
+        length = len(escape(getattr(outputs, key)))
+        if length > HD_NAMESPACE_MAX:
+            raise ConfigError(
+                f"{path.name}: engine.outputs.{key} is {length} characters as {field_name} of an order "
+                f"message writes it (delimiters escaped); HL7 v2.5.1 allows at most {HD_NAMESPACE_MAX}"
+            )
     return outputs

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 
 from b12stream.errors import HL7Error
 
-__all__ = ["OrderLine", "OrderRequest", "build_oml", "escape"]
+__all__ = ["HD_NAMESPACE_MAX", "OrderLine", "OrderRequest", "build_oml", "escape"]
 
 _VERSION = "2.5.1"
 _TEXT_MAX = 199  # CE.2 maximum length in v2.5.1
 # v2.5.1 maximum lengths of the components the engine fills with data it did not choose, measured on
 # the escaped text (what a receiver, and hl7apy at strict level, counts).
-_HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning authority
+HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning authority
 _CX_ID_MAX = 199  # CX.1 (ST): the patient id
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
@@ -118,15 +118,15 @@ def build_oml(request: OrderRequest) -> bytes:
     if not request.patient_id.strip():
         # A receiver (hl7apy among them) reads a blank PID-3 as no identifier: an order for nobody.
         raise HL7Error("OML^O21 could not be built: PID-3.1 (the patient id) is empty or blank")
-    application = _limited(request.sending_application, _HD_NAMESPACE_MAX, "MSH-3.1")
+    application = _limited(request.sending_application, HD_NAMESPACE_MAX, "MSH-3.1")
     parent = _limited(request.parent_filler_order_number, _EI_IDENTIFIER_MAX, "ORC-8.2.1")
     segments = [
         _segment(
             "MSH|^~\\&",
             application,
-            _limited(request.sending_facility, _HD_NAMESPACE_MAX, "MSH-4.1"),
-            _limited(request.receiving_application, _HD_NAMESPACE_MAX, "MSH-5.1"),
-            _limited(request.receiving_facility, _HD_NAMESPACE_MAX, "MSH-6.1"),
+            _limited(request.sending_facility, HD_NAMESPACE_MAX, "MSH-4.1"),
+            _limited(request.receiving_application, HD_NAMESPACE_MAX, "MSH-5.1"),
+            _limited(request.receiving_facility, HD_NAMESPACE_MAX, "MSH-6.1"),
             _ts(request.message_time),
             "",
             "OML^O21^OML_O21",
@@ -144,7 +144,7 @@ def build_oml(request: OrderRequest) -> bytes:
                 _limited(request.patient_id, _CX_ID_MAX, "PID-3.1"),
                 "",
                 "",
-                _limited(request.assigning_authority, _HD_NAMESPACE_MAX, "PID-3.4"),
+                _limited(request.assigning_authority, HD_NAMESPACE_MAX, "PID-3.4"),
             ),
             "",
             "^^^^^^U",

@@ -67,6 +67,27 @@ def test_bad_settings_raise_config_error_naming_the_key(tmp_path, section, named
         Engine.load(write_config(tmp_path, section))
 
 
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        ("  outputs: {sending_application: LABORATORY-CDS-SERVICE}\n", "engine.outputs.sending_application"),
+        ("  outputs: {sending_facility: SAINT ELSEWHERE GENERAL}\n", "engine.outputs.sending_facility"),
+        ("  outputs: {receiving_application: ORDER|ENTRY|INBOX}\n", "engine.outputs.receiving_application"),
+        ("  outputs: {receiving_facility: 'NORTH^SOUTH^EASTX'}\n", "engine.outputs.receiving_facility"),
+    ],
+)
+def test_a_name_no_order_message_can_carry_is_refused_at_load(tmp_path, section, named):
+    """MSH-3..6 hold at most 20 characters (HD.1 in v2.5.1, delimiters escaped): a longer name would
+    make every order message unbuildable, and dead-letter each result that suggests an order."""
+    with pytest.raises(ConfigError, match=rf"{named} .*at most 20"):
+        Engine.load(write_config(tmp_path, section))
+
+
+def test_the_longest_name_an_order_message_carries_loads(tmp_path):
+    engine = Engine.load(write_config(tmp_path, "  outputs: {sending_facility: SAINT ELSEWHERE GEN}\n"))
+    assert engine.outputs.sending_facility == "SAINT ELSEWHERE GEN"
+
+
 def test_missing_or_malformed_file_raises_config_error(tmp_path):
     with pytest.raises(ConfigError):
         Engine.load(tmp_path / "absent.yaml")
