@@ -9,6 +9,9 @@ import pytest
 
 from b12stream.cli import main
 from b12stream.clinical.model import PatientKey
+from b12stream.engine.engine import Engine
+from b12stream.engine.ingest import ingest
+from b12stream.hl7.model import Rejection
 from b12stream.log import patient_hash
 
 ORU = (
@@ -100,12 +103,24 @@ def test_directory_in_name_order_and_missing_path(tmp_path: Path, capsys: pytest
     assert "absent.hl7" in err
 
 
-def test_message_without_a_patient_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "nopid3.hl7"
-    path.write_bytes(ORU.replace("123456^^^HOSP^MR~999^^^NHS^NH", "").encode("ascii"))
-    _, lines, _ = run_inspect(capsys, str(path))
-    assert lines[0]["patient"] is None
-    assert "PID-3" in lines[0]["patient_note"]
+@pytest.mark.parametrize("pid_3", ["", '""^^^NHS^NH'])
+def test_a_message_the_engine_cannot_key_is_rejected_as_the_engine_rejects_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pid_3: str
+) -> None:
+    """The engine dead-letters a message with no PID-3 identifier its key rule takes: inspect, which
+    an analyst runs to see why, says so, where the engine says it, rather than "accepted"."""
+    data = ORU.replace("123456^^^HOSP^MR~999^^^NHS^NH", pid_3).encode("ascii")
+    path = tmp_path / "unkeyed.hl7"
+    path.write_bytes(data)
+    engine_says = ingest(data, Engine.load())
+    assert isinstance(engine_says, Rejection)
+    _, lines, err = run_inspect(capsys, str(path))
+    assert "0 accepted, 1 rejected" in err
+    (line,) = lines
+    assert line["outcome"] == "rejected"
+    assert (line["reason"], line["location"]) == (engine_says.reason, engine_says.location.as_dict())
+    assert line["location"]["segment"] == "PID" and line["location"]["field"] == 3
+    assert "PID-3" in line["patient_note"]
 
 
 def test_empty_file_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,11 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from b12stream.clinical.model import Observation
-from b12stream.clinical.patient_key import KeyRule, choose_patient_key
+from b12stream.clinical.model import Observation, PatientKey
+from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology
 from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings
+from b12stream.engine.ingest import patient_key
 from b12stream.errors import ConfigError
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import OruMessage, Rejection
@@ -29,7 +30,6 @@ from b12stream.hl7.oru import read_oru
 from b12stream.log import patient_hash
 
 __all__ = ["add_arguments", "describe_observation", "inspect_bytes", "run"]
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,8 +84,13 @@ def inspect_bytes(
         parsed = read_oru(frame.data)
         if isinstance(parsed, Rejection):
             yield _rejected(parsed, source, frame.offset)
+            continue
+        # Keyed as the engine keys it: a message it cannot key is one it dead-letters.
+        patient = patient_key(frame.data, parsed.patient_ids, key_rule)
+        if isinstance(patient, Rejection):
+            yield {**_rejected(patient, source, frame.offset), "patient_note": _no_patient(parsed, key_rule)}
         else:
-            yield _accepted(parsed, source, frame.offset, terminology, key_rule)
+            yield _accepted(parsed, patient, source, frame.offset, terminology)
 
 
 def describe_observation(observation: Observation) -> dict[str, Any]:
@@ -111,11 +116,10 @@ def describe_observation(observation: Observation) -> dict[str, Any]:
 
 
 def _accepted(
-    message: OruMessage, source: str, offset: int, terminology: Terminology, key_rule: KeyRule
+    message: OruMessage, patient: PatientKey, source: str, offset: int, terminology: Terminology
 ) -> dict[str, Any]:
     header = message.header
     reading = terminology.read(message)
-    patient = choose_patient_key(message.patient_ids, key_rule)
     return {
         "file": source,
         "offset": offset,
@@ -125,8 +129,7 @@ def _accepted(
         "version": header.version,
         "charset": {"codec": header.charset, "why": header.charset_note},
         "message_time": None if header.message_time is None else header.message_time.isoformat(),
-        "patient": None if patient is None else patient_hash(patient.as_text()),
-        "patient_note": "" if patient is not None else _no_patient(message, key_rule),
+        "patient": patient_hash(patient.as_text()),
         "observations": [describe_observation(observation) for observation in reading.observations],
         "unmapped": list(reading.unmapped),
         "excluded": list(reading.excluded),

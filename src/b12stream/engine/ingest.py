@@ -6,13 +6,13 @@ import hashlib
 from dataclasses import dataclass
 
 from b12stream.clinical.model import Observation, PatientKey
-from b12stream.clinical.patient_key import choose_patient_key
+from b12stream.clinical.patient_key import KeyRule, choose_patient_key
 from b12stream.engine.engine import Engine
 from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection
 from b12stream.hl7.oru import read_oru, read_patient, rejected_at_pid
 from b12stream.hl7.records import slot_constructor
 
-__all__ = ["Accepted", "Keyed", "ingest", "patient_of"]
+__all__ = ["Accepted", "Keyed", "ingest", "patient_key", "patient_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     message = read_oru(raw)
     if isinstance(message, Rejection):
         return message
-    patient = _patient_key(raw, message.patient_ids, engine)
+    patient = patient_key(raw, message.patient_ids, engine.key_rule)
     if isinstance(patient, Rejection):
         return patient
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
@@ -64,14 +64,16 @@ def patient_of(raw: bytes, engine: Engine) -> Keyed | Rejection:
     found = read_patient(raw)
     if isinstance(found, Rejection):
         return found
-    patient = _patient_key(raw, found.patient_ids, engine)
+    patient = patient_key(raw, found.patient_ids, engine.key_rule)
     return patient if isinstance(patient, Rejection) else Keyed(patient, found.header.control_id)
 
 
-def _patient_key(
-    raw: bytes, identifiers: tuple[PatientIdentifier, ...], engine: Engine
+def patient_key(
+    raw: bytes, identifiers: tuple[PatientIdentifier, ...], rule: KeyRule
 ) -> PatientKey | Rejection:
-    patient = choose_patient_key(identifiers, engine.key_rule)
+    """The patient key ``rule`` takes from ``identifiers`` (the PID-3 of the message ``raw``), or the
+    rejection, located at PID-3, of a message with none it takes. Never raises."""
+    patient = choose_patient_key(identifiers, rule)
     if patient is not None:
         return patient
     return rejected_at_pid(raw, "no PID-3 identifier satisfies the patient key rule", 3)
