@@ -15,13 +15,14 @@ __all__ = ["FieldDecoders", "decoders_for", "unit_code"]
 def unit_code(raw: str, enc: Encoding) -> str:
     """OBX-6's unit code: its first component, decoded and trimmed.
 
-    A power of ten sent with an unescaped component separator (``10^9/L``, ``10^3/uL``; HL7 wants
+    A power of ten sent with an unescaped component separator (``10^9/L``, ``x10^3/uL``; HL7 wants
     ``10\\S\\9/L``, but laboratory systems send it as written) arrives as components ``10`` and
     ``9/L``. Read by the rule, the unit would be ``10``, and a platelet count in it unusable; so a
-    bare number followed by a component starting with a digit is read as that one unit.
+    bare number, or one written as a multiplier (``x10``, ``X10``, ``×10``), followed by a component
+    starting with a digit is read as that one unit.
     """
     code = first_text(raw, enc)
-    if code.isdigit():
+    if (code[1:] if code[:1] in _MULTIPLIER else code).isdigit():
         exponent = component_text(raw.split(enc.repetition, 1)[0], 2, enc).strip()
         if exponent[:1].isdigit():
             return f"{code}^{exponent}"
@@ -97,6 +98,7 @@ def decoders_for(enc: Encoding) -> FieldDecoders:
     return decoders
 
 
+_MULTIPLIER = ("x", "X", "\u00d7")  # how a unit such as x10^9/L writes "times"
 _DECODERS: dict[int, tuple[Encoding, FieldDecoders]] = {}
 _DECODERS_KEPT = 16
 _DESCRIPTIONS_KEPT = 4096

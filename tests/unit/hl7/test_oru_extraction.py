@@ -252,6 +252,10 @@ def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
         ("10^9/L", "10^9/L"),  # the component separator unescaped, as laboratory systems send it
         ("10^3/uL^thousand per microliter^UCUM", "10^3/uL"),
         ("10\\S\\9/L", "10^9/L"),  # escaped, as HL7 wants it
+        ("x10^3/uL", "x10^3/uL"),  # written as a multiplier, the caret unescaped
+        ("X10^9/L^^UCUM", "X10^9/L"),
+        ("\u00d710^9/L", "\u00d710^9/L"),
+        ("x^ratio", "x"),
         ("10*9/L^10^9/L^UCUM", "10*9/L"),
         ("1^ratio^UCUM", "1"),
         ("g/dL^^UCUM", "g/dL"),

@@ -182,13 +182,14 @@ def test_unrecognised_unit_is_logged_without_phi(samples_dir: Path) -> None:
     assert [line for line in log.splitlines() if "BY180118" in line or "EIGHTEEN" in line] == []
 
 
+@pytest.mark.parametrize("unit", [b"10^9/L", b"x10^3/uL"])
 def test_a_platelet_unit_sent_with_an_unescaped_caret_gives_the_same_alert(
-    samples_dir: Path, tmp_path: Path
+    samples_dir: Path, tmp_path: Path, unit: bytes
 ) -> None:
-    """S2 with its count of 82 sent in 10^9/L as many laboratory systems write it (the component
-    separator unescaped) instead of K/uL: the same finding, not an unusable value."""
+    """S2 with its count of 82 sent in 10^9/L or x10^3/uL as many laboratory systems write them (the
+    component separator unescaped) instead of K/uL: the same finding, not an unusable value."""
     original = (samples_dir / SCENARIOS["S2"].file).read_bytes()
-    sent = original.replace(b"|82|K/uL|", b"|82|10^9/L|")
+    sent = original.replace(b"|82|K/uL|", b"|82|" + unit + b"|")
     assert sent != original
     (tmp_path / "s02-unescaped.hl7").write_bytes(sent)
     assert replay(tmp_path / "s02-unescaped.hl7")[0] == _replayed(samples_dir / SCENARIOS["S2"].file)[0]
