@@ -91,6 +91,25 @@ def test_text_format_prints_readable_lines(tmp_path, capsys):
     assert "2132-9" in alert
 
 
+def test_text_format_says_where_a_rejected_message_is_wrong(tmp_path, capsys):
+    """The text line locates a rejection as the JSON event does: segment and field, segment index,
+    and byte offset in the message (the one at file@offset), not "OBX-?" or "?-?"."""
+    no_obr = ADT.replace("ADT^A01", "ORU^R01") + "OBX|1|NM|777-3||82\r"
+    bad_id = no_obr.replace("\rOBX|", "\rOBR|1\rX|\rOBX|")
+    path = tmp_path / "bad.hl7"
+    path.write_text(ADT + no_obr + bad_id, encoding="ascii")
+    _, out, _ = replay(capsys, "--format", "text", str(path))
+    adt, no_obr_line, bad_id_line = out.splitlines()
+    at = len(ADT) + len(no_obr)
+    msh_9 = ADT.index("ADT^")
+    assert adt == f"REJECTED  {path}@0: message type ADT^A01 is not ORU^R01 (MSH-9, segment 1, byte {msh_9})"
+    assert no_obr_line == (
+        f"REJECTED  {path}@{len(ADT)}: OBX before any OBR (OBX, segment 3, byte {no_obr.index('OBX')})"
+    )
+    assert bad_id_line.startswith(f"REJECTED  {path}@{at}: malformed segment id (1 character, ")
+    assert bad_id_line.endswith(f" (segment 4, byte {bad_id.index(chr(13) + 'X|') + 1})")
+
+
 def test_missing_path_exits_2(tmp_path, capsys):
     code, out, err = replay(capsys, str(tmp_path / "absent.hl7"))
     assert (code, out) == (2, "")

@@ -215,13 +215,23 @@ def _write(stream: TextIO, event: dict[str, Any], output: str) -> None:
         stream.write(text_line(event) + "\n")
 
 
+def _place(location: dict[str, Any]) -> str:
+    """Where a rejection locates the message's fault, as much as it says: ``MSH-9, segment 1, byte
+    60`` (the byte offset counts from the message's start, the offset its source names)."""
+    segment, field = location["segment"], location["field"]
+    parts = [segment if field is None else f"{segment}-{field}"] if segment else []
+    if location["segment_index"] is not None:
+        parts.append(f"segment {location['segment_index']}")
+    if location["byte_offset"] is not None:
+        parts.append(f"byte {location['byte_offset']}")
+    return ", ".join(parts) or "no location"
+
+
 def text_line(event: dict[str, Any]) -> str:
     """One readable line per event: kind, severity, rule, summary, suggested orders."""
     kind = event["type"]
     if kind == "rejected":
-        where = event["location"]
-        place = f"{where['segment'] or '?'}-{where['field'] or '?'}"
-        return f"REJECTED  {event['source']}: {event['reason']} ({place})"
+        return f"REJECTED  {event['source']}: {event['reason']} ({_place(event['location'])})"
     if kind == "retraction":
         return (
             f"RETRACT   {event['severity']:<8} {event['rule']}  alert {event['alert_id'][:12]} "
