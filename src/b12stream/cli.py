@@ -24,12 +24,16 @@ _COMMANDS = {
     "produce": "send the messages in HL7 files to a Kafka topic",
     "dead-letters": "show the messages on the dead-letter topic and why; save them to fix and resend",
 }
+# The levels structlog filters on; any other name would raise on the first log line.
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """Only the chosen command's module is imported, so `inspect` never loads the Kafka client."""
     parser = argparse.ArgumentParser(prog="b12stream", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO", help="structlog level (default INFO)")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=_LOG_LEVELS, help="default INFO"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in _COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)

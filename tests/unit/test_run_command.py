@@ -55,3 +55,17 @@ def test_run_logs_the_rules_version_once_at_start(
     (line,) = [line for line in _run_log(tmp_path, capsys, monkeypatch) if "rules_version" in line]
     assert (line["event"], line["level"], line["component"]) == ("rules loaded", "info", "run")
     assert line["rules_version"] == Engine.load().rules_version
+
+
+def test_an_unknown_log_level_is_a_usage_error_naming_the_levels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level the logger does not know stops at the command line (exit 2), not in a traceback."""
+    monkeypatch.setattr(run_command, "run_engine", lambda *_: 0)
+    monkeypatch.delenv(PATIENT_HASH_KEY_VARIABLE, raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--log-level", "verbose", "run", "--processes", "1", "--state", str(tmp_path / "state")])
+    assert stopped.value.code == 2
+    assert "--log-level" in capsys.readouterr().err
+    assert main(["--log-level", "warning", "run", "--processes", "1", "--state", str(tmp_path / "s")]) == 0
+    assert [json.loads(line)["level"] for line in capsys.readouterr().err.splitlines()] == ["warning"]
