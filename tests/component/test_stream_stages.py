@@ -413,3 +413,46 @@ def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered
     assert reasons[1].startswith(b"processing failed: StateError: stored patient state is unreadable")
     assert not any(read.patient.id.encode() in reason for reason in reasons)
     assert [r.topic for r in result.records if r.topic == _TOPICS.orders] == []
+
+
+@pytest.mark.parametrize("every_partition_in_place", [False, True])
+def test_a_message_a_reader_raises_on_is_dead_lettered_alone_in_both_stages(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_partition_in_place: bool
+) -> None:
+    """The readers never raise by design; should a defect make one raise, the message is
+    dead-lettered with the reason and the others go on: raised, the error would stop the stream
+    batch after batch, as the same message came back."""
+    from b12stream.stream import stages as stages_module
+
+    [normal] = hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])
+    values = [for_patient_copy(normal, n) for n in range(3)]
+    poisoned = values[1]
+
+    def raising(read):  # type: ignore[no-untyped-def]
+        def reader(data: bytes, engine: Engine):  # type: ignore[no-untyped-def]
+            if data == poisoned:
+                raise RuntimeError("a reader defect")
+            return read(data, engine)
+
+        return reader
+
+    monkeypatch.setattr(stages_module, "ingest", raising(stages_module.ingest))
+    monkeypatch.setattr(stages_module, "patient_of", raising(stages_module.patient_of))
+    stages = Stages(engine, _TOPICS, 1_000_000)
+    inputs = [Message(value, SourceRef("hl7.oru", 0, n)) for n, value in enumerate(values)]
+    in_place = frozenset(range(4)) if every_partition_in_place else frozenset()
+    routed = stages.rekey(inputs, partitions=4, in_place=in_place)
+    [dead] = [r for r in routed.records if r.topic == _TOPICS.dlq]
+    assert dead.value == poisoned
+    assert dict(dead.headers)["b12stream.error.reason"] == b"reading failed: RuntimeError"
+    assert routed.dead_lettered == 1
+    kept = [m for messages in routed.in_place.values() for m in messages]
+    packed = [m for r in routed.records if r.topic == _TOPICS.repartition for m in unpack(r.value, _RECORD)]
+    assert sorted(m.data for m in kept + packed) == sorted([values[0], values[2]])
+    # The process stage reads what the repartition topic hands it: a message read there raises too.
+    with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
+        messages = [Message(value, SourceRef(_TOPICS.repartition, 0, n)) for n, value in enumerate(values)]
+        result = stages.process(messages, store.begin(), 0, len(values))
+    assert (result.processed, result.dead_lettered) == (2, 1)
+    [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
+    assert (dead.value, dict(dead.headers)["b12stream.error.stage"]) == (poisoned, b"process")

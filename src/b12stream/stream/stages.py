@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
@@ -34,6 +34,23 @@ _log = get_logger("stream.stages")
 _new_message = slot_constructor(Message)
 _new_source = slot_constructor(SourceRef)
 _new_record = slot_constructor(OutRecord)
+
+
+_Read = TypeVar("_Read", Accepted, Keyed)
+
+
+def _read_or_refused(
+    read: Callable[[bytes, Engine], _Read | Rejection], data: bytes, engine: Engine
+) -> _Read | Rejection:
+    """``read(data, engine)``, or, should the reader raise after all, a rejection saying so. The
+    readers never raise for bad input by design; a defect that made one raise would stop the
+    stream for everyone, batch after batch, as the same message came back: it costs the one
+    message a dead letter instead."""
+    try:
+        return read(data, engine)
+    except Exception as error:
+        _log.error("reading failed", error=cause(error))
+        return Rejection(reason=f"reading failed: {cause(error)}")
 
 
 @dataclass(slots=True)
@@ -129,12 +146,12 @@ class Stages:
         goes on with that refusal, to be dead-lettered by the process stage, as it is when the
         process stage reads it."""
         if not read_whole:
-            return patient_of(message.data, self._engine), message
-        accepted = ingest(message.data, self._engine)
+            return _read_or_refused(patient_of, message.data, self._engine), message
+        accepted = _read_or_refused(ingest, message.data, self._engine)
         read = _new_message(message.data, message.source, accepted)
         if isinstance(accepted, Accepted):
             return Keyed(accepted.patient, accepted.message.header.control_id), read
-        return patient_of(message.data, self._engine), read
+        return _read_or_refused(patient_of, message.data, self._engine), read
 
     def process(
         self, messages: Iterable[Message], transaction: StoreTransaction, partition: int, next_offset: int
@@ -152,7 +169,9 @@ class Stages:
         dead-lettered and leaves its patient's state as it was (``_oversized``)."""
         result = StageResult()
         engine = self._engine
-        parsed = [(message, message.read or ingest(message.data, engine)) for message in messages]
+        parsed = [
+            (message, message.read or _read_or_refused(ingest, message.data, engine)) for message in messages
+        ]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
         changed: set[str] = set()
