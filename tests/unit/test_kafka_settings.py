@@ -44,6 +44,9 @@ def test_values_override_and_the_command_line_wins(tmp_path: Path) -> None:
         ("kafka:\n  security:\n    ssl_cafile: 5\n", "kafka.security.ssl_cafile must be a non-empty string"),
         ("kafka:\n  processing_guarantee: maybe\n", "kafka.processing_guarantee"),
         ("kafka:\n  state_cache_mib: -1\n", "kafka.state_cache_mib"),
+        ("kafka:\n  producer:\n    lingr_ms: 5\n", "unknown key kafka.producer.lingr_ms"),
+        ("kafka:\n  consumer:\n    fetch_max_byte: 1\n", "unknown key kafka.consumer.fetch_max_byte"),
+        ("kafka:\n  consumer: 5\n", "kafka.consumer must be a mapping"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_its_key(tmp_path: Path, text: str, message: str) -> None:

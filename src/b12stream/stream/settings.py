@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaConsumer, KafkaProducer
+
 from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
@@ -182,10 +184,17 @@ def load_kafka_settings(
         name: dataclass_from_mapping(cls(), raw.pop(name, None) or {}, where, f"kafka.{name}.")
         for name, cls in nested.items()
     }
-    for name in ("consumer", "producer"):
+    for name, client in (("consumer", KafkaConsumer), ("producer", KafkaProducer)):
         value = raw.pop(name, None) or {}
         if not isinstance(value, Mapping):
-            raise ConfigError(f"kafka.{name}: expected a mapping of kafka-python options")
+            raise ConfigError(f"{where}: kafka.{name} must be a mapping of kafka-python options")
+        # Checked here, where the key can be named: kafka-python refuses an unknown option only when
+        # the client is built, with a ValueError that says neither the key nor the file.
+        unknown = sorted(set(value) - set(client.DEFAULT_CONFIG))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key kafka.{name}.{unknown[0]} (not a kafka-python {name} option)"
+            )
         parts[name] = dict(value)
     settings = replace(dataclass_from_mapping(KafkaSettings(), raw, where, "kafka."), **parts)
     if bootstrap_servers:
