@@ -19,6 +19,7 @@ from b12stream.clinical.observation_json import (
 )
 from b12stream.clinical.result_status import (
     CANCELLED_STATUSES,
+    CORRECTION,
     EVIDENCE_STATUSES,
     ORDERED_STATUSES,
     PENDING_STATUSES,
@@ -195,7 +196,8 @@ class PatientHistory:
 
         - F/C/U replace the record with the same key (and clear pending records of the same order);
         - P/S/R and I/O are stored unless evidence for that key already exists (a late preliminary
-          never downgrades a final);
+          never downgrades a final), and F/U unless a correction does (a re-sent final never undoes
+          the correction: R10 idempotency);
         - X stores a cancelled record, which clears the pending records of that order;
         - D/W remove the record with that key;
         - an identical re-send, or an unknown status, changes nothing.
@@ -229,6 +231,8 @@ class PatientHistory:
             if prior is not None and _same_content(prior, observation):
                 continue
             if status in EVIDENCE_STATUSES:
+                if prior is not None and prior.status == CORRECTION and status != CORRECTION:
+                    continue  # the final it corrected, re-sent: it never undoes the correction
                 if (
                     prior is not None
                     and is_evidence(prior)

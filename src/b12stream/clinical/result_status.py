@@ -9,6 +9,7 @@ from b12stream.clinical.observation_json import aware
 
 __all__ = [
     "CANCELLED_STATUSES",
+    "CORRECTION",
     "EVIDENCE_STATUSES",
     "NORMALISED_STATUSES",
     "ORDERED_STATUSES",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 EVIDENCE_STATUSES = frozenset({"F", "C", "U"})
+# A correction is replaced only by another correction (or removed): a final sent after it is the
+# result it corrected, re-sent.
+CORRECTION = "C"
 PROVISIONAL_STATUSES = frozenset({"P", "S", "R"})
 ORDERED_STATUSES = frozenset({"I", "O"})
 CANCELLED_STATUSES = frozenset({"X"})

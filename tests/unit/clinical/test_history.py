@@ -65,6 +65,15 @@ def test_late_preliminary_never_downgrades_a_final() -> None:
     assert again is history and not change.changed
 
 
+def test_a_final_re_sent_after_its_correction_never_undoes_it() -> None:
+    """R10: the laboratory re-sends the original final (a new message) after correcting it."""
+    original = plt(40, day(0), filler="ORD")
+    history, _ = PatientHistory.empty(PATIENT).apply([original])
+    history, _ = history.apply([plt(240, day(0), filler="ORD", status="C")])
+    again, change = history.apply([replace(original, source_message_id="RESENT")])
+    assert again is history and not change.changed
+
+
 @pytest.mark.parametrize("status", ["D", "W"])
 def test_delete_and_wrong_patient_remove_the_record(status: str) -> None:
     b12 = obs("b12_total", 120, day(0), filler="B12")

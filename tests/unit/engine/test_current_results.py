@@ -120,6 +120,22 @@ def test_a_correction_of_the_first_count_keeps_r01_while_the_latest_count_is_low
     assert correction == []  # still holds on D1's 78, in the episode that count now opens
 
 
+def test_the_original_count_re_sent_after_its_correction_fires_nothing(engine):
+    """S11, then the laboratory re-sends the clumped count as it first reported it (new MSH-10):
+    the corrected 240 stands (R10 idempotency), R01 does not fire again."""
+    first, correction, resent = feed(
+        engine,
+        [
+            oru("C1", "20260302090000", "CBC1", [plt("40")]),
+            oru("C2", "20260302110000", "CBC1", [plt("240")], status="C"),
+            oru("C3", "20260302090000", "CBC1", [plt("40")]),
+        ],
+    )
+    assert kinds(first) == [("alert", R01, "medium")]
+    assert [e["type"] for e in correction] == ["retraction"]
+    assert resent == []
+
+
 def test_after_the_first_count_is_corrected_the_alert_continues_in_the_re_based_episode(engine):
     *_, correction, worse = feed(
         engine,
