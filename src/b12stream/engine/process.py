@@ -58,7 +58,8 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     """Apply one accepted message to one patient's state. Pure and deterministic.
 
     1. A message already applied (same MSH-10, same content) changes nothing, even after a later
-       correction; otherwise apply its observations to the patient history. No change → no events.
+       correction; otherwise apply its observations to the patient history. No change → no events
+       (the message is still remembered as applied).
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
     3. When the message's counts join or split episodes, carry the open alerts and suggestions to
        the episodes that now hold their evidence (``carried``), merging two threads that meet.
@@ -82,7 +83,11 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         return Outcome(state, (), (), ())
     history, change = state.history.apply(accepted.observations)
     if not change.changed:
-        return Outcome(state, (), (), ())
+        if seen is None:
+            return Outcome(state, (), (), ())
+        # Nothing new in it (its results were already known), yet it was applied: redelivered after
+        # a later correction or deletion of those results, it must change nothing either.
+        return Outcome(_new_state(state.history, state.memory.with_seen(seen)), (), (), ())
     memory = _lift(state.memory, change)
     if seen is not None:
         memory = memory.with_seen(seen)

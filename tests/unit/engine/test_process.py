@@ -52,6 +52,25 @@ def test_identical_resend_changes_nothing(engine):
     assert again == Outcome(first.state, (), (), ())
 
 
+def test_a_message_that_repeated_known_results_changes_nothing_when_redelivered_after_their_deletion(
+    engine,
+):
+    """The laboratory re-sends a count under a new MSH-10 (nothing new), then deletes the count; the
+    stream then redelivers the re-send: it was applied already, so the deletion stands."""
+    first, resent, deleted = accepted_messages(
+        (
+            oru("M1", "20260302080000", "82")
+            + oru("M1-RESENT", "20260302080000", "82")
+            + oru("M2", "20260302080000", "82", status="D")
+        ).encode(),
+        engine,
+    )
+    outcomes = run_all([first, resent, deleted], engine)
+    assert [[e["type"] for e in o.events] for o in outcomes] == [["alert"], [], ["retraction"]]
+    redelivered = process(outcomes[-1].state, resent, engine)
+    assert redelivered.events == ()
+
+
 def test_evaluation_uses_collection_time_not_message_time(engine):
     late = oru("M1", "20260302080000", "82", sent="20260309120000")
     (message,) = accepted_messages(late.encode(), engine)
