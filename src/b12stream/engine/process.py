@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from b12stream.clinical.episodes import PLATELETS
+from b12stream.clinical.episodes import PLATELETS, current_episode
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
 from b12stream.clinical.model import Finding, Observation, ResultKey
+from b12stream.clinical.view import HistoryView
 from b12stream.engine.carried import Carried, carried
 from b12stream.engine.corrections import affected, correcting_observations
 from b12stream.engine.engine import Engine
@@ -72,7 +73,8 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        published under the id its alerts already carry (``episode_names``): a count drawn before its
        first one and delivered late, or a correction or deletion of that first count, moves where
        it opens, not what the clinicians know it by.
-    5. Prune history and memory past their retention, counted back from the newest result.
+    5. Prune history and memory past their retention, counted back from the newest result (but not
+       past the opening of an episode still open).
 
     Raises StateError when ``state`` belongs to another patient than the message.
     """
@@ -255,11 +257,16 @@ def _lift(memory: Memory, change: HistoryChange) -> Memory:
 
 
 def _pruned(history: PatientHistory, memory: Memory, engine: Engine) -> tuple[PatientHistory, Memory]:
+    """History and memory past their retention, counted back from the newest result, but never past
+    the opening of an episode still open (chronic thrombocytopenia outlives the retention): pruning
+    its first count would rename the episode and forgetting its alerts would raise them again."""
     if not history.records:
         return history, memory
     newest = history.records[-1].observed_at
     retention = engine.rules.history_retention
-    return (
-        history.pruned(newest, retention),
-        memory.pruned(newest, timedelta(days=retention.default_days)),
-    )
+    keep = timedelta(days=retention.default_days)
+    if history.records[0].observed_at < newest - keep:  # something to prune: the usual case is not
+        episode = current_episode(HistoryView.of(history, newest), engine.rules)
+        if episode is not None:
+            newest = min(newest, episode.opened_at + keep)
+    return history.pruned(newest, retention), memory.pruned(newest, keep)

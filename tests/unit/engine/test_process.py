@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,19 @@ def test_a_message_that_repeated_known_results_changes_nothing_when_redelivered_
     assert [[e["type"] for e in o.events] for o in outcomes] == [["alert"], [], ["retraction"]]
     redelivered = process(outcomes[-1].state, resent, engine)
     assert redelivered.events == ()
+
+
+def test_chronic_thrombocytopenia_outliving_the_retention_keeps_its_episode_and_its_one_alert(engine):
+    """Monthly counts of 80 for 19 months are one open episode: past the 400-day retention its first
+    count and its R01 alert are still known, so the episode is not renamed and R01 is not raised again."""
+    start = datetime(2026, 1, 1, 8, 0)
+    counts = [
+        oru(f"M{month}", f"{start + timedelta(days=30 * month):%Y%m%d%H%M%S}", "80", filler=f"CBC{month}")
+        for month in range(19)
+    ]
+    outcomes = run_all(accepted_messages("".join(counts).encode(), engine), engine)
+    events = [event for outcome in outcomes for event in outcome.events]
+    assert [(e["type"], e["rule"]) for e in events] == [("alert", "B12-UNKNOWN-THROMBOCYTOPENIA")]
 
 
 def test_evaluation_uses_collection_time_not_message_time(engine):
