@@ -8,7 +8,7 @@ from datetime import datetime
 from b12stream.clinical.adamts13 import ADAMTS13, INDETERMINATE, episode_window_start
 from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
 from b12stream.clinical.episodes import PLATELETS, Episode, current_episode, episodes, platelet_results
-from b12stream.clinical.history import PatientHistory, is_evidence
+from b12stream.clinical.history import CANCELLED_STATUSES, PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation
 from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
 from b12stream.clinical.rules.r01_unknown_b12 import r01_unknown_b12
@@ -79,7 +79,9 @@ def trigger_times(
     and is also evaluated at that count: a B12 drawn at 07:55 and reported after the 08:00 count
     that opened the episode (its validity reaches forward from collection), and an ADAMTS13 drawn
     before the episode's first count but inside its window (``episode_window_start``: 7 d by
-    default, spec 2.3), which its own time cannot place in any episode. Event times only, never the
+    default, spec 2.3), which its own time cannot place in any episode. A cancellation (X) triggers
+    nothing at its own time; collected before the latest count of an open episode, it is evaluated
+    at that count, as it would have been had it arrived before it. Event times only, never the
     clock.
     """
     moments: set[datetime] = set()
@@ -94,9 +96,18 @@ def trigger_times(
         return open_at[moment]
 
     for item in added:
-        if not _could_trigger(item, config):
+        cancelled = item.status in CANCELLED_STATUSES
+        if not (cancelled or _could_trigger(item, config)):
             continue
         moment = item.observed_at
+        if cancelled:
+            # X re-allows its order's suggestions at the next evaluation (R10/R11, spec S13): one
+            # that arrives after that count was evaluated is owed the same evaluation again.
+            if latest_count is None:
+                latest_count = _latest_count_time(history, config) or moment
+            if latest_count > moment and episode_at(latest_count) is not None:
+                moments.add(latest_count)
+            continue
         if item.analyte == PLATELETS or episode_at(moment) is not None:
             moments.add(moment)  # a count, or a result inside an open episode: its own time
             continue

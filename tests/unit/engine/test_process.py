@@ -125,6 +125,17 @@ def test_x_status_lifts_suppression_into_an_update(engine, samples_dir):
     assert update["supersedes"] == outcomes[0].events[0]["id"]
 
 
+def test_a_cancellation_delivered_after_the_next_count_still_lifts_suppression(engine, samples_dir):
+    """S13 with the D1 14:00 cancellation (X) delivered after the D1 16:00 count: the count is
+    evaluated again with it, and B12 is re-suggested as when the messages came in order."""
+    first, pending, same_grade, cancelled, count = accepted_messages(sample(samples_dir, "s13"), engine)
+    outcomes = run_all([first, pending, same_grade, count, cancelled], engine)
+    assert [[e["type"] for e in o.events] for o in outcomes] == [["alert"], [], [], [], ["alert_update"]]
+    (update,) = outcomes[-1].events
+    assert [o["loinc"] for o in update["suggested_orders"]] == ["2132-9"]
+    assert update["observed_at"] == "2026-03-03T16:00:00Z"
+
+
 def test_a_state_of_another_patient_is_refused(engine):
     (message,) = accepted_messages(oru("M1", "20260302080000", "82").encode(), engine)
     with pytest.raises(StateError):
