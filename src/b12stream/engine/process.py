@@ -83,13 +83,14 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     seen = _seen(accepted)
     if seen is not None and state.memory.has_seen(seen.control_id, seen.digest):
         return Outcome(state, (), (), ())
+    sex = _stated_sex(accepted) or state.sex
     history, change = state.history.apply(accepted.observations)
     if not change.changed:
         if seen is None:
             return Outcome(state, (), (), ())
         # Nothing new in it (its results were already known), yet it was applied: redelivered after
         # a later correction or deletion of those results, it must change nothing either.
-        return Outcome(_new_state(state.history, state.memory.with_seen(seen)), (), (), ())
+        return Outcome(_new_state(state.history, state.memory.with_seen(seen), sex), (), (), ())
     memory = _lift(state.memory, change)
     if seen is not None:
         memory = memory.with_seen(seen)
@@ -98,7 +99,6 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     # A corrected result is re-judged at the patient's current time, not at its own collection time.
     fresh = [o for o in change.added if o.result_key not in changed_keys] if changed_keys else change.added
     newest = _newest(history, corrected)
-    sex = accepted.message.sex
     moved = _carried(state.history, history, memory, accepted, corrected, newest, engine)
     memory = moved.memory
     names = episode_names(history, memory, engine.rules)
@@ -126,7 +126,13 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         orders.extend(result.orders)
         pages.extend(result.pages)
     history, memory = _pruned(history, memory, engine)
-    return _new_outcome(_new_state(history, memory), tuple(events), tuple(orders), tuple(pages))
+    return _new_outcome(_new_state(history, memory, sex), tuple(events), tuple(orders), tuple(pages))
+
+
+def _stated_sex(accepted: Accepted) -> str:
+    """PID-8 when the message states the patient's sex; '' when it is empty or U (unknown)."""
+    sex = accepted.message.sex.strip().upper()
+    return "" if sex == "U" else sex
 
 
 def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation]) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import PatientKey
@@ -23,6 +24,9 @@ class PatientState:
 
     history: PatientHistory
     memory: Memory = field(default_factory=Memory)
+    # PID-8 as the latest message that stated it gave it ('' until one does): a message that leaves
+    # it empty or unknown (another sending system, say) does not make the patient's sex unknown again.
+    sex: str = ""
 
     @property
     def patient(self) -> PatientKey:
@@ -35,10 +39,12 @@ class PatientState:
     def to_bytes(self) -> bytes:
         """Deterministic: equal states give equal bytes (fixed key order, no whitespace). The bytes
         are ``json.dumps`` of ``{"format", "history": history.to_dict(), "memory": memory.to_dict()}``
-        (compact, UTF-8), written from the texts the history and the memory keep (their ``to_json``)."""
+        (compact, UTF-8), written from the texts the history and the memory keep (their ``to_json``),
+        and ``"sex"`` after them once a message has stated it."""
         history = self.history.to_json()
         memory = self.memory.to_json()
-        return f'{{"format":{STATE_FORMAT},"history":{history},"memory":{memory}}}'.encode()
+        sex = f',"sex":{encode_basestring(self.sex)}' if self.sex else ""
+        return f'{{"format":{STATE_FORMAT},"history":{history},"memory":{memory}{sex}}}'.encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PatientState:
@@ -53,7 +59,10 @@ class PatientState:
             if document["format"] != STATE_FORMAT:
                 raise StateError(f"patient state format {document['format']!r} is not supported")
             history = PatientHistory.from_dict(document["history"], _record_texts(text))
-            return cls(history, Memory.from_dict(document["memory"]))
+            sex = document.get("sex", "")
+            if not isinstance(sex, str):
+                raise StateError("stored patient state is unreadable: sex is not text")
+            return cls(history, Memory.from_dict(document["memory"]), sex)
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ClinicalError) as error:
             raise StateError(f"stored patient state is unreadable: {cause(error)}") from error
 

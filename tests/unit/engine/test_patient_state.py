@@ -100,6 +100,18 @@ def test_a_memory_without_re_based_episodes_keeps_the_bytes_it_had_before_they_w
     assert Memory.from_dict(state.memory.to_dict()).published_ids == ()
 
 
+def test_the_patients_stated_sex_is_kept_in_the_state_and_read_back():
+    state = _state()
+    assert "sex" not in json.loads(state.to_bytes())  # unstated: the bytes it had before it was kept
+    stated = PatientState(state.history, state.memory, "M")
+    data = stated.to_bytes()
+    assert json.loads(data)["sex"] == "M"
+    again = PatientState.from_bytes(data)
+    assert again == stated and again.to_bytes() == data
+    with pytest.raises(StateError):
+        PatientState.from_bytes(data.replace(b'"sex":"M"', b'"sex":1'))
+
+
 def test_a_malformed_published_id_raises_state_error():
     document = _state().memory.to_dict()
     document["published_ids"] = [["ep-rules"]]

@@ -178,6 +178,32 @@ def test_pid8_selects_the_anaemia_fallback_when_the_lab_gives_no_range(engine):
     assert "MAHA-ADAMTS13-PENDING" not in rules_fired("F")
 
 
+def test_a_later_message_without_pid8_keeps_the_sex_an_earlier_one_stated(engine):
+    """A man's Hb 125 g/L (no OBX-7) is anaemia, so his schistocytes and raised LDH are MAHA (R07).
+    A later count from a system that leaves PID-8 empty does not make him a woman (< 120 g/L): no
+    MAHA there would fire R01 ("no B12") beside the open R07."""
+
+    def message(control: str, sex: str, collected: str, results: list[str]) -> str:
+        header = [
+            f"MSH|^~\\&|LIS|LAB|||{collected}||ORU^R01|{control}|P|2.5.1",
+            f"PID|||MRN9^^^HOSP^MR||TEST^PID-EIGHT||19600101|{sex}",
+            f"OBR|1||{control}|58410-2^CBC^LN|||{collected}||||||||||||||||||F",
+        ]
+        return "\r".join([*header, *results]) + "\r"
+
+    labs = [
+        "OBX|1|NM|718-7^Hgb^LN||12.5|g/dL|||||F|||20260302080000",
+        "OBX|2|ST|800-3^Schistocytes^LN||Present||||||F|||20260302080000",
+        "OBX|3|NM|2532-0^LDH^LN||900|U/L|135-250|H|||F|||20260302080000",
+        "OBX|4|NM|777-3^Platelets^LN||60|10*3/uL|||||F|||20260302080000",
+    ]
+    count = ["OBX|1|NM|777-3^Platelets^LN||58|10*3/uL|||||F|||20260302200000"]
+    data = message("M1", "M", "20260302080000", labs) + message("M2", "", "20260302200000", count)
+    first, later = run_all(accepted_messages(data.encode(), engine), engine, via_bytes=True)
+    assert [e["rule"] for e in first.events] == ["MAHA-ADAMTS13-PENDING"]
+    assert later.events == ()
+
+
 def test_line_breaks_decoded_from_an_incoming_id_stay_inside_the_order_message_fields(engine):
     # \X0D\ and \.br\ in the lab's message decode to CR and LF in the patient id and the filler order
     # number; written as they are, they would end the PID and ORC early and start segments of their own.
