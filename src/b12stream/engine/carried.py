@@ -25,11 +25,14 @@ MERGED = "episodes merged"
 
 @dataclass(frozen=True, slots=True)
 class Carried:
-    """The memory with every open alert in an episode that exists, and the retractions that took."""
+    """The memory with every open alert in an episode that exists, the retractions that took, and
+    the ids of the open alerts now under another episode id than the one they were published with
+    (``moved``)."""
 
     memory: Memory
     events: tuple[dict[str, Any], ...]
     pages: tuple[dict[str, Any], ...]
+    moved: frozenset[str] = frozenset()
 
 
 def carried(
@@ -51,9 +54,10 @@ def carried(
     id keeps them, but for a thread whose evidence all lies in one later episode, where the next
     results go, or in part in the episode it was carried out of. Suggestions go with their latest
     emission (R11 (c)). So a carried thread's next emission is an update of it, not a second alert,
-    and its page keeps the key it was triggered with (``Memory.with_thread_carried``). Two open
-    threads of one rule and branch that meet in one episode go on as one; the other is retracted as
-    ``MERGED`` at ``at`` (the patient's newest collection time), its incident resolved.
+    and its page keeps the key it was triggered with (``Memory.with_thread_carried``); the threads
+    now under another episode id are ``Carried.moved``, for the message to announce (``announced``).
+    Two open threads of one rule and branch that meet in one episode go on as one; the other is
+    retracted as ``MERGED`` at ``at`` (the patient's newest collection time), its incident resolved.
 
     An episode whose first count was corrected or deleted (its counts now open a new episode that
     nothing was said of) keeps its published id (``Memory.published_ids``) instead. An episode left
@@ -106,7 +110,10 @@ def carried(
         memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
     for shown, target, stays in suggestions:
         memory = memory.with_suggestion_carried(shown, target, copied=stays)
-    return Carried(memory, tuple(events), tuple(pages))
+    # A thread carried, and not merged into another one, is open under its id in another episode.
+    published = {planned.id: planned.episode_id for planned, _ in threads}
+    moved = frozenset(a.id for a in memory.open_alerts() if published.get(a.id, a.episode_id) != a.episode_id)
+    return Carried(memory, tuple(events), tuple(pages), moved)
 
 
 def _gone(

@@ -12,6 +12,7 @@ from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.clinical.view import HistoryView
+from b12stream.engine.announced import announced
 from b12stream.engine.carried import Carried, carried
 from b12stream.engine.corrections import affected, correcting_observations
 from b12stream.engine.engine import Engine
@@ -73,7 +74,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        published under the id its alerts already carry (``episode_names``): a count drawn before its
        first one and delivered late, or a correction or deletion of that first count, moves where
        it opens, not what the clinicians know it by.
-    5. Prune history and memory past their retention, counted back from the newest result (but not
+    5. Announce each alert carried into another episode id that step 4 did not update or withdraw
+       (``announced``): an ``alert_update`` under the new id, output before step 4's events.
+    6. Prune history and memory past their retention, counted back from the newest result (but not
        past the opening of an episode still open).
 
     Raises StateError when ``state`` belongs to another patient than the message.
@@ -106,9 +109,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     steps = _steps(
         state.history, history, names.as_the_rules_name_them(memory), triggers, corrected, newest, engine, sex
     )
-    events: list[dict[str, Any]] = list(moved.events)
+    events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
-    pages: list[dict[str, Any]] = list(moved.pages)
+    pages: list[dict[str, Any]] = []
     for at, step in steps:
         result = reconcile(
             patient=accepted.patient,
@@ -125,8 +128,24 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
         events.extend(result.events)
         orders.extend(result.orders)
         pages.extend(result.pages)
-    history, memory = _pruned(history, memory, engine)
-    return _new_outcome(_new_state(history, memory, sex), tuple(events), tuple(orders), tuple(pages))
+    told = announced(
+        patient=accepted.patient,
+        memory=memory,
+        moved=moved.moved,
+        history=history,
+        names=names,
+        engine=engine,
+        sex=sex,
+    )
+    history, memory = _pruned(history, told.memory, engine)
+    # Announced before the evaluations' events: the first of those may be a new alert of the rule in
+    # the episode a thread left.
+    return _new_outcome(
+        _new_state(history, memory, sex),
+        (*moved.events, *told.events, *events),
+        tuple(orders),
+        (*moved.pages, *told.pages, *pages),
+    )
 
 
 def _stated_sex(accepted: Accepted) -> str:

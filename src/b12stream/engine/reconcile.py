@@ -17,6 +17,7 @@ from b12stream.engine.memory import AlertRecord, Memory
 from b12stream.engine.orders import OrderMessage, order_message
 from b12stream.engine.suppression import (
     Decision,
+    ShownOrder,
     SuggestionPolicy,
     carried_again,
     decide,
@@ -24,7 +25,7 @@ from b12stream.engine.suppression import (
     taken_over,
 )
 
-__all__ = ["Reconciled", "reconcile", "withdrawal"]
+__all__ = ["Reconciled", "announcement", "reconcile", "withdrawal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +121,45 @@ def withdrawal(
     return event, ()
 
 
+def announcement(
+    record: AlertRecord,
+    finding: Finding,
+    orders: Sequence[ShownOrder],
+    *,
+    patient: PatientKey,
+    memory: Memory,
+    outputs: OutputSettings,
+    rules_version: str,
+) -> tuple[Memory, dict[str, Any], tuple[dict[str, Any], ...]]:
+    """An ``alert_update`` of the open alert ``record`` saying ``finding`` (with the suggestions
+    ``orders``) again, and its pages: the update of an alert carried into another episode, which
+    a consumer keeping open alerts by rule and episode must hear of at once (``carried``).
+
+    It repeats what was said: the suggestions are no new emission (R11 (c) counts none, no order
+    message), and a critical alert that stays critical keeps its incident (a trigger merged into it).
+    """
+    decision = Decision(finding, tuple(orders), record, record.sequence + 1)
+    memory, event, updated = _said(decision, patient, memory, record.observed_at, rules_version)
+    return memory, event, tuple(_pages(decision, event, updated, patient, outputs.pager_source))
+
+
 def _emit(
     decision: Decision, patient: PatientKey, memory: Memory, at: datetime, rules_version: str
 ) -> tuple[Memory, dict[str, Any], AlertRecord]:
+    """``_said``, its suggestions recorded as shown at ``at`` (R11 (c))."""
+    memory, event, record = _said(decision, patient, memory, at, rules_version)
+    finding = decision.finding
+    for shown in decision.orders:
+        memory = memory.with_emission(
+            finding.episode_id, shown.order.loinc, shown.order.analyte, at, finding.severity
+        )
+    return memory, event, record
+
+
+def _said(
+    decision: Decision, patient: PatientKey, memory: Memory, at: datetime, rules_version: str
+) -> tuple[Memory, dict[str, Any], AlertRecord]:
+    """The event of one decision, and the memory with its thread's latest emission."""
     finding = decision.finding
     previous = decision.previous
     event_id = alert_id(patient, finding.rule, finding.episode_id, finding.branch, decision.sequence)
@@ -154,12 +191,7 @@ def _emit(
     if not same_thread and _taken(patient, memory, record):
         # A thread carried out of this episode still pages under the key this one would have.
         record = replace(record, paged_sequence=record.sequence)
-    memory = memory.with_alert(record)
-    for shown in decision.orders:
-        memory = memory.with_emission(
-            finding.episode_id, shown.order.loinc, shown.order.analyte, at, finding.severity
-        )
-    return memory, event, record
+    return memory.with_alert(record), event, record
 
 
 def _pages(

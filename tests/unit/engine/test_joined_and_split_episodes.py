@@ -4,6 +4,7 @@ time, and every incident triggered is resolved under its key when its alert is w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from b12stream.engine.carried import MERGED
 from b12stream.engine.engine import Engine
 from b12stream.engine.process import Outcome
-from tests.unit.engine.test_current_results import R01, R06, oru, plt
+from b12stream.engine.schemas import validation_errors
+from tests.unit.engine.test_current_results import R01, R06, b12, oru, plt
 from tests.unit.engine.test_re_based_pages import RECOVERED_TTP_EPISODE, SECOND_EPISODE, adamts13, run
 
 
@@ -26,6 +28,52 @@ def of_rule(outcomes: list[Outcome], rule: str, kind: str) -> list[dict[str, Any
 
 def pages(outcomes: list[Outcome]) -> list[tuple[str, str]]:
     return [(p["event_action"], p["dedup_key"]) for o in outcomes for p in o.pages]
+
+
+def incidents(outcomes: list[Outcome]) -> list[str]:
+    """The keys triggered, each once, in order (a trigger of an open incident merges into it)."""
+    return list(dict.fromkeys(key for action, key in pages(outcomes) if action == "trigger"))
+
+
+def heard(view: dict[str, dict[str, Any]], events: Iterable[dict[str, Any]]) -> None:
+    """Apply ``events`` to a consumer's open alerts by id: an alert adds one, an alert_update
+    replaces the one it supersedes, a retraction removes one (a KeyError: it was not open)."""
+    for event in events:
+        if event["type"] == "alert_update":
+            del view[event["supersedes"]]
+        if event["type"] == "retraction":
+            del view[event["alert_id"]]
+        elif event["type"] in ("alert", "alert_update"):
+            view[event["id"]] = event
+
+
+def open_alerts(outcomes: Iterable[Outcome]) -> dict[str, dict[str, Any]]:
+    """The open alerts a consumer holds after ``outcomes``, by id."""
+    view: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        heard(view, outcome.events)
+    return view
+
+
+def assert_heard_right(outcomes: Iterable[Outcome]) -> None:
+    """After every message, a consumer that keeps open alerts by id (``heard``) holds exactly the
+    engine's open alerts, under their current episode ids, and never two of one rule and branch in
+    one episode."""
+    view: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        heard_right(view, outcome)
+
+
+def heard_right(view: dict[str, dict[str, Any]], outcome: Outcome) -> None:
+    """``assert_heard_right`` for one message, ``view`` the consumer's open alerts before it."""
+    heard(view, outcome.events)
+    engine_view = {a.id: a.episode_id for a in outcome.state.memory.open_alerts()}
+    assert {key: e["episode_id"] for key, e in view.items()} == engine_view
+    threads = [(e["rule"], e["branch"], e["episode_id"]) for e in view.values()]
+    assert len(threads) == len(set(threads)), "two open alerts of one rule and branch in one episode"
+    # One event per alert thread and message: none supersedes or withdraws an event of the same one.
+    said = {e["id"] for e in outcome.events}
+    assert said.isdisjoint(e.get("supersedes", e.get("alert_id")) for e in outcome.events)
 
 
 A13_NORMAL = oru("C9", "20260306090000", "A13A", [adamts13("80")], status="C")
@@ -44,15 +92,26 @@ def test_a_late_count_that_joins_two_episodes_continues_their_alerts_and_pages(e
     next_count = oru("C7", "20260307080000", "CBC5", [plt("18")])
     outcomes = run(engine, [*SECOND_EPISODE, late, next_count, A13_NORMAL])
     (ttp,) = of_rule(outcomes, R06, "alert")
-    (trigger,) = [p for p in pages(outcomes) if p[0] == "trigger"]
-    # One R01 goes on in the joint episode; the other is withdrawn as merged into it.
+    (key,) = incidents(outcomes)
+    # One R01 goes on in the joint episode; the other is withdrawn as merged into it. The ones that
+    # go on are announced under the joint episode's id at once; the TTP alert's page is merged into
+    # the incident it has.
     joined = outcomes[len(SECOND_EPISODE)]
-    assert [(e["type"], e["rule"], e["reason"]) for e in joined.events] == [("retraction", R01, MERGED)]
+    assert [(e["type"], e["rule"]) for e in joined.events] == [
+        ("retraction", R01),
+        ("alert_update", R01),
+        ("alert_update", R06),
+    ]
+    merged, *announced = joined.events
+    assert merged["reason"] == MERGED
+    assert {e["episode_id"] for e in announced} == {merged["episode_id"]} != {ttp["episode_id"]}
+    assert [(p["event_action"], p["dedup_key"]) for p in joined.pages] == [("trigger", key)]
     assert len(of_rule(outcomes, R01, "alert")) == 2
     # The TTP alert is withdrawn once, and its incident resolved under the key it was paged with.
+    (update,) = of_rule(outcomes, R06, "alert_update")
     (retraction,) = of_rule(outcomes, R06, "retraction")
-    assert retraction["alert_id"] == ttp["id"]
-    assert pages(outcomes)[-1] == ("resolve", trigger[1])
+    assert (update["supersedes"], retraction["alert_id"]) == (ttp["id"], update["id"])
+    assert pages(outcomes)[-1] == ("resolve", key)
 
 
 def test_a_deleted_first_count_sent_again_continues_the_open_ttp_alert(engine):
@@ -69,30 +128,131 @@ def test_a_deleted_first_count_sent_again_continues_the_open_ttp_alert(engine):
         ],
     )
     (ttp,) = of_rule(outcomes, R06, "alert")
-    assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [ttp["id"]]
-    (trigger,) = [p for p in pages(outcomes) if p[0] == "trigger"]
-    assert pages(outcomes) == [trigger, ("resolve", trigger[1])]
+    # Published under the id of the episode CBC1 opened again: announced there, and withdrawn.
+    (moved,) = of_rule(outcomes, R06, "alert_update")
+    assert moved["supersedes"] == ttp["id"] and moved["episode_id"] != ttp["episode_id"]
+    assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [moved["id"]]
+    (key,) = incidents(outcomes)
+    assert pages(outcomes) == [("trigger", key), ("trigger", key), ("resolve", key)]
+
+
+# R01 and a paged R06 in one episode, and a late normal count that splits it: with CBC2 it closes
+# the episode before CBC4, which opens another one, holding all the alerts' evidence.
+SPLIT_BY_A_LATE_NORMAL_COUNT = [
+    oru("C1", "20260302080000", "CBC1", [plt("80")]),
+    oru("C2", "20260303080000", "CBC2", [plt("200")]),
+    oru("C3", "20260305080000", "CBC4", [plt("20")]),
+    oru("C4", "20260305090000", "A13A", [adamts13("5")]),  # R06 critical, paged
+    oru("C5", "20260304090000", "CBCX", [plt("210")]),
+]
 
 
 def test_a_late_normal_count_that_splits_an_episode_carries_the_ttp_alert_to_the_later_one(engine):
     outcomes = run(
         engine,
         [
-            oru("C1", "20260302080000", "CBC1", [plt("80")]),
-            oru("C2", "20260303080000", "CBC2", [plt("200")]),
-            oru("C3", "20260305080000", "CBC4", [plt("20")]),
-            oru("C4", "20260305090000", "A13A", [adamts13("5")]),  # R06 critical, paged
-            # Late: with CBC2 it closes the episode before CBC4, which opens another one.
-            oru("C5", "20260304090000", "CBCX", [plt("210")]),
+            *SPLIT_BY_A_LATE_NORMAL_COUNT,
             oru("C6", "20260306080000", "CBC5", [plt("18")]),
             oru("C7", "20260305090000", "A13A", [adamts13("80")], status="C"),
         ],
     )
     (ttp,) = of_rule(outcomes, R06, "alert")
     assert len(of_rule(outcomes, R01, "alert")) == 1
-    assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [ttp["id"]]
-    (trigger,) = [p for p in pages(outcomes) if p[0] == "trigger"]
-    assert pages(outcomes) == [trigger, ("resolve", trigger[1])]
+    (moved,) = of_rule(outcomes, R06, "alert_update")
+    assert moved["supersedes"] == ttp["id"] and moved["episode_id"] != ttp["episode_id"]
+    assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [moved["id"]]
+    (key,) = incidents(outcomes)
+    assert pages(outcomes) == [("trigger", key), ("trigger", key), ("resolve", key)]
+
+
+def test_alerts_carried_out_of_an_episode_are_announced_at_once_so_new_ones_there_are_no_second_ones(
+    engine,
+):
+    outcomes = run(
+        engine,
+        [
+            *SPLIT_BY_A_LATE_NORMAL_COUNT,
+            # Severe in the first episode too: R06 (and R01) fire there again.
+            oru("C6", "20260302100000", "A13X", [adamts13("5")]),
+        ],
+    )
+    *_, before, split, again = outcomes
+    open_before = {(e["rule"], e["id"]): e for e in open_alerts(outcomes[:-2]).values()}
+    first_episode = {e["episode_id"] for e in open_before.values()}
+    # The split says where the alerts went, in its own output: each one updated, as it was, under
+    # the later episode's id; the TTP page merged into the incident it has.
+    assert [(e["type"], e["rule"]) for e in split.events] == [("alert_update", R01), ("alert_update", R06)]
+    assert {(e["rule"], e["supersedes"]) for e in split.events} == set(open_before)
+    assert {e["episode_id"] for e in split.events}.isdisjoint(first_episode)
+    (key,) = {p["dedup_key"] for p in before.pages}
+    assert [(p["event_action"], p["dedup_key"], p["payload"]["class"]) for p in split.pages] == [
+        ("trigger", key, "alert_update")
+    ]
+    # New alerts of the first episode are one of a kind there, and page under their own key.
+    assert [(e["type"], e["episode_id"]) for e in again.events] == [("alert", *first_episode)] * 2
+    assert [p["event_action"] for p in again.pages] == ["trigger"]
+    assert again.pages[0]["dedup_key"] != key
+    assert_heard_right(outcomes)
+
+
+def two_r01_episodes(second_count: str) -> list[bytes]:
+    """An R01 episode closed by two normal counts 24 h apart, and a second R01 episode whose first
+    count is ``second_count``."""
+    return [
+        oru("C1", "20260302080000", "CBC1", [plt("80")]),
+        oru("C2", "20260303080000", "CBC2", [plt("200")]),
+        oru("C3", "20260304090000", "CBC3", [plt("210")]),
+        oru("C4", "20260306080000", "CBC4", [plt(second_count)]),
+    ]
+
+
+# Late, between the normal counts that closed the first episode: it joins the two.
+JOINING = "20260303200000"
+
+
+def merged_and_moved(joined: Outcome, alert: dict[str, Any]) -> dict[str, Any]:
+    """The events of the message that joined the episodes: the first R01 withdrawn as merged into
+    ``alert``, and one alert_update of ``alert`` under the joint episode's id."""
+    merged, update = joined.events
+    assert (merged["type"], merged["reason"]) == ("retraction", MERGED)
+    assert (update["type"], update["supersedes"], update["episode_id"]) == (
+        "alert_update",
+        alert["id"],
+        merged["episode_id"],
+    )
+    return update
+
+
+def test_an_alert_carried_and_updated_by_one_message_is_updated_once(engine):
+    # The joining count is also the lowest count yet.
+    outcomes = run(engine, [*two_r01_episodes("60"), oru("C5", JOINING, "CBCX", [plt("15")])])
+    *_, second, joined = outcomes
+    # One update says both: the joint episode, and the lower count.
+    assert merged_and_moved(joined, *second.events)["summary"].startswith("Platelets 15 ")
+    assert_heard_right(outcomes)
+
+
+def test_an_alert_whose_rule_no_longer_holds_where_it_went_is_announced_as_remembered(engine):
+    outcomes = run(
+        engine,
+        [
+            *two_r01_episodes("20"),
+            oru("C5", "20260305200000", "B12A", [b12("600")]),  # late: the B12 is known after all
+            oru("C6", JOINING, "CBCX", [plt("90")]),
+        ],
+    )
+    (second,) = outcomes[3].events
+    update = merged_and_moved(outcomes[-1], second)
+    # R01 does not hold in the joint episode with the B12 known: the alert as the engine keeps it.
+    assert (update["rule"], update["severity"], update["observed_at"]) == (
+        R01,
+        "medium",
+        second["observed_at"],
+    )
+    assert {e["source_message_id"] for e in update["evidence"]} == {"C1", "C4"}
+    assert update["suggested_orders"] == []
+    assert validation_errors(update) == []
+    assert_heard_right(outcomes)
 
 
 def test_two_ttp_alerts_of_episodes_a_correction_joins_go_on_as_one_and_both_pages_are_resolved(engine):
@@ -107,14 +267,15 @@ def test_two_ttp_alerts_of_episodes_a_correction_joins_go_on_as_one_and_both_pag
         ],
     )
     first, second = of_rule(outcomes, R06, "alert")
-    first_key, second_key = (key for action, key in pages(outcomes) if action == "trigger")
+    first_key, second_key = incidents(outcomes)
     merged, withdrawn = of_rule(outcomes, R06, "retraction")
-    # The earlier one is merged into the later one, which goes on with the evidence of both: no
-    # severe ADAMTS13 left withdraws it, whichever of the two results it was first raised on.
+    # The earlier one is merged into the later one, which goes on, announced in the joint episode,
+    # and its incident with it: no severe ADAMTS13 left withdraws it.
     assert (merged["alert_id"], merged["reason"]) == (first["id"], MERGED)
-    assert withdrawn["alert_id"] == second["id"]
-    assert pages(outcomes)[2:] == [("resolve", first_key), ("resolve", second_key)]
-    assert of_rule(outcomes, R06, "alert_update") == []
+    (moved,) = of_rule(outcomes, R06, "alert_update")
+    assert (moved["supersedes"], moved["episode_id"]) == (second["id"], first["episode_id"])
+    assert withdrawn["alert_id"] == moved["id"]
+    assert pages(outcomes)[2:] == [("resolve", first_key), ("trigger", second_key), ("resolve", second_key)]
 
 
 def test_the_alerts_of_an_episode_left_without_a_low_count_are_retracted(engine):
@@ -148,11 +309,15 @@ def test_a_ttp_alert_merged_into_a_joint_episode_goes_back_to_its_own_when_the_j
         ],
     )
     _, second = of_rule(outcomes, R06, "alert")
-    _, second_key = (key for action, key in pages(outcomes) if action == "trigger")
+    _, second_key = incidents(outcomes)
     merged, withdrawn = of_rule(outcomes, R06, "retraction")
     assert merged["reason"] == MERGED
-    # Back in the episode it was raised in, it is the one its next results speak of.
-    assert (withdrawn["alert_id"], withdrawn["episode_id"]) == (second["id"], second["episode_id"])
+    # Announced in the joint episode, then back in the episode it was raised in, it is the one its
+    # next results speak of.
+    joint, back = of_rule(outcomes, R06, "alert_update")
+    assert (joint["supersedes"], back["supersedes"]) == (second["id"], joint["id"])
+    assert back["episode_id"] == second["episode_id"] != joint["episode_id"]
+    assert (withdrawn["alert_id"], withdrawn["episode_id"]) == (back["id"], second["episode_id"])
     assert pages(outcomes)[-1] == ("resolve", second_key)
 
 

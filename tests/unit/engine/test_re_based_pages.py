@@ -117,16 +117,33 @@ def test_a_retraction_after_a_correction_joined_the_episode_to_an_earlier_one_re
     alert, key, joined, after = paged(
         engine, [*SECOND_EPISODE, JOINED, oru("C7", "20260306090000", "A13A", [adamts13("80")], status="C")]
     )
-    assert joined.pages == ()
+    # Announced in the joint episode at once, its page merged into the incident it has.
+    moved = joined_update(alert, joined)
+    assert [(p["event_action"], p["dedup_key"]) for p in joined.pages] == [("trigger", key)]
     (retraction,) = after.events
-    assert (retraction["type"], retraction["alert_id"]) == ("retraction", alert["id"])
+    assert (retraction["type"], retraction["alert_id"]) == ("retraction", moved["id"])
     assert after.pages == ({"event_action": "resolve", "dedup_key": key},)
 
 
 def test_an_update_still_critical_after_a_correction_joined_the_episodes_joins_the_incident_it_has(engine):
     low_b12 = oru("C7", "20260306100000", "B12A", [b12("160")])
-    alert, key, _, after = paged(engine, [*SECOND_EPISODE, JOINED, low_b12])
+    alert, key, joined, after = paged(engine, [*SECOND_EPISODE, JOINED, low_b12])
     (update,) = [e for e in after.events if e["rule"] == R06]
     assert (update["type"], update["severity"]) == ("alert_update", "critical")
-    assert update["supersedes"] == alert["id"]
+    assert update["supersedes"] == joined_update(alert, joined)["id"]
     assert [(p["event_action"], p["dedup_key"]) for p in after.pages] == [("trigger", key)]
+
+
+def joined_update(alert: dict[str, Any], joined: Outcome) -> dict[str, Any]:
+    """The alert_update that says at once that ``alert`` went on in the episode its own joined."""
+    (update,) = [e for e in joined.events if e["rule"] == R06]
+    assert (update["type"], update["supersedes"]) == ("alert_update", alert["id"])
+    assert update["episode_id"] != alert["episode_id"]
+    assert {k: v for k, v in update.items() if k not in _MOVED} == {
+        k: v for k, v in alert.items() if k not in _MOVED
+    }
+    return update
+
+
+# What an alert_update of an alert carried into another episode changes: the rest is said again.
+_MOVED = {"type", "id", "supersedes", "episode_id"}
