@@ -1,5 +1,6 @@
 """process() over arbitrary result sequences: late, corrected and deleted counts join and split
-episodes, and no alert or page is stranded by it (hypothesis, modest example counts)."""
+episodes, and no alert or page is stranded by it, nor left under an episode id a consumer no longer
+shares with the engine (hypothesis, modest example counts)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from b12stream.engine.ingest import Accepted, ingest
 from b12stream.engine.process import process
 from b12stream.engine.state import PatientState
 from tests.unit.engine.test_current_results import Result, b12, oru, plt
+from tests.unit.engine.test_joined_and_split_episodes import heard_right
 from tests.unit.engine.test_re_based_pages import adamts13
 
 ENGINE = Engine.load()
@@ -87,10 +89,13 @@ def check(state: PatientState, open_incidents: set[str]) -> None:
 def replay(raw: list[bytes]) -> None:
     state: PatientState | None = None
     open_incidents: set[str] = set()
+    told: dict[str, dict[str, Any]] = {}  # the open alerts a consumer holds, by id
     for message in raw:
         accepted = ingest(message, ENGINE)
         assert isinstance(accepted, Accepted)
         outcome = process(state or PatientState.empty(accepted.patient), accepted, ENGINE)
+        # Alerts carried into another episode were announced under its id by this very message.
+        heard_right(told, outcome)
         for page in outcome.pages:
             key = page["dedup_key"]
             if page["event_action"] == "trigger":
@@ -107,4 +112,5 @@ def replay(raw: list[bytes]) -> None:
 @settings(max_examples=250, deadline=None, derandomize=True)
 @given(sequences)
 def test_no_alert_or_page_is_stranded_when_episodes_join_or_split(sequence):
+    """Also: after every message a consumer's open alerts are the engine's (``heard_right``)."""
     replay(messages(sequence))
