@@ -194,6 +194,13 @@ def test_alerts_carried_out_of_an_episode_are_announced_at_once_so_new_ones_ther
     assert [(p["event_action"], p["dedup_key"], p["payload"]["class"]) for p in split.pages] == [
         ("trigger", key, "alert_update")
     ]
+    # Suggestions said again are not suggested again: no order message, no emission counted (R11).
+    assert [e["suggested_orders"] for e in split.events] == [
+        open_before[e["rule"], e["supersedes"]]["suggested_orders"] for e in split.events
+    ]
+    assert split.orders == ()
+    emitted = [{(s.loinc, s.emitted_at) for s in o.state.memory.suggestions} for o in (before, split)]
+    assert emitted[0] == emitted[1]
     # New alerts of the first episode are one of a kind there, and page under their own key.
     assert [(e["type"], e["episode_id"]) for e in again.events] == [("alert", *first_episode)] * 2
     assert [p["event_action"] for p in again.pages] == ["trigger"]
