@@ -84,7 +84,10 @@ def reconcile(
             alert_id=event["id"],
             finding=finding,
             patient=patient,
-            orders=decision.orders,
+            # A suggestion re-shown as previously suggested at this very time (by another rule of
+            # the same results, R01 and R08 say) has its order message already: a second one, with
+            # its own placer numbers, would be a second order at the receiver.
+            orders=[shown for shown in decision.orders if shown.previously_suggested_at != at],
             at=at,
             outputs=outputs,
         )

@@ -290,3 +290,36 @@ def test_a_correction_does_not_update_an_open_alert_at_its_own_older_time(engine
         ],
     )
     assert correction == []
+
+
+def _proposed(er7: bytes) -> list[str]:
+    """The LOINC codes an order message proposes (OBR-4.1)."""
+    return [s.split(b"|")[4].split(b"^")[0].decode() for s in er7.split(b"\r") if s.startswith(b"OBR|")]
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one message", "two messages of one draw"])
+def test_an_order_re_shown_by_another_rule_of_the_same_results_is_proposed_once(engine, together):
+    """R01 and R08 fire on one draw; R08, newly fired at high, shows B12 and folate again, marked
+    previously suggested (R11). Its alert says so; a second order message for them, with its own
+    placer numbers, would be a second order at the receiver."""
+    draw = "20260302080000"
+    if together:
+        messages = [oru("C1", draw, "CBC1", [plt("88"), hcy("120")])]
+    else:
+        messages = [oru("C1", draw, "CBC1", [plt("88")]), oru("C2", draw, "HCY1", [hcy("120")])]
+    state: PatientState | None = None
+    events, proposed = [], []
+    for raw in messages:
+        accepted = ingest(raw, engine)
+        assert isinstance(accepted, Accepted)
+        outcome = process(state or PatientState.empty(accepted.patient), accepted, engine)
+        state = outcome.state
+        events.extend(outcome.events)
+        proposed.extend(code for order in outcome.orders for code in _proposed(order.er7))
+    assert [(e["rule"], e["severity"]) for e in events] == [(R01, "medium"), (R08, "high")]
+    r08 = events[1]["suggested_orders"]
+    assert {o["loinc"]: o.get("previously_suggested_at") for o in r08} == {
+        "2132-9": "2026-03-02T08:00:00Z",
+        "2284-8": "2026-03-02T08:00:00Z",
+    }
+    assert sorted(proposed) == sorted(set(proposed)) == ["18314-5", "2132-9", "2284-8"]
