@@ -16,7 +16,7 @@ from b12stream.config_file import read_yaml_mapping
 from b12stream.engine.rules_version import rules_version
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import ConfigError
-from b12stream.hl7.build import HD_NAMESPACE_MAX, escape
+from b12stream.hl7.build import HD_NAMESPACE_MAX, PROCESSING_IDS, escape
 from b12stream.paths import CONFIG_DIR
 
 __all__ = ["DEFAULT_CONFIG_PATH", "Engine", "OutputSettings", "engine_settings"]
@@ -35,12 +35,14 @@ _MSH_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
-    """Names the outputs carry: MSH-3..6 of order messages and the pager envelope's ``source``."""
+    """Names the outputs carry: MSH-3..6 and MSH-11 of order messages and the pager envelope's
+    ``source``."""
 
     sending_application: str = "B12STREAM"
     sending_facility: str = ""
     receiving_application: str = ""
     receiving_facility: str = ""
+    processing_id: str = "P"
     pager_source: str = "b12stream"
 
 
@@ -138,6 +140,11 @@ def _outputs(settings: Mapping[str, Any], path: Path) -> OutputSettings:
     outputs = OutputSettings(**settings)
     if not outputs.sending_application.strip() or not outputs.pager_source.strip():
         raise ConfigError(f"{path.name}: engine.outputs.sending_application and .pager_source must be set")
+    if outputs.processing_id not in PROCESSING_IDS:
+        raise ConfigError(
+            f"{path.name}: engine.outputs.processing_id must be one of {', '.join(PROCESSING_IDS)} "
+            f"(MSH-11, HL7 table 0103), got {outputs.processing_id!r}"
+        )
     for key, field_name in _MSH_NAMES.items():
         length = len(escape(getattr(outputs, key)))
         if length > HD_NAMESPACE_MAX:

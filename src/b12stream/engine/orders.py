@@ -81,5 +81,6 @@ def order_message(
         sending_facility=outputs.sending_facility,
         receiving_application=outputs.receiving_application,
         receiving_facility=outputs.receiving_facility,
+        processing_id=outputs.processing_id,
     )
     return OrderMessage(alert_id=alert_id, key=patient.as_text(), request=request)

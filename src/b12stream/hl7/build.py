@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 
 from b12stream.errors import HL7Error
 
-__all__ = ["HD_NAMESPACE_MAX", "OrderLine", "OrderRequest", "build_oml", "escape"]
+__all__ = ["HD_NAMESPACE_MAX", "PROCESSING_IDS", "OrderLine", "OrderRequest", "build_oml", "escape"]
 
 _VERSION = "2.5.1"
 _TEXT_MAX = 199  # CE.2 maximum length in v2.5.1
 # v2.5.1 maximum lengths of the components the engine fills with data it did not choose, measured on
 # the escaped text (what a receiver, and hl7apy at strict level, counts).
 HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning authority
+PROCESSING_IDS = ("P", "T", "D")  # MSH-11.1, HL7 table 0103: production, training, debugging
 _CX_ID_MAX = 199  # CX.1 (ST): the patient id
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
@@ -68,6 +69,7 @@ class OrderRequest:
     """Everything one OML^O21 says; ``message_time`` is an argument so building never reads a clock.
 
     ``parent_filler_order_number`` is the order whose result prompted the suggestion (ORC-8/OBR-29).
+    ``processing_id`` is MSH-11: ``P`` in production, ``T`` where the receiver is a test system.
     """
 
     control_id: str
@@ -80,6 +82,7 @@ class OrderRequest:
     sending_facility: str = ""
     receiving_application: str = ""
     receiving_facility: str = ""
+    processing_id: str = "P"
 
 
 def escape(text: str) -> str:
@@ -111,7 +114,7 @@ def build_oml(request: OrderRequest) -> bytes:
     the engine keeps no names, and the receiver matches on PID-3. Every value is escaped (``escape``),
     so no character of it can end a field or a segment. Display text is cut to the CE.2 limit.
     Raises HL7Error for a request v2.5.1 cannot carry (no orders, a blank patient id, an over-long
-    identifier).
+    identifier, an MSH-11 outside table 0103).
     """
     if not request.orders:
         raise HL7Error("an OML^O21 needs at least one order")
@@ -131,7 +134,7 @@ def build_oml(request: OrderRequest) -> bytes:
             "",
             "OML^O21^OML_O21",
             _limited(request.control_id, _MSH_CONTROL_ID_MAX, "MSH-10"),
-            "P",
+            _processing_id(request.processing_id),
             _VERSION,
             *([""] * 5),
             "" if all(map(str.isascii, _values(request))) else _UTF8,
@@ -191,6 +194,12 @@ def _limited(value: str, maximum: int, where: str) -> str:
             f"OML^O21 could not be built: {where} is {len(escaped)} characters escaped, at most {maximum}"
         )
     return escaped
+
+
+def _processing_id(value: str) -> str:
+    if value not in PROCESSING_IDS:
+        raise HL7Error(f"OML^O21 could not be built: MSH-11 must be one of {', '.join(PROCESSING_IDS)}")
+    return value
 
 
 def _components(*values: str) -> str:

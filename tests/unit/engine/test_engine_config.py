@@ -9,8 +9,13 @@ import pytest
 
 from b12stream.clinical.model import Severity
 from b12stream.engine.engine import Engine
+from b12stream.engine.ingest import Accepted, ingest
+from b12stream.engine.process import process
+from b12stream.engine.state import PatientState
 from b12stream.errors import ConfigError
+from b12stream.hl7.framing import split_messages
 from b12stream.paths import CONFIG_DIR
+from tests.conftest import SAMPLES
 
 
 def write_config(folder: Path, engine_section: str) -> Path:
@@ -59,6 +64,7 @@ def test_defaults_apply_when_sections_are_absent(tmp_path):
         ("  outputs: {sending_application: 7}\n", "sending_application"),
         ("  outputs: [a]\n", "engine.outputs"),
         ("  outputs: {sending_application: ''}\n", "sending_application"),
+        ("  outputs: {processing_id: Q}\n", "engine.outputs.processing_id must be one of P, T, D"),
         ("  patient_key: {colour: blue}\n", "colour"),
     ],
 )
@@ -95,3 +101,13 @@ def test_missing_or_malformed_file_raises_config_error(tmp_path):
     broken.write_text("engine: [\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         Engine.load(broken)
+
+
+def test_order_messages_carry_the_configured_processing_id(tmp_path):
+    """A test engine's orders say T in MSH-11, so that a production receiver never takes them."""
+    engine = Engine.load(write_config(tmp_path, "  outputs: {processing_id: T}\n"))
+    [frame] = split_messages((SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7").read_bytes())
+    accepted = ingest(frame.data, engine)
+    assert isinstance(accepted, Accepted)
+    [order] = process(PatientState.empty(accepted.patient), accepted, engine).orders
+    assert order.er7.split(b"\r")[0].split(b"|")[10] == b"T"

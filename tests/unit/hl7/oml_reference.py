@@ -82,7 +82,7 @@ def _message(request: OrderRequest) -> Message:
     msh.msh_7 = _ts(request.message_time)
     msh.msh_9 = "OML^O21^OML_O21"
     msh.msh_10 = _escaped(request.control_id)
-    msh.msh_11 = "P"
+    msh.msh_11 = request.processing_id
     msh.msh_12 = _VERSION
     if not all_ascii(request):
         msh.msh_18 = "UNICODE UTF-8"

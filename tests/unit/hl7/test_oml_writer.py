@@ -61,6 +61,7 @@ _REQUESTS = st.builds(
     sending_facility=st.sampled_from(["", "LAB", "NORTH&SOUTH"]),
     receiving_application=st.sampled_from(["", "EHR"]),
     receiving_facility=st.sampled_from(["", "WARD7"]),
+    processing_id=st.sampled_from(["P", "T", "D"]),
 )
 
 
@@ -230,3 +231,8 @@ def test_c1_controls_and_line_separators_go_out_as_hex_escapes_of_their_utf8_byt
     enc = read_encoding(msh)
     assert component_text(pid.split("|")[3], 1, enc) == f"MRN{char}7"
     assert component_text(orc.split("|")[8], 2, enc) == f"F{char}1"
+
+
+def test_a_processing_id_outside_table_0103_is_refused() -> None:
+    with pytest.raises(HL7Error, match="MSH-11 must be one of P, T, D"):
+        build_oml(_request(processing_id="X"))
