@@ -39,7 +39,7 @@ def run(values: list[bytes], engine: Engine) -> float:
             for partition, kept in sorted(routed.in_place.items()):
                 transaction = stores.open(partition).begin()
                 stages.process(kept, transaction, partition, start + BATCH)
-                transaction.prepare({("in", partition): start + BATCH})
+                transaction.prepare({("in", partition): start + BATCH}, start + BATCH)
                 transaction.flush()
         spent = time.process_time() - started
         stores.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,34 @@ def test_a_changelog_topic_id_is_recorded_once_and_a_different_one_is_refused(tm
             claim_changelog(store, "app.changelog", "id-2")
         assert store.topic_id("app.changelog") == "id-1"
         assert store.get("A|1") == b"state"
+
+
+def test_rows_keep_their_source_offsets(store: SqlitePatientStore) -> None:
+    store.put_many({"A|1": b"one", "A|2": b"two"}, {("changelog", 0): 2}, {"A|1": 7})
+    transaction = store.begin()
+    transaction.put("A|3", b"three")
+    transaction.prepare({("topic", 0): 9}, 9)
+    transaction.flush()
+    assert store.source_offsets(["A|1", "A|2", "A|3", "A|4"]) == {"A|1": 7, "A|2": None, "A|3": 9}
+    store.put_many({"A|1": b"one again"})
+    assert store.source_offsets(["A|1"]) == {"A|1": None}
+
+
+def test_a_file_written_before_rows_carried_source_offsets_opens_with_them_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "partition-0.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL)")
+        db.execute(
+            "CREATE TABLE stored_offset (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+            " next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO patient_state VALUES ('A|1', x'00ff')")
+        db.execute("INSERT INTO stored_offset VALUES ('app.changelog', 0, 5)")
+    for _ in range(2):  # the second open finds the column there
+        with SqlitePatientStore.open(path) as store:
+            assert store.get("A|1") == b"\x00\xff"
+            assert store.offset("app.changelog", 0) == 5
+            assert store.source_offsets(["A|1"]) == {"A|1": None}
+    with SqlitePatientStore.open(path) as store:
+        store.put_many({"A|2": b"new"}, {("app.changelog", 0): 6}, {"A|2": 3})
+        assert store.source_offsets(["A|1", "A|2"]) == {"A|1": None, "A|2": 3}

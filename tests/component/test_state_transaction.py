@@ -24,7 +24,7 @@ def test_reads_see_own_writes_but_the_file_does_not_until_flush(store: SqlitePat
     assert transaction.get("A|1") == b"buffered"
     assert transaction.get_many(["A|1", "A|2", "A|3"]) == {"A|1": b"buffered", "A|2": b"new"}
     assert store.get("A|1") == b"committed"
-    transaction.prepare({("in", 0): 12})
+    transaction.prepare({("in", 0): 12}, 12)
     transaction.flush()
     assert transaction.status is TransactionStatus.COMPLETE
     assert store.get("A|1") == b"buffered"
@@ -38,14 +38,14 @@ def test_a_failed_transaction_never_reaches_the_file(store: SqlitePatientStore) 
     assert transaction.status is TransactionStatus.FAILED
     assert store.get("A|1") == b"committed"
     with pytest.raises(StateError):
-        transaction.prepare({("in", 0): 11})
+        transaction.prepare({("in", 0): 11}, 11)
 
 
 def test_status_transitions_are_checked(store: SqlitePatientStore) -> None:
     transaction = store.begin()
     with pytest.raises(StateError):
         transaction.flush()
-    transaction.prepare({})
+    transaction.prepare({}, None)
     with pytest.raises(StateError):
         transaction.put("A|1", b"late")
     transaction.flush()
@@ -57,7 +57,7 @@ def test_a_failing_flush_marks_the_transaction_failed_and_writes_nothing(store: 
     transaction = store.begin()
     transaction.put("A|1", b"new")
     transaction.put("A|2", object())  # type: ignore[arg-type]
-    transaction.prepare({("in", 0): 20})
+    transaction.prepare({("in", 0): 20}, 20)
     with pytest.raises(StateError):
         transaction.flush()
     assert transaction.status is TransactionStatus.FAILED

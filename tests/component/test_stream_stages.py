@@ -218,7 +218,7 @@ def _batches(
             stages.process(batch, store.begin(), 0, offset + 1)
         transaction = store.begin()
         results.append(stages.process(batch, transaction, 0, offset + 1))
-        transaction.prepare({(_TOPICS.repartition, 0): offset + 1})
+        transaction.prepare({(_TOPICS.repartition, 0): offset + 1}, offset + 1)
         transaction.flush()
     return results
 
@@ -285,7 +285,7 @@ def test_a_state_that_cannot_be_encoded_keeps_the_earlier_state_and_dead_letters
     with SqlitePatientStore.open(tmp_path / "patients.sqlite") as store:
         transaction = store.begin()
         result = Stages(engine, _TOPICS, 1_000_000).process(messages, transaction, 0, len(values))
-        transaction.prepare({(_TOPICS.repartition, 0): len(values)})
+        transaction.prepare({(_TOPICS.repartition, 0): len(values)}, len(values))
         transaction.flush()
         assert store.begin().get(patient.as_text()) is None
     assert (result.processed, result.dead_lettered) == (len(others), len(failing))
@@ -404,7 +404,7 @@ def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered
         damaged = store.begin()
         cut = b'{"format":1,"history":{"patient":{"id":"' + read.patient.id.encode() + b'"}},\xff'
         damaged.put(read.patient.as_text(), cut)
-        damaged.prepare({("in", 0): 0})
+        damaged.prepare({("in", 0): 0}, 0)
         damaged.flush()
         result = stages.process(messages, store.begin(), 0, 3)
     assert (result.processed, result.dead_lettered) == (1, 2)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -19,8 +20,11 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
+from b12stream.engine.engine import Engine
 from b12stream.stream import follow
+from b12stream.stream.app import StreamApp
 from b12stream.stream.settings import load_kafka_settings
+from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -68,6 +72,31 @@ def produce(
     producer.flush()
     producer.close()
     return count
+
+
+def changelog_states(bootstrap: str, changelog: str, states: Iterable[tuple[str, bytes, int | None]]) -> None:
+    """Patient states (key, state, stamp) written to partition 0 of ``changelog`` in this order, each
+    stamped with the stateful offset its batch read up to (None: without the stamp header)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for key, state, stamp in states:
+        headers = [] if stamp is None else [(CHANGELOG_SOURCE_HEADER, str(stamp).encode())]
+        producer.send(changelog, state, key=key.encode(), partition=0, headers=headers)
+    producer.flush()
+    producer.close()
+
+
+def restored_app(config: Path, state: Path) -> StreamApp:
+    """An engine instance assigned partition 0 that restored it (or failed to: raised). It never
+    polls, so it takes no part in the group; its ``_connect`` creates missing topics, as a start does."""
+    app = StreamApp(load_kafka_settings(config), Engine.load(config), state, threading.Event())
+    try:
+        app._connect()
+        app.assign([0])
+        app._restore_assigned()
+    except BaseException:
+        app._close()
+        raise
+    return app
 
 
 def read_topic(
@@ -249,7 +278,6 @@ def reference_outputs(
 ) -> tuple[list[dict], list[tuple[str, bytes]], list[dict]]:
     """What the engine API gives for ``files`` without Kafka (as `replay` runs it): events (alert,
     alert_update, retraction), order messages (key, ER7) and pages, in input order."""
-    from b12stream.engine.engine import Engine
     from b12stream.engine.ingest import ingest
     from b12stream.engine.process import process
     from b12stream.engine.state import PatientState

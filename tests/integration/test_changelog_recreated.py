@@ -4,45 +4,23 @@ files were built from: the engine stops with an error naming the topic, and neve
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
-from b12stream.engine.engine import Engine
 from b12stream.errors import ConfigError
 from b12stream.state.store import SqlitePatientStore
-from b12stream.stream.app import StreamApp
 from b12stream.stream.lifecycle import PartitionPhase
-from b12stream.stream.settings import load_kafka_settings
-from tests.integration.harness import create_topic, topic_names, write_config
+from tests.integration.harness import changelog_states, create_topic, restored_app, topic_names, write_config
 
 pytestmark = pytest.mark.integration
 
 
 def _states(bootstrap: str, changelog: str, keys: list[str]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for key in keys:
-        producer.send(changelog, f"state of {key}".encode(), key=key.encode(), partition=0)
-    producer.flush()
-    producer.close()
-
-
-def _restored(config: Path, state: Path) -> StreamApp:
-    """An engine instance that was assigned partition 0 and restored it (or failed to: raised)."""
-    app = StreamApp(load_kafka_settings(config), Engine.load(config), state, threading.Event())
-    try:
-        app._connect()  # creates the topics that are missing, as a start does
-        app.assign([0])
-        app._restore_assigned()
-    except BaseException:
-        app._close()
-        raise
-    return app
+    changelog_states(bootstrap, changelog, [(key, f"state of {key}".encode(), None) for key in keys])
 
 
 def _delete(bootstrap: str, topic: str) -> None:
@@ -79,7 +57,7 @@ def test_a_recreated_changelog_stops_the_engine_and_keeps_the_state_file(
     _states(bootstrap, names["changelog"], ["A|1", "A|2"])
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", partitions=1)
     state = tmp_path / "state"
-    _restored(config, state)._close()
+    restored_app(config, state)._close()
     file = state / "partition-0.sqlite"
     with SqlitePatientStore.open(file) as store:
         assert store.keys() == ["A|1", "A|2"]
@@ -93,7 +71,7 @@ def test_a_recreated_changelog_stops_the_engine_and_keeps_the_state_file(
     # (with none, the engine's start creates the missing changelog again, empty)
 
     with pytest.raises(ConfigError) as raised:
-        _restored(config, state)
+        restored_app(config, state)
     message = str(raised.value)
     assert names["changelog"] in message and "deleted and created again" in message
     assert str(file) in message
@@ -112,9 +90,9 @@ def test_a_state_file_keeps_its_changelog_across_restarts(bootstrap: str, tmp_pa
     _states(bootstrap, names["changelog"], ["A|1"])
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", partitions=1)
     state = tmp_path / "state"
-    _restored(config, state)._close()
+    restored_app(config, state)._close()
     _states(bootstrap, names["changelog"], ["A|2"])
-    app = _restored(config, state)
+    app = restored_app(config, state)
     try:
         assert app._table.phase(0) is PartitionPhase.RUNNING
         assert app._stores.open(0).keys() == ["A|1", "A|2"]

@@ -8,27 +8,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from b12stream.engine.engine import Engine
 from b12stream.stream.app import StreamApp
 from b12stream.stream.lifecycle import PartitionPhase
 from b12stream.stream.settings import load_kafka_settings
-from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
-from tests.integration.harness import create_topic, produce, topic_names, write_config
+from tests.integration.harness import changelog_states, create_topic, produce, topic_names, write_config
 
 pytestmark = pytest.mark.integration
-
-
-def _stamped(bootstrap: str, changelog: str, states: dict[str, int]) -> None:
-    """A changelog state per patient, stamped with the stateful offset its batch read up to."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for key, stamp in states.items():
-        header = [(CHANGELOG_SOURCE_HEADER, str(stamp).encode())]
-        producer.send(changelog, f"state of {key}".encode(), key=key.encode(), partition=0, headers=header)
-    producer.flush()
-    producer.close()
 
 
 def test_with_no_committed_offset_a_restore_keeps_what_the_input_no_longer_holds(
@@ -45,7 +34,10 @@ def test_with_no_committed_offset_a_restore_keeps_what_the_input_no_longer_holds
     finally:
         admin.close()
     # A|1 and A|2 come from input that is gone; A|3's batch (offsets 3 and 4) will be read again.
-    _stamped(bootstrap, names["changelog"], {"A|1": 2, "A|2": 3, "A|3": 5})
+    stamps = {"A|1": 2, "A|2": 3, "A|3": 5}
+    changelog_states(
+        bootstrap, names["changelog"], [(k, f"state of {k}".encode(), s) for k, s in stamps.items()]
+    )
     guarantee = {"processing_guarantee": "at_least_once", "partitions": 1}
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **guarantee)
     app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", threading.Event())

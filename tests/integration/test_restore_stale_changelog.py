@@ -5,6 +5,8 @@ state written last."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -13,11 +15,21 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from b12stream.engine.engine import Engine
+from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.app import StreamApp
 from b12stream.stream.checkpoint import Checkpoint
+from b12stream.stream.restore import restore_partition
 from b12stream.stream.settings import load_kafka_settings
 from tests.conftest import SAMPLES
-from tests.integration.harness import create_topic, hl7_messages, produce, topic_names, write_config
+from tests.integration.harness import (
+    changelog_states,
+    create_topic,
+    hl7_messages,
+    produce,
+    restored_app,
+    topic_names,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -25,19 +37,6 @@ pytestmark = pytest.mark.integration
 # A state without the day-7 count neither knows the alert was given nor the count it rests on.
 _MESSAGES = hl7_messages([SAMPLES / "s04-persistence-gate.hl7"])
 _PATIENT = "EASTGATE|EG400004"
-
-
-def _restored(config: Path, state: Path) -> StreamApp:
-    """An engine instance assigned partition 0, restored (not in the group: it never polls)."""
-    app = StreamApp(load_kafka_settings(config), Engine.load(config), state, threading.Event())
-    try:
-        app._connect()
-        app.assign([0])
-        app._restore_assigned()
-    except BaseException:
-        app._close()
-        raise
-    return app
 
 
 def _first_record(bootstrap: str, topic: str) -> dict[TopicPartition, list]:
@@ -57,9 +56,6 @@ def _first_record(bootstrap: str, topic: str) -> dict[TopicPartition, list]:
         reader.close()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a restore keeps the changelog state written last, whatever input it reflects"
-)
 def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_win_a_restore(
     bootstrap: str, tmp_path: Path
 ) -> None:
@@ -79,7 +75,7 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
 
     # Member A owns the partition and has processed its first message (day 0); then it pauses
     # before sending anything, and the group gives the partition to B.
-    paused = _restored(config, tmp_path / "a")
+    paused = restored_app(config, tmp_path / "a")
     checkpoint = Checkpoint(
         paused._producer, paused._consumer, names["changelog"], names["repartition"], False, 10.0
     )
@@ -109,8 +105,74 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
     assert stale and stale[0] != newest
 
     for state in (tmp_path / "b", tmp_path / "c"):  # the new owner again, and a fresh instance
-        app = _restored(config, state)
+        app = restored_app(config, state)
         try:
             assert app._stores.open(0).get(_PATIENT) == newest, state.name
         finally:
             app._close()
+
+
+def _old_format_file(path: Path, state: bytes, changelog: str) -> None:
+    """A state file as b12stream wrote it before rows carried source offsets."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL)")
+        db.execute(
+            "CREATE TABLE stored_offset (topic TEXT NOT NULL, partition INTEGER NOT NULL,"
+            " next_offset INTEGER NOT NULL, PRIMARY KEY (topic, partition)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO patient_state VALUES ('A|1', ?)", (state,))
+        db.execute("INSERT INTO stored_offset VALUES (?, 0, 0)", (changelog,))
+
+
+@pytest.mark.parametrize(
+    ("stored", "states", "resume", "restored"),
+    [
+        # at-least-once: the highest stamp up to where reading resumes, against the file's row too
+        (None, [(b"day 7", 8), (b"day 0", 4)], 9, (b"day 7", 8)),
+        (None, [(b"day 0", 4), (b"day 7", 8), (b"redone", 8)], 9, (b"redone", 8)),
+        (None, [(b"day 0", 4), (b"day 7", 8)], 6, (b"day 0", 4)),
+        ((b"day 7", 8), [(b"day 0", 4)], 9, (b"day 7", 8)),
+        # offsets set back to 5: the file's row reflects input read again, and gives way
+        ((b"day 7", 8), [(b"day 0", 4)], 5, (b"day 0", 4)),
+        # a row written before rows carried stamps, a record without one: the written order
+        ("old format", [(b"day 0", 4)], 9, (b"day 0", 4)),
+        ((b"day 7", 8), [(b"unstamped", None)], 9, (b"unstamped", None)),
+        # exactly-once: the state written last, as before
+        (None, [(b"day 7", 8), (b"day 0", 4)], None, (b"day 0", 4)),
+    ],
+    ids=[
+        "a stale state written last",
+        "equal stamps, the later",
+        "a state past the resume offset",
+        "a stale state against the file",
+        "the file past the resume offset",
+        "an old-format file",
+        "a record without a stamp",
+        "exactly-once",
+    ],
+)
+def test_a_restore_keeps_the_state_reflecting_the_most_input(
+    bootstrap: str,
+    tmp_path: Path,
+    stored: tuple[bytes, int] | str | None,
+    states: list[tuple[bytes, int | None]],
+    resume: int | None,
+    restored: tuple[bytes, int | None],
+) -> None:
+    changelog = topic_names("kept")["changelog"]
+    create_topic(bootstrap, changelog, 1, {"cleanup.policy": "compact"})
+    path = tmp_path / "partition-0.sqlite"
+    if stored == "old format":
+        _old_format_file(path, b"old", changelog)
+    elif stored is not None:
+        with SqlitePatientStore.open(path) as store:
+            store.put_many({"A|1": stored[0]}, {(changelog, 0): 0}, {"A|1": stored[1]})
+    changelog_states(bootstrap, changelog, [("A|1", state, stamp) for state, stamp in states])
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed")
+    try:
+        with SqlitePatientStore.open(path) as store:
+            assert restore_partition(reader, store, changelog, 0, resume) == len(states)
+            assert (store.get("A|1"), store.source_offsets(["A|1"])["A|1"]) == restored
+            assert store.offset(changelog, 0) == len(states)
+    finally:
+        reader.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from b12stream.errors import StateError
@@ -15,8 +15,12 @@ TopicPartitionKey = tuple[str, int]
 # patient_state is a rowid table: a state is a kilobyte or more, and a WITHOUT ROWID table keeps whole
 # rows in its key b-tree, where an upsert of a 1.2 KB state cost about nine times the CPU (73 against
 # 8 µs). stored_offset rows are tiny, the case WITHOUT ROWID is made for.
+# source_offset: the offset of the stateful topic's partition after the last message the state
+# reflects (the stamp its changelog record carries), which orders states written by two instances;
+# NULL when unknown (a row written by an earlier b12stream, or by `replay`, which reads no topic).
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS patient_state (key TEXT PRIMARY KEY, state BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS patient_state ("
+    " key TEXT PRIMARY KEY, state BLOB NOT NULL, source_offset INTEGER)",
     "CREATE TABLE IF NOT EXISTS stored_offset ("
     " topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,"
     " PRIMARY KEY (topic, partition)) WITHOUT ROWID",
@@ -31,7 +35,8 @@ _CHUNK = 500
 
 
 class SqlitePartition:
-    """Patient rows keyed by patient key text, plus (topic, partition) -> next offset.
+    """Patient rows keyed by patient key text, each with its source offset, plus (topic, partition) ->
+    next offset.
 
     Contract: :meth:`write` stores rows and offsets in ONE SQLite transaction, so after a crash the
     file holds either both or neither. WAL with ``synchronous=NORMAL``: a power loss may drop the last
@@ -53,6 +58,7 @@ class SqlitePartition:
             connection.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 connection.execute(statement)
+            _add_source_offsets(connection)
         except sqlite3.Error as error:
             raise StateError(f"cannot open state file {path}: {error}") from error
         return cls(connection, path)
@@ -63,14 +69,13 @@ class SqlitePartition:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The stored rows among ``keys``; absent keys are absent from the result."""
-        wanted = list(dict.fromkeys(keys))
-        found: dict[str, bytes] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT key, state FROM patient_state WHERE key IN ({marks})"
-            found.update((key, bytes(state)) for key, state in self._query(sql, chunk))
-        return found
+        return {key: bytes(state) for key, state in self._among("state", keys)}
+
+    def source_offsets(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The source offset of each stored row among ``keys`` (None: not known); absent keys are
+        absent from the result."""
+        stamps = self._among("source_offset", keys)
+        return {key: None if stamp is None else int(stamp) for key, stamp in stamps}
 
     def offset(self, topic: str, partition: int) -> int | None:
         """The next offset to read for (topic, partition) as of the last write, or None if never written."""
@@ -102,15 +107,23 @@ class SqlitePartition:
     def keys(self) -> list[str]:
         return [key for (key,) in self._query("SELECT key FROM patient_state ORDER BY key", ())]
 
-    def write(self, rows: Mapping[str, bytes], offsets: Mapping[TopicPartitionKey, int]) -> None:
-        """Upsert ``rows`` and ``offsets`` atomically. Idempotent. Raises StateError (nothing written)."""
+    def write(
+        self,
+        rows: Mapping[str, bytes],
+        offsets: Mapping[TopicPartitionKey, int],
+        source_offsets: Mapping[str, int | None] | None = None,
+    ) -> None:
+        """Upsert ``rows``, each with its source offset (a row absent from ``source_offsets`` has none
+        known), and ``offsets`` atomically. Idempotent. Raises StateError (nothing written)."""
+        stamps = source_offsets or {}
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT INTO patient_state (key, state) VALUES (?, ?)"
-                    " ON CONFLICT(key) DO UPDATE SET state = excluded.state",
-                    list(rows.items()),
+                    "INSERT INTO patient_state (key, state, source_offset) VALUES (?, ?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET"
+                    " state = excluded.state, source_offset = excluded.source_offset",
+                    [(key, state, stamps.get(key)) for key, state in rows.items()],
                 )
                 self._db.executemany(
                     "INSERT INTO stored_offset (topic, partition, next_offset) VALUES (?, ?, ?)"
@@ -128,8 +141,24 @@ class SqlitePartition:
         """Idempotent."""
         self._db.close()
 
+    def _among(self, column: str, keys: Iterable[str]) -> Iterator[tuple[str, object]]:
+        """(key, ``column``) of the stored rows among ``keys``, read in chunks."""
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            yield from self._query(f"SELECT key, {column} FROM patient_state WHERE key IN ({marks})", chunk)
+
     def _query(self, sql: str, parameters: Iterable[object]) -> sqlite3.Cursor:
         try:
             return self._db.execute(sql, tuple(parameters))
         except sqlite3.Error as error:
             raise StateError(f"cannot read state file {self.path}: {error}") from error
+
+
+def _add_source_offsets(connection: sqlite3.Connection) -> None:
+    """Give a file written before rows carried source offsets the column, its rows' offsets unknown.
+    Adding a column with no default rewrites no row, so a large file opens as fast as before."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(patient_state)")}
+    if "source_offset" not in columns:
+        connection.execute("ALTER TABLE patient_state ADD COLUMN source_offset INTEGER")

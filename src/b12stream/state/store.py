@@ -14,10 +14,12 @@ __all__ = ["PartitionedStore", "SqlitePatientStore"]
 class SqlitePatientStore:
     """PatientState bytes by patient key text, with the offsets those rows reflect, in one SQLite file.
 
-    API (stable): ``open(path)``, ``get(key)``, ``get_many(keys)``, ``put_many(rows, offsets)``,
-    ``offset(topic, partition)``, ``topic_id(topic)``, ``set_topic_id(topic, id)``, ``begin()``,
-    ``close()``. ``put_many`` writes rows and offsets in one SQLite transaction. Raises StateError when
-    the file cannot be read or written.
+    API (stable): ``open(path)``, ``get(key)``, ``get_many(keys)``, ``source_offsets(keys)``,
+    ``put_many(rows, offsets, source_offsets)``, ``offset(topic, partition)``, ``topic_id(topic)``,
+    ``set_topic_id(topic, id)``, ``begin()``, ``close()``. ``put_many`` writes rows, their source
+    offsets and the offsets in one SQLite transaction. Raises StateError when the file cannot be read
+    or written. A file written before rows carried source offsets opens as it is, its rows' source
+    offsets unknown.
     """
 
     def __init__(self, partition: SqlitePartition) -> None:
@@ -40,10 +42,20 @@ class SqlitePatientStore:
     def keys(self) -> list[str]:
         return self._partition.keys()
 
+    def source_offsets(self, keys: Iterable[str]) -> dict[str, int | None]:
+        """The source offset of each stored row among ``keys``: the offset of the stateful topic's
+        partition after the last message its state reflects; None when not known."""
+        return self._partition.source_offsets(keys)
+
     def put_many(
-        self, rows: Mapping[str, bytes], offsets: Mapping[TopicPartitionKey, int] | None = None
+        self,
+        rows: Mapping[str, bytes],
+        offsets: Mapping[TopicPartitionKey, int] | None = None,
+        source_offsets: Mapping[str, int | None] | None = None,
     ) -> None:
-        self._partition.write(rows, offsets or {})
+        """Store ``rows`` (a row absent from ``source_offsets`` has no source offset known) and
+        ``offsets``."""
+        self._partition.write(rows, offsets or {}, source_offsets)
 
     def offset(self, topic: str, partition: int) -> int | None:
         """The stored next offset for (topic, partition), or None."""

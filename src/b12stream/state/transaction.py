@@ -24,14 +24,15 @@ class StoreTransaction:
     """Writes for one batch, held in memory until :meth:`flush`.
 
     Nothing reaches the file before ``flush``, so a batch whose Kafka transaction aborts is dropped by
-    simply discarding this object. ``flush`` writes the rows together with the offsets given to
-    :meth:`prepare` in one SQLite transaction.
+    simply discarding this object. ``flush`` writes the rows, each stamped with the source offset, and
+    the offsets given to :meth:`prepare` in one SQLite transaction.
     """
 
     def __init__(self, partition: SqlitePartition) -> None:
         self._partition = partition
         self._rows: dict[str, bytes] = {}
         self._offsets: dict[TopicPartitionKey, int] = {}
+        self._source_offset: int | None = None
         self.status = TransactionStatus.STARTED
 
     @property
@@ -54,17 +55,20 @@ class StoreTransaction:
         self._require(TransactionStatus.STARTED, "put")
         self._rows[key] = state
 
-    def prepare(self, offsets: Mapping[TopicPartitionKey, int]) -> None:
-        """Fix the offsets the rows reflect. No more puts after this."""
+    def prepare(self, offsets: Mapping[TopicPartitionKey, int], source_offset: int | None) -> None:
+        """Fix the offsets the rows reflect, and the stateful-topic offset every row is stamped with
+        (None: not known). No more puts after this."""
         self._require(TransactionStatus.STARTED, "prepare")
         self._offsets = dict(offsets)
+        self._source_offset = source_offset
         self.status = TransactionStatus.PREPARED
 
     def flush(self) -> None:
         """Write rows and offsets atomically. Raises StateError and marks the transaction failed."""
         self._require(TransactionStatus.PREPARED, "flush")
         try:
-            self._partition.write(self._rows, self._offsets)
+            stamps = dict.fromkeys(self._rows, self._source_offset)
+            self._partition.write(self._rows, self._offsets, stamps)
         except StateError:
             self.status = TransactionStatus.FAILED
             raise

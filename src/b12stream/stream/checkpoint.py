@@ -32,10 +32,14 @@ class Checkpoint:
        failure. Changelog and repartition offsets are read from the delivered records.
     4. ``commit_offsets``: exactly-once: ``send_offsets_to_transaction`` with the consumer's group
        metadata (so a stale member is fenced), then ``commit_transaction`` — outputs, changelog and
-       input offsets become visible together or not at all. At-least-once: ``consumer.commit``.
-    5. ``flush_stores``: write each partition's patient rows with its changelog and source offsets
-       in one SQLite transaction. A crash between 4 and 5 loses nothing: the store's changelog
-       offset is behind, and the next restore replays the committed changelog records.
+       input offsets become visible together or not at all. At-least-once: ``consumer.commit``,
+       which a member the group no longer holds is refused, but only after its changelog records
+       were written: they are stamped with the source offset, and a restore keeps the state that
+       reflects the most input, not the one written last (stream/newer_state.py).
+    5. ``flush_stores``: write each partition's patient rows, stamped with its source offset, with
+       its changelog and source offsets in one SQLite transaction. A crash between 4 and 5 loses
+       nothing: the store's changelog offset is behind, and the next restore replays the committed
+       changelog records.
 
     ``abort`` undoes an unfinished checkpoint: aborts the Kafka transaction and discards the state
     transactions. Any failure before step 4 completes must be followed by ``abort``.
@@ -61,7 +65,7 @@ class Checkpoint:
         self._failure: BaseException | None = None
         self._tracked_futures: list[object] = []
         self._ends: dict[tuple[str, int], int] = {}
-        self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int]]] = {}
+        self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int], int]] = {}
         self._in_transaction = False
 
     def begin(self) -> None:
@@ -71,9 +75,9 @@ class Checkpoint:
 
     def add_store(self, partition: int, transaction: StoreTransaction, source: tuple[str, int]) -> None:
         """Register ``partition``'s state transaction and the source offset (topic, next offset) it
-        reflects; the changelog offset is added at ``flush``."""
+        reflects, which also stamps its rows; the changelog offset is added at ``flush``."""
         topic, next_offset = source
-        self._stores[partition] = (transaction, {(topic, partition): next_offset})
+        self._stores[partition] = (transaction, {(topic, partition): next_offset}, next_offset)
 
     def send(self, records: Iterable[OutRecord]) -> None:
         for record in records:
@@ -111,7 +115,7 @@ class Checkpoint:
             metadata = future.value  # type: ignore[attr-defined]
             key = (metadata.topic, metadata.partition)
             self._ends[key] = max(self._ends.get(key, 0), metadata.offset + 1)
-        for partition, (_, offsets) in self._stores.items():
+        for partition, (_, offsets, _) in self._stores.items():
             key = (self._changelog, partition)
             if key in self._ends:
                 offsets[key] = self._ends[key]
@@ -140,14 +144,14 @@ class Checkpoint:
             self._consumer.commit(committed)
 
     def flush_stores(self) -> None:
-        for transaction, offsets in self._stores.values():
-            transaction.prepare(offsets)
+        for transaction, offsets, source_offset in self._stores.values():
+            transaction.prepare(offsets, source_offset)
             transaction.flush()
 
     def abort(self) -> None:
         """Discard the state transactions and abort the Kafka transaction if one is open. The abort
         itself may raise (a fenced or broken producer); the caller then rebuilds the producer."""
-        for transaction, _ in self._stores.values():
+        for transaction, _, _ in self._stores.values():
             transaction.fail()
         if self._in_transaction:
             self._in_transaction = False

@@ -7,11 +7,13 @@ import time
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from b12stream.errors import ConfigError
 from b12stream.log import get_logger
 from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.errors import StateCorrupted, TransientBrokerError
+from b12stream.stream.newer_state import supersedes
 from b12stream.stream.records import header_text
 from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
 
@@ -67,9 +69,12 @@ def restore_partition(
     The reader is read_committed, so records of aborted transactions are never seen. When
     ``committed_source`` is given (at-least-once: where this instance resumes reading the stateful
     partition, its committed offset or, with none, its first offset), records stamped with a source
-    offset beyond it come from a batch whose input will be processed again: they are skipped. Rows and
-    the new changelog offset are written together, in chunks, so an interrupted restore resumes where
-    it stopped. Returns the number of records read.
+    offset beyond it come from a batch whose input will be processed again: they are skipped; and of
+    a patient's other states, the one with the highest stamp is kept, not the one written last
+    (``supersedes``): an instance that lost the partition while holding a batch may write its states
+    after the new owner's newer ones. Rows (each with its stamp) and the new changelog offset are
+    written together, in chunks, so an interrupted restore resumes where it stopped. Returns the
+    number of records read.
 
     ``log_ends`` (exactly-once): a read_uncommitted client, whose end offsets count the records of
     transactions still open. The restore then first waits until every transaction that wrote to the
@@ -89,22 +94,17 @@ def restore_partition(
         return 0
     reader.assign([tp])
     reader.seek(tp, start)
-    rows: dict[str, bytes] = {}
+    kept = _Kept(store, committed_source)
     read = 0
     try:
         while reader.position(tp) < end:
             waiting.check("not restored")
-            for record in reader.poll(timeout_ms=200).get(tp, []):
-                read += 1
-                if record.key is None or record.value is None:
-                    continue
-                if committed_source is not None and _source_offset(record.headers) > committed_source:
-                    continue
-                rows[record.key.decode("utf-8")] = record.value
-            if len(rows) >= _CHUNK:
-                store.put_many(rows, {(changelog, partition): reader.position(tp)})
-                rows = {}
-        store.put_many(rows, {(changelog, partition): reader.position(tp)})
+            records = reader.poll(timeout_ms=200).get(tp, [])
+            read += len(records)
+            kept.offer([_stamped(r) for r in records if r.key is not None and r.value is not None])
+            if len(kept.rows) >= _CHUNK:
+                kept.write({(changelog, partition): reader.position(tp)})
+        kept.write({(changelog, partition): reader.position(tp)})
     finally:
         reader.assign([])
     _log.info("partition restored", partition=partition, records=read, from_offset=start, to_offset=end)
@@ -149,6 +149,46 @@ def _settled_end(
         waiting.stop.wait(_SETTLE_POLL_S)
 
 
-def _source_offset(headers: object) -> int:
-    text = header_text(headers, CHANGELOG_SOURCE_HEADER)
-    return int(text) if text is not None and text.isdigit() else 0
+class _Kept:
+    """The states a restore keeps, per patient, until they are written to the store with their stamps.
+
+    Exactly-once (``committed_source`` None): the state written last, as only committed transactions
+    are read and a stale instance is fenced. At-least-once: states stamped past ``committed_source``
+    are skipped, and of the others the one ``supersedes`` picks, against the store's row too."""
+
+    def __init__(self, store: SqlitePatientStore, committed_source: int | None) -> None:
+        self._store = store
+        self._resume = committed_source
+        self.rows: dict[str, bytes] = {}
+        self._stamps: dict[str, int | None] = {}  # of the rows kept and of the store's rows looked at
+
+    def offer(self, records: list[tuple[str, bytes, int | None]]) -> None:
+        """Records (key, state, stamp) in the order they were written."""
+        resume = self._resume
+        if resume is None:
+            for key, state, stamp in records:
+                self.rows[key] = state
+                self._stamps[key] = stamp
+            return
+        # A state stamped past where reading resumes comes from a batch whose input is read again.
+        kept = [(key, state, stamp) for key, state, stamp in records if stamp is None or stamp <= resume]
+        self._stamps.update(self._store.source_offsets(key for key, _, _ in kept if key not in self._stamps))
+        for key, state, stamp in kept:
+            if key in self._stamps and not supersedes(stamp, self._stamps[key], resume):
+                continue
+            self.rows[key] = state
+            self._stamps[key] = stamp
+
+    def write(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Store the rows kept with their stamps and ``offsets``; the store now holds what was kept."""
+        stamps = {key: self._stamps[key] for key in self.rows}
+        self._store.put_many(self.rows, offsets, stamps)
+        self.rows = {}
+        self._stamps = {}
+
+
+def _stamped(record: ConsumerRecord) -> tuple[str, bytes, int | None]:
+    """A changelog record's key, state and stamp (None when it has none)."""
+    text = header_text(record.headers, CHANGELOG_SOURCE_HEADER)
+    stamp = int(text) if text is not None and text.isdigit() else None
+    return record.key.decode("utf-8"), record.value, stamp
