@@ -1,6 +1,8 @@
 """A changelog topic deleted and created again under the same name holds none of the records the state
 files were built from: the engine stops with an error naming the topic, and never wipes the files
-(they may be the only copy left of the patients' histories) nor restores them from the new topic."""
+(they may be the only copy left of the patients' histories) nor restores them from the new topic.
+A stateful topic deleted and created again starts its offsets over, and the changelog's stamps from
+the old one mean nothing against them."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from kafka.errors import TopicAlreadyExistsError
 from b12stream.errors import ConfigError
 from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.lifecycle import PartitionPhase
-from tests.integration.harness import changelog_states, create_topic, restored_app, topic_names, write_config
+from tests.integration.harness import (
+    changelog_states,
+    create_topic,
+    produce,
+    restored_app,
+    topic_names,
+    write_config,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +44,11 @@ def _delete(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
-def _create_again(bootstrap: str, topic: str) -> None:
+def _create_again(bootstrap: str, topic: str, configs: dict[str, str] | None) -> None:
     deadline = time.monotonic() + 30
     while True:  # the broker may still be removing the old topic
         try:
-            create_topic(bootstrap, topic, 1, {"cleanup.policy": "compact"})
+            create_topic(bootstrap, topic, 1, configs)
             return
         except TopicAlreadyExistsError:
             assert time.monotonic() < deadline, f"topic {topic} not created again"
@@ -66,7 +75,7 @@ def test_a_recreated_changelog_stops_the_engine_and_keeps_the_state_file(
 
     _delete(bootstrap, names["changelog"])
     if new_records:  # recreated elsewhere and written to, past the offset the file stands at
-        _create_again(bootstrap, names["changelog"])
+        _create_again(bootstrap, names["changelog"], {"cleanup.policy": "compact"})
         _states(bootstrap, names["changelog"], [f"B|{n}" for n in range(new_records)])
     # (with none, the engine's start creates the missing changelog again, empty)
 
@@ -96,5 +105,30 @@ def test_a_state_file_keeps_its_changelog_across_restarts(bootstrap: str, tmp_pa
     try:
         assert app._table.phase(0) is PartitionPhase.RUNNING
         assert app._stores.open(0).keys() == ["A|1", "A|2"]
+    finally:
+        app._close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a stamp names no topic: one from the old stateful topic, past the new topic's first offset, "
+    "is taken for a batch to read again and skipped, though its input is gone (design: stamp the "
+    "stateful topic's id too, and order or skip by offset only stamps of the current topic)",
+)
+def test_at_least_once_a_recreated_stateful_topic_keeps_the_states_built_from_the_old_one(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    names = topic_names("source-recreated")
+    create_topic(bootstrap, names["input"], 1)
+    create_topic(bootstrap, names["changelog"], 1, {"cleanup.policy": "compact"})
+    produce(bootstrap, names["input"], [b"x"] * 5)
+    changelog_states(bootstrap, names["changelog"], [("A|1", b"state of A|1", 5)])  # the old topic's 5
+    _delete(bootstrap, names["input"])
+    _create_again(bootstrap, names["input"], None)  # empty; the group's offsets went with the old one
+    guarantee = {"processing_guarantee": "at_least_once", "input_keyed_by_patient": True, "partitions": 1}
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **guarantee)
+    app = restored_app(config, tmp_path / "state")
+    try:
+        assert app._stores.open(0).get("A|1") == b"state of A|1"
     finally:
         app._close()
