@@ -9,6 +9,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,17 @@ from b12stream.engine.engine import Engine
 from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.app import StreamApp
 from b12stream.stream.checkpoint import Checkpoint
-from b12stream.stream.restore import restore_partition
+from b12stream.stream.lifecycle import PartitionPhase
+from b12stream.stream.restore import StampedState, restore_partition
 from b12stream.stream.settings import load_kafka_settings
 from tests.conftest import SAMPLES
 from tests.integration.harness import (
     changelog_states,
     create_topic,
+    for_patient_copy,
     hl7_messages,
     produce,
+    read_to_end,
     restored_app,
     topic_names,
     write_config,
@@ -56,8 +60,9 @@ def _first_record(bootstrap: str, topic: str) -> dict[TopicPartition, list]:
         reader.close()
 
 
+@pytest.mark.parametrize("owner_runs", [True, False], ids=["the owner runs on", "the owner stopped"])
 def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_win_a_restore(
-    bootstrap: str, tmp_path: Path
+    bootstrap: str, tmp_path: Path, owner_runs: bool
 ) -> None:
     names = topic_names("stale")
     create_topic(bootstrap, names["input"], 1)
@@ -84,25 +89,31 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
     owner = StreamApp(settings, Engine.load(config), tmp_path / "b", threading.Event())
     try:
         owner._connect()
-        deadline = time.monotonic() + 60
-        while owner._counts["processed"] < len(_MESSAGES):  # day 0 and day 7, committed
-            assert time.monotonic() < deadline, "the new owner never processed both messages"
-            owner._cycle()
+        _cycle_until(owner, lambda: owner._counts["processed"] == len(_MESSAGES))  # day 0 and day 7
         newest = owner._stores.open(0).get(_PATIENT)
+        assert newest is not None
+        if not owner_runs:
+            owner._close()
+
+        # A wakes up and sends its batch: its day-0 state lands in the changelog after B's day-7
+        # state. (Its offset commit would then be refused: it is no longer in the group.)
+        try:
+            for result in results:
+                checkpoint.send(result.records)
+            checkpoint.flush()
+        finally:
+            paused._close()
+        stale = [r.value for result in results for r in result.records if r.topic == names["changelog"]]
+        assert stale and stale[0] != newest
+
+        if owner_runs:  # B's next batch finds A's record among its own, and restores the partition
+            produce(bootstrap, names["input"], [for_patient_copy(_MESSAGES[0], 1)])
+            _cycle_until(owner, lambda: owner._counts["processed"] == len(_MESSAGES) + 1)
+            assert owner._table.phase(0) is PartitionPhase.ASSIGNED
+            _cycle_until(owner, lambda: owner._table.is_running(0))
+            assert _written_last(bootstrap, names["changelog"]) == newest
     finally:
         owner._close()
-    assert newest is not None
-
-    # A wakes up and sends its batch: the day-0 state lands in the changelog after B's day-7 state.
-    # (Its offset commit would then be refused: it is no longer in the group.)
-    try:
-        for result in results:
-            checkpoint.send(result.records)
-        checkpoint.flush()
-    finally:
-        paused._close()
-    stale = [r.value for result in results for r in result.records if r.topic == names["changelog"]]
-    assert stale and stale[0] != newest
 
     for state in (tmp_path / "b", tmp_path / "c"):  # the new owner again, and a fresh instance
         app = restored_app(config, state)
@@ -110,6 +121,19 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
             assert app._stores.open(0).get(_PATIENT) == newest, state.name
         finally:
             app._close()
+        assert _written_last(bootstrap, names["changelog"]) == newest, state.name
+
+
+def _written_last(bootstrap: str, changelog: str) -> bytes:
+    """The patient's state written last to the changelog: the one compaction keeps."""
+    return [r.value for r in read_to_end(bootstrap, changelog) if r.key == _PATIENT.encode()][-1]
+
+
+def _cycle_until(app: StreamApp, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, "the engine never got there"
+        app._cycle()
 
 
 def _old_format_file(path: Path, state: bytes, changelog: str) -> None:
@@ -124,25 +148,31 @@ def _old_format_file(path: Path, state: bytes, changelog: str) -> None:
         db.execute("INSERT INTO stored_offset VALUES (?, 0, 0)", (changelog,))
 
 
+_DAY_7 = ("A|1", b"day 7", 8)
+
+
 @pytest.mark.parametrize(
-    ("stored", "states", "resume", "restored"),
+    ("stored", "states", "resume", "restored", "republished"),
     [
-        # at-least-once: the highest stamp up to where reading resumes, against the file's row too
-        (None, [(b"day 7", 8), (b"day 0", 4)], 9, (b"day 7", 8)),
-        (None, [(b"day 0", 4), (b"day 7", 8), (b"redone", 8)], 9, (b"redone", 8)),
-        (None, [(b"day 0", 4), (b"day 7", 8)], 6, (b"day 0", 4)),
-        ((b"day 7", 8), [(b"day 0", 4)], 9, (b"day 7", 8)),
+        # at-least-once: the highest stamp up to where reading resumes, against the file's row too;
+        # one kept over a stale state written after it is written again
+        (None, [(b"day 7", 8), (b"day 0", 4)], 9, (b"day 7", 8), [_DAY_7]),
+        (None, [(b"day 0", 4), (b"day 7", 8), (b"redone", 8)], 9, (b"redone", 8), []),
+        (None, [(b"day 7", 8), (b"day 0", 4), (b"day 9", 9)], 9, (b"day 9", 9), []),
+        (None, [(b"day 0", 4), (b"day 7", 8)], 6, (b"day 0", 4), []),
+        ((b"day 7", 8), [(b"day 0", 4)], 9, (b"day 7", 8), [_DAY_7]),
         # offsets set back to 5: the file's row reflects input read again, and gives way
-        ((b"day 7", 8), [(b"day 0", 4)], 5, (b"day 0", 4)),
+        ((b"day 7", 8), [(b"day 0", 4)], 5, (b"day 0", 4), []),
         # a row written before rows carried stamps, a record without one: the written order
-        ("old format", [(b"day 0", 4)], 9, (b"day 0", 4)),
-        ((b"day 7", 8), [(b"unstamped", None)], 9, (b"unstamped", None)),
+        ("old format", [(b"day 0", 4)], 9, (b"day 0", 4), []),
+        ((b"day 7", 8), [(b"unstamped", None)], 9, (b"unstamped", None), []),
         # exactly-once: the state written last, as before
-        (None, [(b"day 7", 8), (b"day 0", 4)], None, (b"day 0", 4)),
+        (None, [(b"day 7", 8), (b"day 0", 4)], None, (b"day 0", 4), []),
     ],
     ids=[
         "a stale state written last",
         "equal stamps, the later",
+        "a stale state, then a newer one",
         "a state past the resume offset",
         "a stale state against the file",
         "the file past the resume offset",
@@ -158,6 +188,7 @@ def test_a_restore_keeps_the_state_reflecting_the_most_input(
     states: list[tuple[bytes, int | None]],
     resume: int | None,
     restored: tuple[bytes, int | None],
+    republished: list[StampedState],
 ) -> None:
     changelog = topic_names("kept")["changelog"]
     create_topic(bootstrap, changelog, 1, {"cleanup.policy": "compact"})
@@ -169,10 +200,13 @@ def test_a_restore_keeps_the_state_reflecting_the_most_input(
             store.put_many({"A|1": stored[0]}, {(changelog, 0): 0}, {"A|1": stored[1]})
     changelog_states(bootstrap, changelog, [("A|1", state, stamp) for state, stamp in states])
     reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed")
+    sent: list[StampedState] = []
     try:
         with SqlitePatientStore.open(path) as store:
-            assert restore_partition(reader, store, changelog, 0, resume) == len(states)
+            read = restore_partition(reader, store, changelog, 0, resume, republish=sent.extend)
+            assert read == len(states)
             assert (store.get("A|1"), store.source_offsets(["A|1"])["A|1"]) == restored
             assert store.offset(changelog, 0) == len(states)
     finally:
         reader.close()
+    assert sent == republished

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -32,12 +32,12 @@ from b12stream.stream.clients import (
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
-from b12stream.stream.records import Message, SourceRef
+from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import unpack
-from b12stream.stream.restore import claim_changelog, restore_partition
+from b12stream.stream.restore import StampedState, claim_changelog, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
-from b12stream.stream.stages import StageResult, Stages, split_record
+from b12stream.stream.stages import StageResult, Stages, changelog_stamp, split_record
 
 __all__ = ["StreamApp", "instance_id"]
 
@@ -234,7 +234,10 @@ class StreamApp:
             checkpoint.flush_stores()
         except StateError as error:  # Kafka has the batch; the changelog brings the file up to date
             _log.warning("state flush failed; restoring from changelog", error=str(error))
-            self._restore_again(checkpoint)
+            self._restore_again(checkpoint.partitions())
+        for partition in checkpoint.written_by_others():
+            _log.warning("changelog written by another instance; restoring again", partition=partition)
+            self._restore_again([partition])
         self._in_place.wrote(checkpoint.repartition_ends())
         for result in results:
             self._counts["processed"] += result.processed
@@ -272,9 +275,12 @@ class StreamApp:
                 offsets.setdefault(TopicPartition(self.stateful_topic, partition), in_place[partition])
                 earlier, next_offset = stateful.get(partition, ([], in_place[partition]))
                 stateful[partition] = ([*earlier, *kept], next_offset)
+        changelog = self.settings.topics.changelog
         for partition, (messages, next_offset) in sorted(stateful.items()):
-            transaction = self._stores.open(partition).begin()
-            checkpoint.add_store(partition, transaction, (self.stateful_topic, next_offset))
+            store = self._stores.open(partition)
+            transaction = store.begin()
+            at = store.offset(changelog, partition) or 0
+            checkpoint.add_store(partition, transaction, (self.stateful_topic, next_offset), at)
             results.append(self._stages.process(messages, transaction, partition, next_offset))
         return results, offsets
 
@@ -321,13 +327,13 @@ class StreamApp:
         self._drop_producer()
         for tp, records in batch.items():
             self._rewind.setdefault(tp, records[0].offset)
-        self._restore_again(checkpoint)
+        self._restore_again(checkpoint.partitions())
 
-    def _restore_again(self, checkpoint: Checkpoint) -> None:
-        """Restore the batch's stateful partitions from the changelog before they run again: their
-        files may lack what Kafka committed. Every partition with state in the batch counts, not only
+    def _restore_again(self, partitions: Iterable[int]) -> None:
+        """Restore these stateful partitions from the changelog before they run again: their files
+        may lack what Kafka committed. For a batch, every partition with state in it counts, not only
         those read in it: a partition taken in place has no records in the batch."""
-        for partition in checkpoint.partitions():
+        for partition in partitions:
             if self._table.is_running(partition):
                 self._table.move(partition, PartitionPhase.ASSIGNED)
 
@@ -456,7 +462,37 @@ class StreamApp:
         store = self._stores.open(partition)
         changelog = self.settings.topics.changelog
         claim_changelog(store, changelog, changelog_id)
-        restore_partition(self._reader, store, changelog, partition, committed, self._log_ends, self._stop)
+        republish = None if self.settings.exactly_once else self._republisher(partition)
+        reader, log_ends, stop = self._reader, self._log_ends, self._stop
+        restore_partition(reader, store, changelog, partition, committed, log_ends, stop, republish=republish)
+
+    def _republisher(self, partition: int) -> Callable[[list[StampedState]], None]:
+        """At-least-once: how a restore of ``partition`` writes again to the changelog the states it
+        kept over stale ones written after them (stream/restore.py), each with its stamp. Raises
+        TransientBrokerError when they are not all delivered in time."""
+        topics = self.settings.topics
+
+        def republish(states: list[StampedState]) -> None:
+            assert self._producer is not None and self._consumer is not None  # made before any restore
+            checkpoint = Checkpoint(
+                self._producer,
+                self._consumer,
+                topics.changelog,
+                topics.repartition,
+                False,
+                self.settings.flush_timeout_s,
+                self._stop,
+            )
+            checkpoint.send(
+                OutRecord(topics.changelog, key.encode("utf-8"), state, changelog_stamp(stamp), partition)
+                for key, state, stamp in states
+            )
+            checkpoint.flush()
+            _log.warning(
+                "stale changelog states outranked; written again", partition=partition, count=len(states)
+            )
+
+        return republish
 
     def _report(self) -> None:
         now = time.monotonic()

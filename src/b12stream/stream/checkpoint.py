@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -65,7 +66,10 @@ class Checkpoint:
         self._failure: BaseException | None = None
         self._tracked_futures: list[object] = []
         self._ends: dict[tuple[str, int], int] = {}
-        self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int], int]] = {}
+        self._stores: dict[int, tuple[StoreTransaction, dict[tuple[str, int], int]]] = {}
+        self._source_offsets: dict[int, int] = {}  # each store's rows' stamp
+        self._changelog_starts: dict[int, int] = {}  # each store's changelog offset before the batch
+        self._written_by_others: list[int] = []
         self._in_transaction = False
 
     def begin(self) -> None:
@@ -73,11 +77,16 @@ class Checkpoint:
             self._producer.begin_transaction()
             self._in_transaction = True
 
-    def add_store(self, partition: int, transaction: StoreTransaction, source: tuple[str, int]) -> None:
-        """Register ``partition``'s state transaction and the source offset (topic, next offset) it
-        reflects, which also stamps its rows; the changelog offset is added at ``flush``."""
+    def add_store(
+        self, partition: int, transaction: StoreTransaction, source: tuple[str, int], changelog_offset: int
+    ) -> None:
+        """Register ``partition``'s state transaction, the source offset (topic, next offset) it
+        reflects, which also stamps its rows, and the changelog offset its store stands at; the
+        changelog offset the batch brings it to is set at ``flush``."""
         topic, next_offset = source
-        self._stores[partition] = (transaction, {(topic, partition): next_offset}, next_offset)
+        self._stores[partition] = (transaction, {(topic, partition): next_offset})
+        self._source_offsets[partition] = next_offset
+        self._changelog_starts[partition] = changelog_offset
 
     def send(self, records: Iterable[OutRecord]) -> None:
         for record in records:
@@ -111,14 +120,31 @@ class Checkpoint:
             ) from error
         if self._failure is not None:
             raise TransientBrokerError(f"a record was not delivered: {self._failure!r}") from self._failure
+        written: dict[tuple[str, int], int] = defaultdict(int)
         for future in self._tracked_futures:
             metadata = future.value  # type: ignore[attr-defined]
             key = (metadata.topic, metadata.partition)
             self._ends[key] = max(self._ends.get(key, 0), metadata.offset + 1)
-        for partition, (_, offsets, _) in self._stores.items():
+            written[key] += 1
+        for partition, (_, offsets) in self._stores.items():
             key = (self._changelog, partition)
-            if key in self._ends:
+            if key not in self._ends:
+                continue
+            start = self._changelog_starts[partition]
+            if self._exactly_once or self._ends[key] - start == written[key]:
                 offsets[key] = self._ends[key]
+            else:  # the store stays where it was, and is restored from there
+                self._written_by_others.append(partition)
+
+    def written_by_others(self) -> list[int]:
+        """After ``flush``, at-least-once: the stateful partitions whose changelog another instance
+        wrote to since this one's store last read or wrote it (an instance that had lost the
+        partition while holding a batch: nothing fences it). Their stores keep their changelog
+        offsets, to be restored again from there, which keeps the newer of each patient's states
+        and writes it again over a stale one (stream/restore.py). Exactly-once: none are looked
+        for (only this instance's committed transactions can write there, and their markers take
+        offsets too)."""
+        return sorted(self._written_by_others)
 
     def partitions(self) -> list[int]:
         """The stateful partitions whose state this batch changes: read in it, or taken in place."""
@@ -144,14 +170,14 @@ class Checkpoint:
             self._consumer.commit(committed)
 
     def flush_stores(self) -> None:
-        for transaction, offsets, source_offset in self._stores.values():
-            transaction.prepare(offsets, source_offset)
+        for partition, (transaction, offsets) in self._stores.items():
+            transaction.prepare(offsets, self._source_offsets[partition])
             transaction.flush()
 
     def abort(self) -> None:
         """Discard the state transactions and abort the Kafka transaction if one is open. The abort
         itself may raise (a fenced or broken producer); the caller then rebuilds the producer."""
-        for transaction, _, _ in self._stores.values():
+        for transaction, _ in self._stores.values():
             transaction.fail()
         if self._in_transaction:
             self._in_transaction = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
@@ -17,8 +18,10 @@ from b12stream.stream.newer_state import supersedes
 from b12stream.stream.records import header_text
 from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
 
-__all__ = ["claim_changelog", "restore_partition"]
+__all__ = ["StampedState", "claim_changelog", "restore_partition"]
 
+# A patient's key, a state of theirs and its stamp: the stateful offset it reflects (None: not known).
+StampedState = tuple[str, bytes, int | None]
 _CHUNK = 5000
 _SETTLE_POLL_S = 0.02
 _log = get_logger("stream.restore")
@@ -63,6 +66,7 @@ def restore_partition(
     log_ends: KafkaConsumer | None = None,
     stop: threading.Event | None = None,
     timeout_s: float = 120.0,
+    republish: Callable[[list[StampedState]], None] | None = None,
 ) -> int:
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
 
@@ -72,9 +76,12 @@ def restore_partition(
     offset beyond it come from a batch whose input will be processed again: they are skipped; and of
     a patient's other states, the one with the highest stamp is kept, not the one written last
     (``supersedes``): an instance that lost the partition while holding a batch may write its states
-    after the new owner's newer ones. Rows (each with its stamp) and the new changelog offset are
-    written together, in chunks, so an interrupted restore resumes where it stopped. Returns the
-    number of records read.
+    after the new owner's newer ones. Such a stale state stays the last one of its key in the topic,
+    though, the one compaction keeps: ``republish`` is given the states kept over a stale state written
+    after them, to write them to the changelog again, before the chunk that read the stale state is
+    stored (so that a restore interrupted in between finds it again). Rows (each with its stamp) and
+    the new changelog offset are written together, in chunks, so an interrupted restore resumes where
+    it stopped. Returns the number of records read.
 
     ``log_ends`` (exactly-once): a read_uncommitted client, whose end offsets count the records of
     transactions still open. The restore then first waits until every transaction that wrote to the
@@ -103,8 +110,8 @@ def restore_partition(
             read += len(records)
             kept.offer([_stamped(r) for r in records if r.key is not None and r.value is not None])
             if len(kept.rows) >= _CHUNK:
-                kept.write({(changelog, partition): reader.position(tp)})
-        kept.write({(changelog, partition): reader.position(tp)})
+                kept.write({(changelog, partition): reader.position(tp)}, republish)
+        kept.write({(changelog, partition): reader.position(tp)}, republish)
     finally:
         reader.assign([])
     _log.info("partition restored", partition=partition, records=read, from_offset=start, to_offset=end)
@@ -161,8 +168,9 @@ class _Kept:
         self._resume = committed_source
         self.rows: dict[str, bytes] = {}
         self._stamps: dict[str, int | None] = {}  # of the rows kept and of the store's rows looked at
+        self._outranked: set[str] = set()  # keys whose state written last so far is a stale one
 
-    def offer(self, records: list[tuple[str, bytes, int | None]]) -> None:
+    def offer(self, records: list[StampedState]) -> None:
         """Records (key, state, stamp) in the order they were written."""
         resume = self._resume
         if resume is None:
@@ -175,19 +183,29 @@ class _Kept:
         self._stamps.update(self._store.source_offsets(key for key, _, _ in kept if key not in self._stamps))
         for key, state, stamp in kept:
             if key in self._stamps and not supersedes(stamp, self._stamps[key], resume):
+                self._outranked.add(key)
                 continue
+            self._outranked.discard(key)
             self.rows[key] = state
             self._stamps[key] = stamp
 
-    def write(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Store the rows kept with their stamps and ``offsets``; the store now holds what was kept."""
+    def write(
+        self, offsets: dict[tuple[str, int], int], republish: Callable[[list[StampedState]], None] | None
+    ) -> None:
+        """Give ``republish`` the states kept over a stale state written after them, then store the
+        rows kept with their stamps and ``offsets``; the store now holds what was kept."""
+        if republish is not None and self._outranked:
+            keys = sorted(self._outranked)
+            states = {**self._store.get_many(key for key in keys if key not in self.rows), **self.rows}
+            republish([(key, states[key], self._stamps[key]) for key in keys])
         stamps = {key: self._stamps[key] for key in self.rows}
         self._store.put_many(self.rows, offsets, stamps)
         self.rows = {}
         self._stamps = {}
+        self._outranked = set()
 
 
-def _stamped(record: ConsumerRecord) -> tuple[str, bytes, int | None]:
+def _stamped(record: ConsumerRecord) -> StampedState:
     """A changelog record's key, state and stamp (None when it has none)."""
     text = header_text(record.headers, CHANGELOG_SOURCE_HEADER)
     stamp = int(text) if text is not None and text.isdigit() else None

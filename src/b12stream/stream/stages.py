@@ -20,11 +20,11 @@ from b12stream.log import get_logger, patient_hash
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
 from b12stream.stream.decoded_states import DecodedStates
-from b12stream.stream.records import Message, OutRecord, SourceRef
+from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
 
-__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "pager_key", "split_record"]
+__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "changelog_stamp", "pager_key", "split_record"]
 
 CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
 
@@ -76,6 +76,12 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
         _new_message(frame.data, _new_source(topic, partition, offset, index, frame.offset), None)
         for index, frame in enumerate(frames)
     ]
+
+
+def changelog_stamp(source_offset: int | None) -> tuple[Header, ...]:
+    """The headers of a changelog state that reflects its stateful partition up to ``source_offset``
+    (the offset after the last message it reflects); none when that is not known."""
+    return () if source_offset is None else ((CHANGELOG_SOURCE_HEADER, str(source_offset).encode()),)
 
 
 def pager_key(page: dict[str, Any]) -> bytes:
@@ -212,7 +218,7 @@ class Stages:
             result.records.extend(published)
             span = range(first, len(result.records))
             applied.setdefault(key, []).append((message, control_id, span))
-        stamp = ((CHANGELOG_SOURCE_HEADER, str(next_offset).encode()),)
+        stamp = changelog_stamp(next_offset)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
         for key in sorted(changed):
