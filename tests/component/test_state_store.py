@@ -10,7 +10,7 @@ import pytest
 
 from b12stream.errors import ConfigError, StateError
 from b12stream.state import PartitionedStore, SqlitePatientStore
-from b12stream.stream.restore import claim_changelog
+from b12stream.stream.restore import claim_changelog, claim_source
 
 
 @pytest.fixture
@@ -119,3 +119,16 @@ def test_a_file_written_before_rows_carried_source_offsets_opens_with_them_unkno
     with SqlitePatientStore.open(path) as store:
         store.put_many({"A|2": b"new"}, {("app.changelog", 0): 6}, {"A|2": 3})
         assert store.source_offsets(["A|1", "A|2"]) == {"A|1": None, "A|2": 3}
+
+
+def test_a_stateful_topic_created_again_makes_row_source_offsets_unknown(store: SqlitePatientStore) -> None:
+    claim_source(store, "app.repartition", None)  # a broker without topic ids: nothing recorded
+    assert store.topic_id("app.repartition") is None
+    store.put_many({"A|1": b"one", "A|2": b"two"}, {}, {"A|1": 7, "A|2": 3})
+    claim_source(store, "app.repartition", "id-1")  # a file that never recorded one takes it
+    claim_source(store, "app.repartition", "id-1")
+    assert store.source_offsets(["A|1", "A|2"]) == {"A|1": 7, "A|2": 3}
+    claim_source(store, "app.repartition", "id-2")
+    assert store.topic_id("app.repartition") == "id-2"
+    assert store.source_offsets(["A|1", "A|2"]) == {"A|1": None, "A|2": None}
+    assert store.get_many(["A|1", "A|2"]) == {"A|1": b"one", "A|2": b"two"}

@@ -24,7 +24,7 @@ from b12stream.engine.engine import Engine
 from b12stream.stream import follow
 from b12stream.stream.app import StreamApp
 from b12stream.stream.settings import load_kafka_settings
-from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
+from b12stream.stream.stages import changelog_stamp
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -74,12 +74,18 @@ def produce(
     return count
 
 
-def changelog_states(bootstrap: str, changelog: str, states: Iterable[tuple[str, bytes, int | None]]) -> None:
+def changelog_states(
+    bootstrap: str,
+    changelog: str,
+    states: Iterable[tuple[str, bytes, int | None]],
+    source_id: str | None = None,
+) -> None:
     """Patient states (key, state, stamp) written to partition 0 of ``changelog`` in this order, each
-    stamped with the stateful offset its batch read up to (None: without the stamp header)."""
+    stamped with the stateful offset its batch read up to (None: without the stamp headers) and the
+    stateful topic's id ``source_id`` (None: without it)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for key, state, stamp in states:
-        headers = [] if stamp is None else [(CHANGELOG_SOURCE_HEADER, str(stamp).encode())]
+        headers = list(changelog_stamp(stamp, source_id))
         producer.send(changelog, state, key=key.encode(), partition=0, headers=headers)
     producer.flush()
     producer.close()

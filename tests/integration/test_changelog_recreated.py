@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from b12stream.errors import ConfigError
 from b12stream.state.store import SqlitePatientStore
+from b12stream.stream.admin import topic_ids
 from b12stream.stream.lifecycle import PartitionPhase
+from b12stream.stream.settings import load_kafka_settings
 from tests.integration.harness import (
     changelog_states,
     create_topic,
@@ -109,26 +113,42 @@ def test_a_state_file_keeps_its_changelog_across_restarts(bootstrap: str, tmp_pa
         app._close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stamp names no topic: one from the old stateful topic, past the new topic's first offset, "
-    "is taken for a batch to read again and skipped, though its input is gone (design: stamp the "
-    "stateful topic's id too, and order or skip by offset only stamps of the current topic)",
-)
-def test_at_least_once_a_recreated_stateful_topic_keeps_the_states_built_from_the_old_one(
+def test_at_least_once_states_from_a_recreated_stateful_topic_are_neither_skipped_nor_ranked_by_offset(
     bootstrap: str, tmp_path: Path
 ) -> None:
+    """The stateful topic deleted and created again counts its offsets anew, and the group's offsets
+    went with the old one. A state stamped from the old topic is kept though its offset is past where
+    reading resumes (its input is gone), and it does not outrank a later state of the new topic."""
     names = topic_names("source-recreated")
     create_topic(bootstrap, names["input"], 1)
     create_topic(bootstrap, names["changelog"], 1, {"cleanup.policy": "compact"})
-    produce(bootstrap, names["input"], [b"x"] * 5)
-    changelog_states(bootstrap, names["changelog"], [("A|1", b"state of A|1", 5)])  # the old topic's 5
-    _delete(bootstrap, names["input"])
-    _create_again(bootstrap, names["input"], None)  # empty; the group's offsets went with the old one
     guarantee = {"processing_guarantee": "at_least_once", "input_keyed_by_patient": True, "partitions": 1}
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **guarantee)
+    settings = load_kafka_settings(config)
+    produce(bootstrap, names["input"], [b"x"] * 9)
+    old = topic_ids(settings, [names["input"]])[names["input"]]
+    changelog_states(bootstrap, names["changelog"], [("A|1", b"old A|1", 9), ("A|2", b"old A|2", 5)], old)
+    _delete(bootstrap, names["input"])
+    _create_again(bootstrap, names["input"], None)
+    produce(bootstrap, names["input"], [b"y"] * 6)
+    new = topic_ids(settings, [names["input"]])[names["input"]]
+    assert old is not None and new not in (None, old)
+    changelog_states(bootstrap, names["changelog"], [("A|2", b"new A|2", 3)], new)
+    _commit(bootstrap, f"app-{names['input']}", TopicPartition(names["input"], 0), 6)
     app = restored_app(config, tmp_path / "state")
     try:
-        assert app._stores.open(0).get("A|1") == b"state of A|1"
+        store = app._stores.open(0)
+        assert store.get_many(["A|1", "A|2"]) == {"A|1": b"old A|1", "A|2": b"new A|2"}
+        assert store.source_offsets(["A|1", "A|2"]) == {"A|1": None, "A|2": 3}
     finally:
         app._close()
+
+
+def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """Commit ``offset`` for ``tp`` in ``group``, which has no member."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        consumer.assign([tp])
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+    finally:
+        consumer.close(autocommit=False)

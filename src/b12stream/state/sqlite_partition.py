@@ -104,6 +104,13 @@ class SqlitePartition:
         except sqlite3.Error as error:
             raise StateError(f"cannot write state file {self.path}: {error}") from error
 
+    def forget_source_offsets(self) -> None:
+        """Make every row's source offset unknown. Raises StateError (nothing written)."""
+        try:
+            self._db.execute("UPDATE patient_state SET source_offset = NULL WHERE source_offset IS NOT NULL")
+        except sqlite3.Error as error:
+            raise StateError(f"cannot write state file {self.path}: {error}") from error
+
     def keys(self) -> list[str]:
         return [key for (key,) in self._query("SELECT key FROM patient_state ORDER BY key", ())]
 

@@ -15,11 +15,11 @@ class SqlitePatientStore:
     """PatientState bytes by patient key text, with the offsets those rows reflect, in one SQLite file.
 
     API (stable): ``open(path)``, ``get(key)``, ``get_many(keys)``, ``source_offsets(keys)``,
-    ``put_many(rows, offsets, source_offsets)``, ``offset(topic, partition)``, ``topic_id(topic)``,
-    ``set_topic_id(topic, id)``, ``begin()``, ``close()``. ``put_many`` writes rows, their source
-    offsets and the offsets in one SQLite transaction. Raises StateError when the file cannot be read
-    or written. A file written before rows carried source offsets opens as it is, its rows' source
-    offsets unknown.
+    ``forget_source_offsets()``, ``put_many(rows, offsets, source_offsets)``, ``offset(topic,
+    partition)``, ``topic_id(topic)``, ``set_topic_id(topic, id)``, ``begin()``, ``close()``.
+    ``put_many`` writes rows, their source offsets and the offsets in one SQLite transaction. Raises
+    StateError when the file cannot be read or written. A file written before rows carried source
+    offsets opens as it is, its rows' source offsets unknown.
     """
 
     def __init__(self, partition: SqlitePartition) -> None:
@@ -46,6 +46,10 @@ class SqlitePatientStore:
         """The source offset of each stored row among ``keys``: the offset of the stateful topic's
         partition after the last message its state reflects; None when not known."""
         return self._partition.source_offsets(keys)
+
+    def forget_source_offsets(self) -> None:
+        """Make every row's source offset unknown: they count offsets of a topic that is gone."""
+        self._partition.forget_source_offsets()
 
     def put_many(
         self,

@@ -13,7 +13,7 @@ from b12stream.log import get_logger
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.settings import KafkaSettings
 
-__all__ = ["ensure_topics", "partition_mismatch", "topic_id"]
+__all__ = ["ensure_topics", "partition_mismatch", "topic_ids"]
 
 _UNKNOWN_TOPIC = 3
 _NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"
@@ -171,17 +171,18 @@ def partition_mismatch(settings: KafkaSettings, stateful: int, changelog: int) -
     )
 
 
-def topic_id(settings: KafkaSettings, topic: str) -> str | None:
-    """The broker's id of ``topic`` (KIP-516: a topic deleted and created again under the same name
-    gets a new one), or None when the topic is missing or the broker does not give ids (before 2.8)."""
+def topic_ids(settings: KafkaSettings, topics: list[str]) -> dict[str, str | None]:
+    """The broker's id of each of ``topics`` (KIP-516: a topic deleted and created again under the
+    same name gets a new one); None for a topic that is missing, or when the broker does not give ids
+    (before 2.8)."""
     admin = KafkaAdminClient(**settings.client_options())
     try:
-        described = admin.describe_topics([topic])
+        described = admin.describe_topics(topics)
     finally:
         admin.close()
+    found: dict[str, str | None] = dict.fromkeys(topics)
     for entry in described:
-        if entry.get("name") == topic and entry.get("error_code") != _UNKNOWN_TOPIC:
-            found = entry.get("topic_id")
-            text = str(found) if found is not None else ""
-            return text if text and text != _NO_TOPIC_ID else None
-    return None
+        if entry.get("name") in found and entry.get("error_code") != _UNKNOWN_TOPIC:
+            text = str(entry.get("topic_id") or "")
+            found[entry["name"]] = text if text and text != _NO_TOPIC_ID else None
+    return found

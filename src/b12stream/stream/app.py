@@ -19,7 +19,7 @@ from b12stream.errors import B12StreamError, StateError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
-from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_id
+from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_ids
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import (
     PRODUCER_CLOSE_WAIT_S,
@@ -34,7 +34,7 @@ from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import unpack
-from b12stream.stream.restore import StampedState, claim_changelog, restore_partition
+from b12stream.stream.restore import StampedState, claim_changelog, claim_source, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
 from b12stream.stream.stages import StageResult, Stages, changelog_stamp, split_record
@@ -105,6 +105,7 @@ class StreamApp:
         self._last_stats = time.monotonic()
         self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
         self._in_place = InPlaceRouting()
+        self._source_id: str | None = None  # the stateful topic's id, as of the last restore
         self._in_place_on = (
             settings.exactly_once and settings.process_in_place and not settings.input_keyed_by_patient
         )
@@ -281,7 +282,9 @@ class StreamApp:
             transaction = store.begin()
             at = store.offset(changelog, partition) or 0
             checkpoint.add_store(partition, transaction, (self.stateful_topic, next_offset), at)
-            results.append(self._stages.process(messages, transaction, partition, next_offset))
+            results.append(
+                self._stages.process(messages, transaction, partition, next_offset, self._source_id)
+            )
         return results, offsets
 
     def _in_place_positions(self) -> dict[int, int]:
@@ -418,7 +421,11 @@ class StreamApp:
     def _restore_assigned(self) -> None:
         assert self._consumer is not None and self._reader is not None
         assigned = self._table.in_phase(PartitionPhase.ASSIGNED)
-        changelog_id = topic_id(self.settings, self.settings.topics.changelog) if assigned else None
+        if not assigned:
+            return
+        changelog = self.settings.topics.changelog
+        ids = topic_ids(self.settings, [changelog, self.stateful_topic])
+        changelog_id, self._source_id = ids[changelog], ids[self.stateful_topic]
         for partition in assigned:
             if partition >= self._stateful_partitions:
                 grown = len(self._consumer.partitions_for_topic(self.stateful_topic) or ()) or partition + 1
@@ -462,9 +469,20 @@ class StreamApp:
         store = self._stores.open(partition)
         changelog = self.settings.topics.changelog
         claim_changelog(store, changelog, changelog_id)
+        claim_source(store, self.stateful_topic, self._source_id)
         republish = None if self.settings.exactly_once else self._republisher(partition)
         reader, log_ends, stop = self._reader, self._log_ends, self._stop
-        restore_partition(reader, store, changelog, partition, committed, log_ends, stop, republish=republish)
+        restore_partition(
+            reader,
+            store,
+            changelog,
+            partition,
+            committed,
+            log_ends,
+            stop,
+            republish=republish,
+            source_id=self._source_id,
+        )
 
     def _republisher(self, partition: int) -> Callable[[list[StampedState]], None]:
         """At-least-once: how a restore of ``partition`` writes again to the changelog the states it
@@ -484,7 +502,13 @@ class StreamApp:
                 self._stop,
             )
             checkpoint.send(
-                OutRecord(topics.changelog, key.encode("utf-8"), state, changelog_stamp(stamp), partition)
+                OutRecord(
+                    topics.changelog,
+                    key.encode("utf-8"),
+                    state,
+                    changelog_stamp(stamp, self._source_id),
+                    partition,
+                )
                 for key, state, stamp in states
             )
             checkpoint.flush()

@@ -16,9 +16,9 @@ from b12stream.state.store import SqlitePatientStore
 from b12stream.stream.errors import StateCorrupted, TransientBrokerError
 from b12stream.stream.newer_state import supersedes
 from b12stream.stream.records import header_text
-from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER
+from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER, CHANGELOG_SOURCE_ID_HEADER
 
-__all__ = ["StampedState", "claim_changelog", "restore_partition"]
+__all__ = ["StampedState", "claim_changelog", "claim_source", "restore_partition"]
 
 # A patient's key, a state of theirs and its stamp: the stateful offset it reflects (None: not known).
 StampedState = tuple[str, bytes, int | None]
@@ -57,6 +57,26 @@ def claim_changelog(store: SqlitePatientStore, changelog: str, topic_id: str | N
         )
 
 
+def claim_source(store: SqlitePatientStore, stateful_topic: str, topic_id: str | None) -> None:
+    """Tie the source offsets of ``store``'s rows to the stateful topic whose id is ``topic_id``.
+
+    A stateful topic deleted and created again counts its offsets anew, so the rows' offsets, counted
+    in the old topic, say nothing about the new one's: they are made unknown, and the rows are then
+    ordered against the changelog's states as before offsets were compared (``supersedes``). A file
+    that never recorded an id takes the current one. ``topic_id`` None (a broker without ids):
+    nothing is checked.
+    """
+    if topic_id is None:
+        return
+    recorded = store.topic_id(stateful_topic)
+    if recorded == topic_id:
+        return
+    if recorded is not None:
+        _log.warning("stateful topic created again; the state file's source offsets are forgotten")
+        store.forget_source_offsets()
+    store.set_topic_id(stateful_topic, topic_id)
+
+
 def restore_partition(
     reader: KafkaConsumer,
     store: SqlitePatientStore,
@@ -67,13 +87,16 @@ def restore_partition(
     stop: threading.Event | None = None,
     timeout_s: float = 120.0,
     republish: Callable[[list[StampedState]], None] | None = None,
+    source_id: str | None = None,
 ) -> int:
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
 
     The reader is read_committed, so records of aborted transactions are never seen. When
     ``committed_source`` is given (at-least-once: where this instance resumes reading the stateful
-    partition, its committed offset or, with none, its first offset), records stamped with a source
-    offset beyond it come from a batch whose input will be processed again: they are skipped; and of
+    partition, its committed offset or, with none, its first offset, in the stateful topic whose id is
+    ``source_id``), records stamped with a source offset beyond it come from a batch whose input will
+    be processed again: they are skipped; a stamp from another stateful topic of the same name
+    (deleted and created again) is no offset of this one, and counts as unknown; and of
     a patient's other states, the one with the highest stamp is kept, not the one written last
     (``supersedes``): an instance that lost the partition while holding a batch may write its states
     after the new owner's newer ones. Such a stale state stays the last one of its key in the topic,
@@ -108,7 +131,7 @@ def restore_partition(
             waiting.check("not restored")
             records = reader.poll(timeout_ms=200).get(tp, [])
             read += len(records)
-            kept.offer([_stamped(r) for r in records if r.key is not None and r.value is not None])
+            kept.offer([_stamped(r, source_id) for r in records if r.key is not None and r.value is not None])
             if len(kept.rows) >= _CHUNK:
                 kept.write({(changelog, partition): reader.position(tp)}, republish)
         kept.write({(changelog, partition): reader.position(tp)}, republish)
@@ -205,8 +228,12 @@ class _Kept:
         self._outranked = set()
 
 
-def _stamped(record: ConsumerRecord) -> StampedState:
-    """A changelog record's key, state and stamp (None when it has none)."""
+def _stamped(record: ConsumerRecord, source_id: str | None) -> StampedState:
+    """A changelog record's key, state and stamp: None when it has none, or when it counts the
+    offsets of a stateful topic other than the one whose id is ``source_id``. A record that names no
+    topic (written before records did, or by a broker without ids) is taken to be of this one."""
     text = header_text(record.headers, CHANGELOG_SOURCE_HEADER)
-    stamp = int(text) if text is not None and text.isdigit() else None
+    named = header_text(record.headers, CHANGELOG_SOURCE_ID_HEADER)
+    comparable = named is None or source_id is None or named == source_id
+    stamp = int(text) if comparable and text is not None and text.isdigit() else None
     return record.key.decode("utf-8"), record.value, stamp

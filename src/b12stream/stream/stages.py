@@ -24,9 +24,18 @@ from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
 
-__all__ = ["CHANGELOG_SOURCE_HEADER", "StageResult", "Stages", "changelog_stamp", "pager_key", "split_record"]
+__all__ = [
+    "CHANGELOG_SOURCE_HEADER",
+    "CHANGELOG_SOURCE_ID_HEADER",
+    "StageResult",
+    "Stages",
+    "changelog_stamp",
+    "pager_key",
+    "split_record",
+]
 
 CHANGELOG_SOURCE_HEADER = "b12stream.changelog.source-offset"
+CHANGELOG_SOURCE_ID_HEADER = "b12stream.changelog.source-topic-id"
 
 _log = get_logger("stream.stages")
 # Two to four per message: the frozen classes' own constructors set each field through
@@ -78,10 +87,15 @@ def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
     ]
 
 
-def changelog_stamp(source_offset: int | None) -> tuple[Header, ...]:
+def changelog_stamp(source_offset: int | None, source_id: str | None) -> tuple[Header, ...]:
     """The headers of a changelog state that reflects its stateful partition up to ``source_offset``
-    (the offset after the last message it reflects); none when that is not known."""
-    return () if source_offset is None else ((CHANGELOG_SOURCE_HEADER, str(source_offset).encode()),)
+    (the offset after the last message it reflects; none when that is not known), of the stateful
+    topic whose id is ``source_id`` (none when the broker gives no ids): a topic deleted and created
+    again counts its offsets anew."""
+    if source_offset is None:
+        return ()
+    offset = (CHANGELOG_SOURCE_HEADER, str(source_offset).encode())
+    return (offset,) if source_id is None else (offset, (CHANGELOG_SOURCE_ID_HEADER, source_id.encode()))
 
 
 def pager_key(page: dict[str, Any]) -> bytes:
@@ -160,12 +174,18 @@ class Stages:
         return _read_or_refused(patient_of, message.data, self._engine), read
 
     def process(
-        self, messages: Iterable[Message], transaction: StoreTransaction, partition: int, next_offset: int
+        self,
+        messages: Iterable[Message],
+        transaction: StoreTransaction,
+        partition: int,
+        next_offset: int,
+        source_id: str | None = None,
     ) -> StageResult:
         """Process stage for one partition of the stateful topic: read and update patient state in
         ``transaction``, publish events, orders and pages, then one changelog record per patient
         changed (its latest state), sent to changelog partition ``partition`` and stamped with
-        ``next_offset`` (the stateful-topic offset this batch ends at).
+        ``next_offset`` (the stateful-topic offset this batch ends at) and ``source_id`` (the
+        stateful topic's id, when the broker gives ids).
 
         A patient whose new state would be over ``max_state_bytes``, or cannot be encoded at all,
         keeps the state stored before the batch, and the batch's messages about them are
@@ -218,7 +238,7 @@ class Stages:
             result.records.extend(published)
             span = range(first, len(result.records))
             applied.setdefault(key, []).append((message, control_id, span))
-        stamp = changelog_stamp(next_offset)
+        stamp = changelog_stamp(next_offset, source_id)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
         for key in sorted(changed):
