@@ -30,13 +30,15 @@ class Checkpoint:
     2. ``send``: produce the batch's alerts, orders, pages, dead letters, repartition and changelog
        records. Delivery failures are latched by callback, not raised here.
     3. ``flush``: wait for every record, at most ``flush_timeout_s``; raise the first latched delivery
-       failure. Changelog and repartition offsets are read from the delivered records.
+       failure. Changelog and repartition offsets are read from the delivered records, and, under
+       at-least-once, whether another instance wrote to a changelog partition (``written_by_others``).
     4. ``commit_offsets``: exactly-once: ``send_offsets_to_transaction`` with the consumer's group
        metadata (so a stale member is fenced), then ``commit_transaction`` — outputs, changelog and
        input offsets become visible together or not at all. At-least-once: ``consumer.commit``,
        which a member the group no longer holds is refused, but only after its changelog records
        were written: they are stamped with the source offset, and a restore keeps the state that
-       reflects the most input, not the one written last (stream/newer_state.py).
+       reflects the most input, not the one written last (stream/newer_state.py), and writes it
+       again over a stale one (stream/restore.py).
     5. ``flush_stores``: write each partition's patient rows, stamped with its source offset, with
        its changelog and source offsets in one SQLite transaction. A crash between 4 and 5 loses
        nothing: the store's changelog offset is behind, and the next restore replays the committed

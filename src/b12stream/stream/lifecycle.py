@@ -14,7 +14,9 @@
 
 A record of a partition is processed only while it is RUNNING. After an abandoned batch the Kafka
 transaction may or may not have committed, so the partition is restored again: the changelog says
-which, and a restore that finds nothing new costs one offset lookup.
+which, and a restore that finds nothing new costs one offset lookup. Under at-least-once a partition
+whose changelog another instance wrote to goes back to ASSIGNED the same way (stream/checkpoint.py,
+``written_by_others``).
 """
 
 from __future__ import annotations
