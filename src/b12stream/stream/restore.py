@@ -91,20 +91,23 @@ def restore_partition(
 ) -> int:
     """Apply the changelog records of ``partition`` written since the store's changelog offset.
 
-    The reader is read_committed, so records of aborted transactions are never seen. When
-    ``committed_source`` is given (at-least-once: where this instance resumes reading the stateful
-    partition, its committed offset or, with none, its first offset, in the stateful topic whose id is
-    ``source_id``), records stamped with a source offset beyond it come from a batch whose input will
-    be processed again: they are skipped; a stamp from another stateful topic of the same name
-    (deleted and created again) is no offset of this one, and counts as unknown; and of
-    a patient's other states, the one with the highest stamp is kept, not the one written last
+    The reader is read_committed, so records of aborted transactions are never seen. Exactly-once
+    (``committed_source`` None): each patient's state written last is kept.
+
+    At-least-once, ``committed_source`` is where this instance resumes reading the stateful
+    partition (its committed offset or, with none, its first offset) in the stateful topic whose id
+    is ``source_id``. Records stamped with a source offset beyond it come from a batch whose input
+    will be processed again: they are skipped. A stamp from another stateful topic of the same name
+    (deleted and created again) is no offset of this one, and counts as unknown. Of a patient's
+    other states, the one with the highest stamp is kept, not the one written last
     (``supersedes``): an instance that lost the partition while holding a batch may write its states
-    after the new owner's newer ones. Such a stale state stays the last one of its key in the topic,
-    though, the one compaction keeps: ``republish`` is given the states kept over a stale state written
+    after the new owner's newer ones. Such a stale state is still the last of its key in the topic,
+    the one compaction keeps, so ``republish`` is given the states kept over a stale state written
     after them, to write them to the changelog again, before the chunk that read the stale state is
-    stored (so that a restore interrupted in between finds it again). Rows (each with its stamp) and
-    the new changelog offset are written together, in chunks, so an interrupted restore resumes where
-    it stopped. Returns the number of records read.
+    stored (a restore interrupted in between finds it again).
+
+    Rows (each with its stamp) and the new changelog offset are written together, in chunks, so an
+    interrupted restore resumes where it stopped. Returns the number of records read.
 
     ``log_ends`` (exactly-once): a read_uncommitted client, whose end offsets count the records of
     transactions still open. The restore then first waits until every transaction that wrote to the
@@ -112,7 +115,8 @@ def restore_partition(
 
     Raises StateCorrupted when the store claims a changelog offset past the changelog's end, and
     TransientBrokerError when the changelog cannot be read to its end within ``timeout_s`` or ``stop``
-    is set first (what was written by then stays, and the next restore goes on from there).
+    is set first (what was written by then stays, and the next restore goes on from there); and
+    whatever ``republish`` raises, before the chunk is stored.
     """
     tp = TopicPartition(changelog, partition)
     waiting = _Waiting(partition, time.monotonic() + timeout_s, timeout_s, stop or threading.Event())
