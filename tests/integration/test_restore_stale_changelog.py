@@ -1,7 +1,8 @@
 """At-least-once: a member that lost its partition while holding a batch (a long pause, a session
 timeout) still writes that batch's changelog states after the new owner has written newer ones. A
 later restore keeps, per patient, the state that reflects the most of the partition's input, not the
-state written last."""
+state written last, and writes it to the changelog again so that compaction keeps it; the new owner,
+finding the other member's records among its own, restores the partition to do so."""
 
 from __future__ import annotations
 
