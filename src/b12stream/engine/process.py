@@ -76,8 +76,8 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        it opens, not what the clinicians know it by.
     5. Announce each alert carried into another episode id that step 4 did not update or withdraw
        (``announced``): an ``alert_update`` under the new id, output before step 4's events.
-    6. Prune history and memory past their retention, counted back from the newest result (but not
-       past the opening of an episode still open).
+    6. Prune history (with the results it remembers as deleted) and memory past their retention,
+       counted back from the newest result (but not past the opening of an episode still open).
 
     Raises StateError when ``state`` belongs to another patient than the message.
     """

@@ -83,10 +83,52 @@ def test_delete_and_wrong_patient_remove_the_record(status: str) -> None:
     assert change.deleted == {b12.result_key} and change.added == ()
 
 
-def test_delete_of_unknown_key_changes_nothing() -> None:
-    history = PatientHistory.empty(PATIENT)
-    _, change = history.apply([obs("b12_total", None, day(0), status="D")])
-    assert not change.changed
+@pytest.mark.parametrize("removal", ["D", "W"])
+@pytest.mark.parametrize("status", ["F", "U", "P", "S", "R", "I", "O", "X"])
+def test_a_deleted_result_sent_again_changes_nothing(removal: str, status: str) -> None:
+    """R10: the original result (or an earlier status of it) re-sent in a new message after the
+    laboratory deleted it, or withdrew it as posted to the wrong patient (S12), stays deleted."""
+    b12 = obs("b12_total", 120, day(0), filler="B12")
+    history, _ = PatientHistory.empty(PATIENT).apply([b12, plt(60, day(0))])
+    history, _ = history.apply([replace(b12, status=removal, value=None, source_message_id="REMOVAL")])
+    again, change = history.apply([replace(b12, status=status, source_message_id="RESENT")])
+    assert again is history and not change.changed
+    assert [r.analyte for r in again.records] == ["platelets"]
+
+
+def test_a_deleted_result_is_remembered_as_deleted_once() -> None:
+    b12 = obs("b12_total", 120, day(0), filler="B12")
+    history, _ = PatientHistory.empty(PATIENT).apply([b12])
+    history, change = history.apply([replace(b12, status="W", value=None)])
+    assert history.records == () and change.deleted == {b12.result_key}
+    assert [(d.result_key, d.status, d.observed_at, d.analyte) for d in history.deleted] == [
+        (b12.result_key, "W", day(0), "b12_total")
+    ]
+    again, change = history.apply([replace(b12, status="D", value=None, source_message_id="AGAIN")])
+    assert again is history and not change.changed
+
+
+def test_a_delete_of_a_key_never_held_is_remembered_and_stores_nothing() -> None:
+    deletion = obs("b12_total", None, day(0), status="D", filler="B12")
+    history, change = PatientHistory.empty(PATIENT).apply([deletion])
+    assert change.changed and change.deleted == frozenset() and change.added == ()
+    assert history.records == () and [d.result_key for d in history.deleted] == [deletion.result_key]
+    again, change = history.apply([replace(deletion, status="F", value=120.0)])
+    assert again is history and not change.changed
+
+
+def test_a_correction_of_a_deleted_result_posts_it_again() -> None:
+    """The laboratory re-posting a deleted result on purpose sends it as a correction: it is stored
+    as a new result, and the original final sent after it never undoes it."""
+    b12 = obs("b12_total", 120, day(0), filler="B12")
+    history, _ = PatientHistory.empty(PATIENT).apply([b12])
+    history, _ = history.apply([replace(b12, status="D", value=None)])
+    corrected = replace(b12, status="C", value=300.0, source_message_id="REPOSTED")
+    history, change = history.apply([corrected])
+    assert history.records == (corrected,) and history.deleted == ()
+    assert change.added == (corrected,) and change.corrected == frozenset()
+    again, change = history.apply([replace(b12, source_message_id="RESENT")])
+    assert again is history and not change.changed
 
 
 def test_order_level_pending_is_cleared_by_the_result_of_that_order() -> None:
@@ -143,6 +185,66 @@ def test_from_dict_rejects_malformed_data() -> None:
         PatientHistory.from_dict({"version": 1, "patient": {"id": "1"}, "records": []})
     with pytest.raises(ClinicalError):
         PatientHistory.from_dict({"version": 99, "patient": {}, "records": []})
+
+
+def test_deleted_keys_round_trip_and_a_history_without_any_is_written_as_before() -> None:
+    b12 = obs("b12_total", 120, day(0), filler="B12")
+    history, _ = PatientHistory.empty(PATIENT).apply([b12, plt(60, day(0))])
+    assert list(history.to_dict()) == ["version", "patient", "records"]
+    history, _ = history.apply([replace(b12, status="W", value=None)])
+    assert list(history.to_dict()) == ["version", "patient", "deleted", "records"]
+    assert history.to_dict()["deleted"] == [
+        {
+            "result_key": ["B12", "2132-9", "1"],
+            "status": "W",
+            "observed_at": day(0).isoformat(),
+            "analyte": "b12_total",
+        }
+    ]
+    restored = PatientHistory.from_dict(json.loads(history.to_json()))
+    assert restored == history and restored.deleted == history.deleted
+    again, change = restored.apply([replace(b12, source_message_id="RESENT")])
+    assert again is restored and not change.changed
+
+
+_DELETED = {
+    "result_key": ["B12", "2132-9", "1"],
+    "status": "D",
+    "observed_at": "2026-03-02T08:00:00+00:00",
+    "analyte": "b12_total",
+}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"status": "F"},
+        {"result_key": ["B12", "2132-9"]},
+        {"result_key": ["B12", "2132-9", 1]},
+        {"observed_at": "yesterday"},
+        {"analyte": None},
+    ],
+)
+def test_from_dict_rejects_malformed_deleted_keys(damage: dict[str, object]) -> None:
+    stored = {"version": 1, "patient": {"id": "1", "assigning_authority": "A"}, "records": []}
+    assert len(PatientHistory.from_dict({**stored, "deleted": [_DELETED]}).deleted) == 1
+    with pytest.raises(ClinicalError):
+        PatientHistory.from_dict({**stored, "deleted": [{**_DELETED, **damage}]})
+
+
+def test_deleted_keys_are_forgotten_with_the_results_they_were() -> None:
+    """A deleted result is remembered as long as it would have been kept: 400 days, antibodies 5 years."""
+    items = [plt(80, day(-500), filler="OLD"), obs("intrinsic_factor_ab", 0.5, day(-500), filler="IF")]
+    history, _ = PatientHistory.empty(PATIENT).apply([*items, plt(90, day(-10))])
+    history, _ = history.apply([replace(o, status="D", value=None) for o in items])
+    pruned = history.pruned(day(0), Retention())
+    assert [d.analyte for d in pruned.deleted] == ["intrinsic_factor_ab"]
+    assert pruned.records == history.records
+    assert pruned.pruned(day(0), Retention()) is pruned
+    assert history.pruned(day(0), Retention(default_days=1000)) is history
+    # Forgotten, the platelet count sent again is a result like any other (and goes at the next pruning).
+    _, change = pruned.apply([replace(items[0], source_message_id="RESENT")])
+    assert change.added == (replace(items[0], source_message_id="RESENT"),)
 
 
 def test_pruned_keeps_antibodies_five_years_and_others_400_days() -> None:

@@ -26,7 +26,7 @@ def results(draw: st.DrawFn) -> Observation:
 
 
 def _fresh(history: PatientHistory) -> PatientHistory:
-    return PatientHistory(PATIENT, history.records)
+    return PatientHistory(PATIENT, history.records, history.deleted)
 
 
 @settings(max_examples=80, deadline=None)

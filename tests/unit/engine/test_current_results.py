@@ -51,8 +51,9 @@ def hcy(value: str) -> Result:
     return ("13965-9", "NM", value, "umol/L", "5-15", "H")
 
 
-def feed(engine: Engine, messages: list[bytes]) -> list[list[dict[str, Any]]]:
-    """Events per message, and the pages of the last message under the key 'pages'."""
+def feed(engine: Engine, messages: list[bytes], *, stored: bool = False) -> list[list[dict[str, Any]]]:
+    """Events per message, and the pages of the last message under the key 'pages'. ``stored``:
+    the state is written and read back between messages, as the stream stores it."""
     state: PatientState | None = None
     per_message = []
     for raw in messages:
@@ -60,7 +61,7 @@ def feed(engine: Engine, messages: list[bytes]) -> list[list[dict[str, Any]]]:
         assert isinstance(accepted, Accepted)
         state = state or PatientState.empty(accepted.patient)
         outcome = process(state, accepted, engine)
-        state = outcome.state
+        state = PatientState.from_bytes(outcome.state.to_bytes()) if stored else outcome.state
         per_message.append([*outcome.events, *({"page": p} for p in outcome.pages)])
     return per_message
 
@@ -133,6 +134,59 @@ def test_the_original_count_re_sent_after_its_correction_fires_nothing(engine):
     )
     assert kinds(first) == [("alert", R01, "medium")]
     assert [e["type"] for e in correction] == ["retraction"]
+    assert resent == []
+
+
+@pytest.mark.parametrize(("removal", "reason"), [("W", "posted to wrong patient"), ("D", "deleted result")])
+@pytest.mark.parametrize("stored", [False, True], ids=["kept", "stored between messages"])
+def test_a_withdrawn_b12_sent_again_stays_withdrawn(engine, removal, reason, stored):
+    """S12 (or the B12 deleted), then the laboratory's system sends the original message again under
+    a new MSH-10, then the B12 alone: the withdrawn B12 is not the patient's, R02 does not fire again
+    on it (R10 idempotency), also when the state is stored and read back between messages."""
+    draw = "20260302080000"
+    messages = [
+        oru("C1", draw, "LAB1", [b12("100"), plt("60")]),
+        oru("C2", "20260303080000", "LAB1", [b12("100")], status=removal),
+        oru("C3", draw, "LAB1", [b12("100"), plt("60")]),
+        oru("C4", draw, "LAB1", [b12("100")]),
+    ]
+    first, withdrawn, *resent = feed(engine, messages, stored=stored)
+    assert kinds(first) == [("alert", R02, "medium")]
+    assert kinds(withdrawn) == [("retraction", R02, "medium"), ("alert", R01, "medium")]
+    assert withdrawn[0]["reason"] == reason
+    assert resent == [[], []]
+
+
+def test_a_deletion_delivered_before_its_result_keeps_the_result_out(engine):
+    """The deletion of a B12 the engine never held (delivered first, or its result never read) is
+    remembered: the result arriving after it is not the patient's evidence."""
+    draw = "20260302080000"
+    count, deletion, result = feed(
+        engine,
+        [
+            oru("C1", draw, "CBC1", [plt("60")]),
+            oru("C2", "20260303080000", "B12A", [b12("100")], status="D"),
+            oru("C3", draw, "B12A", [b12("100")]),
+        ],
+    )
+    assert kinds(count) == [("alert", R01, "medium")]
+    assert deletion == [] and result == []
+
+
+def test_a_correction_of_a_withdrawn_b12_posts_it_again(engine):
+    """After S12 the laboratory posts the B12 again on purpose, as a correction: it counts (R02 again),
+    and the original final sent after it changes nothing."""
+    draw = "20260302080000"
+    *_, reposted, resent = feed(
+        engine,
+        [
+            oru("C1", draw, "LAB1", [b12("100"), plt("60")]),
+            oru("C2", "20260303080000", "LAB1", [b12("100")], status="W"),
+            oru("C3", draw, "LAB1", [b12("100")], status="C"),
+            oru("C4", draw, "LAB1", [b12("100")]),
+        ],
+    )
+    assert kinds(reposted) == [("alert", R02, "medium")]
     assert resent == []
 
 

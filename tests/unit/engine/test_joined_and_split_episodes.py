@@ -120,7 +120,7 @@ def test_a_late_count_that_joins_two_episodes_continues_their_alerts_and_pages(e
     assert pages(outcomes)[-1] == ("resolve", key)
 
 
-def test_a_deleted_first_count_sent_again_continues_the_open_ttp_alert(engine):
+def test_a_deleted_first_count_posted_again_continues_the_open_ttp_alert(engine):
     outcomes = run(
         engine,
         [
@@ -128,7 +128,9 @@ def test_a_deleted_first_count_sent_again_continues_the_open_ttp_alert(engine):
             oru("C2", "20260302080000", "CBC1", [plt("20")], status="D"),  # deleted: R01 retracted
             oru("C3", "20260302200000", "CBC2", [plt("20")]),  # R01 in the episode CBC2 opens
             oru("C4", "20260302210000", "A13A", [adamts13("5")]),  # R06 critical, paged
-            oru("C5", "20260302080000", "CBC1", [plt("20")]),  # CBC1 sent again: it opens the episode
+            # CBC1 posted again (as a correction: sent again as it was, it stays deleted): it opens
+            # the episode.
+            oru("C5", "20260302080000", "CBC1", [plt("20")], status="C"),
             oru("C6", "20260303080000", "CBC3", [plt("15")]),
             oru("C7", "20260302210000", "A13A", [adamts13("80")], status="C"),
         ],

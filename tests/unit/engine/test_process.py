@@ -72,6 +72,27 @@ def test_a_message_that_repeated_known_results_changes_nothing_when_redelivered_
     assert redelivered.events == ()
 
 
+def test_a_deleted_count_is_remembered_as_long_as_the_history_keeps_results_of_its_time(engine):
+    """The deletion of a count goes when the count itself would have: 400 days after its collection,
+    counted back from the patient's newest result."""
+    messages = accepted_messages(
+        (
+            oru("M1", "20260302080000", "82", filler="CBC1")
+            + oru("M2", "20260302080000", "82", filler="CBC1", status="D")
+            + oru("M3", "20270405080000", "250", filler="CBC2")  # 399 days later
+            + oru("M4", "20270407080000", "250", filler="CBC3")  # 401 days later
+        ).encode(),
+        engine,
+    )
+    outcomes = run_all(messages, engine, via_bytes=True)
+    assert [[d.result_key.filler_order_number for d in o.state.history.deleted] for o in outcomes] == [
+        [],
+        ["CBC1"],
+        ["CBC1"],
+        [],
+    ]
+
+
 def test_chronic_thrombocytopenia_outliving_the_retention_keeps_its_episode_and_its_one_alert(engine):
     """Monthly counts of 80 for 19 months are one open episode: past the 400-day retention its first
     count and its R01 alert are still known, so the episode is not renamed and R01 is not raised again."""
