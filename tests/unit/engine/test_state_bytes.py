@@ -124,3 +124,34 @@ def test_the_episode_a_moved_thread_was_paged_in_is_written_as_the_encoder_write
     state = PatientState(history, memory.with_episode_renamed(memory.alerts[0].episode_id, "ep-joint"))
     assert state.to_bytes() == _reference(state)
     assert PatientState.from_bytes(_reference(state)) == state
+
+
+# A state as every state stored before deleted results were remembered was written.
+STORED_BEFORE_DELETED_KEYS = (
+    b'{"format":1,"history":{"version":1,"patient":{"id":"MRN001","assigning_authority":"HOSP"},"records":['
+    b'{"analyte":"platelets","code":"777-3","value":60.0,"unit":"10*9/L","observed_at":"2026-03-02T09:00:00+00:00",'
+    b'"status":"F","result_key":["F1","777-3","1"],"source_message_id":"MSG-F1","comparator":"","text":"",'
+    b'"reference_low":null,"reference_high":null,"flags":[],"unusable_reason":""}]},'
+    b'"memory":{"alerts":[],"suggestions":[],"messages":[]}}'
+)
+
+
+def test_a_state_stored_before_deleted_results_were_remembered_is_read_and_written_back_identically() -> None:
+    state = PatientState.from_bytes(STORED_BEFORE_DELETED_KEYS)
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0))])
+    assert state == PatientState(history) and state.history.deleted == ()
+    assert state.to_bytes() == STORED_BEFORE_DELETED_KEYS
+
+
+def test_deleted_results_are_written_before_the_records_and_read_back() -> None:
+    history, _ = PatientHistory.empty(PATIENT).apply([platelets(60, day(0)), platelets(70, day(1), "F2")])
+    history, _ = history.apply([platelets(60, day(0), status="W")])
+    state = PatientState(history, _memory(1))
+    data = state.to_bytes()
+    assert data == _reference(state)
+    assert list(json.loads(data)["history"]) == ["version", "patient", "deleted", "records"]
+    again = PatientState.from_bytes(data)
+    assert again == state and again.history.deleted == history.deleted
+    assert again.to_bytes() == data
+    grown, _ = again.history.apply([platelets(80, day(3), "F3")])
+    assert PatientState(grown, again.memory).to_bytes() == _reference(PatientState(grown, again.memory))
