@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from b12stream.clinical.episodes import Episode, current_episode
 from b12stream.clinical.evaluate import SECONDARY_TRIGGER_ANALYTES, evaluate, trigger_times
-from b12stream.clinical.history import PatientHistory, is_evidence
+from b12stream.clinical.history import CANCELLED_STATUSES, PatientHistory, is_evidence
 from b12stream.clinical.model import Observation
 from b12stream.clinical.rules_config import RulesConfig
 from b12stream.clinical.view import HistoryView
@@ -113,6 +113,12 @@ def _times_one_by_one(
     ]
     found: set[datetime] = set()
     for item in added:
+        if item.status in CANCELLED_STATUSES:
+            # An order cancelled before the latest count of an open episode: owed that count's
+            # evaluation again, as had it arrived before it (R10/R11).
+            if counts and max(counts) > item.observed_at and open_episode(max(counts)):
+                found.add(max(counts))
+            continue
         if not is_evidence(item):
             continue
         count = item.analyte == "platelets" and item.code not in config.platelets.non_trigger_codes
