@@ -151,11 +151,23 @@ class Memory:
         return replace(self, alerts=_sorted_alerts((*others, record)))
 
     def with_emission(
-        self, episode_id: str, loinc: str, analyte: str, at: datetime, severity: Severity
+        self,
+        episode_id: str,
+        loinc: str,
+        analyte: str,
+        at: datetime,
+        severity: Severity,
+        *,
+        counted: bool = True,
     ) -> Memory:
-        """Record that a suggestion was shown at ``at``; this consumes any X lift."""
+        """Record that a suggestion was shown at ``at``; this consumes any X lift. ``counted`` False:
+        shown again beside the order message another alert proposed it in at ``at``, which is no
+        second emission to count against R11 (c)'s maximum; its alert's severity still counts."""
         previous = self.suggestion(episode_id, loinc)
-        emitted = (*previous.emitted_at, at) if previous else (at,)
+        if previous is None:
+            emitted: tuple[datetime, ...] = (at,)
+        else:
+            emitted = (*previous.emitted_at, at) if counted else previous.emitted_at
         record = SuggestionRecord(episode_id, loinc, analyte, emitted, severity)
         others = tuple(s for s in self.suggestions if (s.episode_id, s.loinc) != (episode_id, loinc))
         return replace(self, suggestions=_sorted_suggestions((*others, record)))
@@ -225,9 +237,7 @@ class Memory:
             latest = max(moved, there, key=lambda s: s.last_emitted_at)
             moved = replace(latest, emitted_at=tuple(sorted({*moved.emitted_at, *there.emitted_at})))
         replaced = {episode_id} if copied else {episode_id, record.episode_id}
-        others = tuple(
-            s for s in self.suggestions if s.loinc != record.loinc or s.episode_id not in replaced
-        )
+        others = tuple(s for s in self.suggestions if s.loinc != record.loinc or s.episode_id not in replaced)
         return replace(self, suggestions=_sorted_suggestions((*others, moved)))
 
     def pruned(self, at: datetime, keep: timedelta) -> Memory:

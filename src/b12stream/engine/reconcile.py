@@ -154,7 +154,12 @@ def _emit(
     finding = decision.finding
     for shown in decision.orders:
         memory = memory.with_emission(
-            finding.episode_id, shown.order.loinc, shown.order.analyte, at, finding.severity
+            finding.episode_id,
+            shown.order.loinc,
+            shown.order.analyte,
+            at,
+            finding.severity,
+            counted=shown.previously_suggested_at != at,  # no order message of its own (``reconcile``)
         )
     return memory, event, record
 

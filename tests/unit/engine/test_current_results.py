@@ -377,3 +377,20 @@ def test_an_order_re_shown_by_another_rule_of_the_same_results_is_proposed_once(
         "2284-8": "2026-03-02T08:00:00Z",
     }
     assert sorted(proposed) == sorted(set(proposed)) == ["18314-5", "2132-9", "2284-8"]
+
+
+def test_an_order_re_shown_by_another_rule_of_the_same_results_counts_as_one_emission(engine):
+    """R08 shows B12 and folate again beside the order message R01 proposed them in: one emission
+    each (R11 (c)), so a week on, with B12 still unknown and nothing pending, the falling count's R01
+    update suggests them a second time, as it does the blood film R01 alone suggested."""
+    messages = [
+        oru("C1", "20260302080000", "CBC1", [plt("88"), hcy("120")]),
+        oru("C2", "20260310080000", "CBC2", [plt("45")]),
+    ]
+    *_, (update,) = feed(engine, messages)
+    assert (update["type"], update["rule"]) == ("alert_update", R01)
+    assert [(o["loinc"], o.get("previously_suggested_at")) for o in update["suggested_orders"]] == [
+        ("2132-9", None),
+        ("2284-8", None),
+        ("18314-5", None),
+    ]
