@@ -83,7 +83,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     """
     if state.patient != accepted.patient:
         raise StateError("patient state and message belong to different patient keys")
-    seen = _seen(accepted)
+    seen = _seen(accepted, state.history)
     if seen is not None and state.memory.has_seen(seen.control_id, seen.digest):
         return Outcome(state, (), (), ())
     sex = _stated_sex(accepted) or state.sex
@@ -266,11 +266,18 @@ def _carried(
     )
 
 
-def _seen(accepted: Accepted) -> SeenMessage | None:
-    """The message's identity for idempotency, or None when it carries no observation to apply."""
+def _seen(accepted: Accepted, history: PatientHistory) -> SeenMessage | None:
+    """The message's identity for idempotency, or None when it carries no observation to apply.
+
+    Remembered as long as the results of the patient's time it was applied at (its newest result,
+    or the patient's newest one if later): results older than the history keeps are forgotten as
+    soon as applied, and a message forgotten with them would be applied again at every redelivery.
+    """
     if not accepted.observations:
         return None
     newest = max(o.observed_at for o in accepted.observations)
+    if history.records:
+        newest = max(newest, history.records[-1].observed_at)
     return _new_seen(accepted.message.header.control_id, accepted.digest, newest)
 
 

@@ -72,6 +72,34 @@ def test_a_message_that_repeated_known_results_changes_nothing_when_redelivered_
     assert redelivered.events == ()
 
 
+def cancelled_b12(control: str, collected: str) -> str:
+    """One ORU^R01 v2.5.1 cancelling (OBX-11 X) a vitamin B12 order drawn at ``collected``."""
+    return (
+        "\r".join(
+            [
+                f"MSH|^~\\&|LAB|HOSP|B12STREAM|CDS|{collected}||ORU^R01^ORU_R01|{control}|P|2.5.1",
+                "PID|1||RP0001^^^HOSP^MR||TEST^REPLAY",
+                f"OBR|1|P-B12|B12|2132-9^Cobalamin^LN|||{collected}|||||||||||||||{collected}||CHEM|X",
+                f"OBX|1|NM|2132-9^Cobalamin^LN|||pg/mL|||||X|||{collected}",
+            ]
+        )
+        + "\r"
+    )
+
+
+def test_a_redelivered_message_older_than_the_history_keeps_changes_nothing(engine):
+    """A cancellation of a B12 order drawn two years before the open episode's count is past the
+    400-day retention, forgotten as soon as applied. Its message is remembered all the same: each
+    redelivery would otherwise lift suppression again, and re-suggest B12 in an order message."""
+    count, cancelled = accepted_messages(
+        (oru("M1", "20290408080000", "88") + cancelled_b12("M2", "20270404080000")).encode(), engine
+    )
+    outcomes = run_all([count, cancelled], engine)
+    assert outcomes[-1].state.history.records == outcomes[0].state.history.records
+    redelivered = process(outcomes[-1].state, cancelled, engine)
+    assert redelivered == Outcome(outcomes[-1].state, (), (), ())
+
+
 def test_a_deleted_count_is_remembered_as_long_as_the_history_keeps_results_of_its_time(engine):
     """The deletion of a count goes when the count itself would have: 400 days after its collection,
     counted back from the patient's newest result."""
