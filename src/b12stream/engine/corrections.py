@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.engine.memory import AlertRecord, Memory
@@ -76,13 +77,21 @@ def retracted(
     return tuple(result)
 
 
-def rested_on(memory: Memory, finding: Finding, corrected: Collection[ResultKey]) -> Memory:
-    """Record what an open alert that still holds after a correction of its evidence rests on now.
+def rested_on(memory: Memory, finding: Finding, at: datetime, corrected: Collection[ResultKey]) -> Memory:
+    """Record what an open alert that still holds, with nothing new to say, rests on now.
 
     Nothing the clinicians see changed (no event: same severity and category), but the alert may now
-    hold on other results than the corrected one (a second severe ADAMTS13): a later correction or
-    deletion of those must find it, to retract it when it no longer holds."""
+    hold on other results than those it was said on: a film reported after a haemolysis alert, a
+    second severe ADAMTS13 after the first was corrected. A later correction or deletion of those must
+    find it, to retract it when it no longer holds (R10). An evaluation at ``at`` before the alert's
+    latest emission (a late result) sees less than the alert holds on now: it changes nothing, unless
+    it judged a correction of the alert's evidence (``corrected``)."""
     record = memory.thread(finding.rule, finding.episode_id, finding.branch)
-    if record is None or not record.is_open or frozenset(record.evidence).isdisjoint(corrected):
+    if record is None or not record.is_open:
         return memory
-    return memory.with_alert(replace(record, evidence=evidence_keys(finding)))
+    if at < record.observed_at and frozenset(record.evidence).isdisjoint(corrected):
+        return memory
+    evidence = evidence_keys(finding)
+    if evidence == record.evidence:
+        return memory  # the usual case: it holds on what it held on (the state keeps its bytes)
+    return memory.with_alert(replace(record, evidence=evidence))

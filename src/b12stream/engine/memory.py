@@ -22,8 +22,9 @@ class AlertRecord:
     """The latest emission of one alert thread: one rule and branch in one episode.
 
     ``id`` is the id of the latest event of the thread (alert or alert_update); ``sequence`` counts the
-    thread's emissions (1 for the first alert). ``evidence`` holds the result keys the latest emission
-    rested on, for retraction (R10). A retracted or superseded thread is kept closed, so a later alert
+    thread's emissions (1 for the first alert). ``evidence`` holds the result keys the thread rests
+    on, for retraction (R10): its latest emission's, or those it has held on since with nothing new
+    to say (``corrections.rested_on``). A retracted or superseded thread is kept closed, so a later alert
     of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
     ``paged_episode_id`` is the episode the thread's page dedup key was made with (``ids.page_key``)
     when the thread has since been carried into another episode (``Memory.with_thread_carried``: the

@@ -55,8 +55,9 @@ def reconcile(
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
-    whose (rule, episode) is in ``held`` (they still hold at another evaluation time); one a
-    correction leaves standing rests on the results it now holds on (``rested_on``). Alerts and
+    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). An open alert
+    a finding holds with nothing new to say (one a correction leaves standing, or one a result it
+    was not said on now holds too) rests on the results it now holds on (``rested_on``). Alerts and
     updates carry ``rules_version``. Pure: the returned memory records every emission.
     """
     if not findings and not corrected:
@@ -76,7 +77,7 @@ def reconcile(
         taking_over = (finding.rule, finding.episode_id) in carried
         decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
         if decision is None:
-            memory = rested_on(memory, finding, corrected.keys())
+            memory = rested_on(memory, finding, at, corrected.keys())
             continue
         memory, event, record = _emit(decision, patient, memory, at, rules_version)
         events.append(event)

@@ -51,6 +51,20 @@ def hcy(value: str) -> Result:
     return ("13965-9", "NM", value, "umol/L", "5-15", "H")
 
 
+# S8's platelets, blood count and haemolysis markers, without the film: PLASMIC's platelets <30, MCV
+# <90, INR <1.5 and creatinine <2.0 mg/dL.
+S8_HAEMOLYSIS: list[Result] = [
+    plt("12"),
+    ("718-7", "NM", "8.5", "g/dL", "12.0-15.5", "L"),
+    ("787-2", "NM", "88", "fL", "80-100", ""),
+    ("17849-1", "NM", "6.0", "%", "0.5-2.5", "H"),
+    ("2532-0", "NM", "1400", "U/L", "135-250", "H"),
+    ("4542-7", "SN", "<^10", "mg/dL", "30-200", "L"),
+    ("2160-0", "NM", "1.1", "mg/dL", "0.5-1.1", ""),
+    ("6301-6", "NM", "1.1", "{INR}", "0.8-1.2", ""),
+]
+
+
 def feed(engine: Engine, messages: list[bytes], *, stored: bool = False) -> list[list[dict[str, Any]]]:
     """Events per message, and the pages of the last message under the key 'pages'. ``stored``:
     the state is written and read back between messages, as the stream stores it."""
@@ -83,17 +97,7 @@ def test_a_b12_drawn_five_minutes_before_the_count_gives_r02_at_the_count(engine
 
 
 def test_a_trivial_b12_correction_keeps_the_critical_ttp_alert_and_its_page(engine):
-    labs: list[Result] = [
-        plt("12"),
-        ("718-7", "NM", "8.5", "g/dL", "12.0-15.5", "L"),
-        ("787-2", "NM", "88", "fL", "80-100", ""),
-        ("17849-1", "NM", "6.0", "%", "0.5-2.5", "H"),
-        ("2532-0", "NM", "1400", "U/L", "135-250", "H"),
-        ("4542-7", "SN", "<^10", "mg/dL", "30-200", "L"),
-        ("2160-0", "NM", "1.1", "mg/dL", "0.5-1.1", ""),
-        ("6301-6", "NM", "1.1", "{INR}", "0.8-1.2", ""),
-        ("800-3", "ST", "Present", "", "", "A"),
-    ]
+    labs = [*S8_HAEMOLYSIS, ("800-3", "ST", "Present", "", "", "A")]
     *_, ttp, correction = feed(
         engine,
         [

@@ -1,12 +1,13 @@
-"""process(): an alert a correction leaves standing rests, from then on, on the results it holds on
-now, so a later correction or deletion of those takes it back (R10) and resolves its page."""
+"""process(): an open alert that still holds, with nothing new to say, rests from then on on the
+results it holds on now (a correction left it standing, or a result it was not said on came in), so
+a later correction or deletion of those takes it back (R10) and resolves its page."""
 
 from __future__ import annotations
 
 import pytest
 
 from b12stream.engine.engine import Engine
-from tests.unit.engine.test_current_results import R06, oru, plt
+from tests.unit.engine.test_current_results import R01, R06, S8_HAEMOLYSIS, Result, oru, plt
 from tests.unit.engine.test_re_based_pages import adamts13, run
 
 
@@ -24,6 +25,20 @@ TWO_SEVERE = [
 FIRST_CORRECTED = oru("C4", "20260302090000", "A13A", [adamts13("80")], status="C")
 SECOND_CORRECTED = oru("C5", "20260303090000", "A13B", [adamts13("80")], status="C")
 SECOND_DELETED = oru("C5", "20260303090000", "A13B", [adamts13("6")], status="D")
+
+R07 = "MAHA-ADAMTS13-PENDING"
+
+
+def schistocytes(reported: str) -> Result:
+    return ("800-3", "ST", reported, "", "", "A")
+
+
+# Haemolytic thrombocytopenia, ADAMTS13 unknown: R07 critical, paged. Then the film in a message of
+# its own: MAHA now, R07 as critical as it was: nothing new to say.
+R07_THEN_FILM = [
+    oru("C1", "20260302080000", "CBC1", S8_HAEMOLYSIS),
+    oru("C2", "20260302080000", "FILM1", [schistocytes("Present")]),
+]
 
 
 @pytest.mark.parametrize("second", [SECOND_CORRECTED, SECOND_DELETED], ids=["corrected", "deleted"])
@@ -43,3 +58,57 @@ def test_a_correction_that_leaves_r06_holding_records_the_adamts13_it_now_rests_
     *_, kept = run(engine, [*TWO_SEVERE, FIRST_CORRECTED])
     (record,) = [a for a in kept.state.memory.open_alerts() if a.rule == R06]
     assert [key.filler_order_number for key in record.evidence] == ["A13B", "CBC1"]
+
+
+def test_a_film_corrected_to_no_schistocytes_retracts_the_r07_that_held_on_it_and_resolves_its_page(engine):
+    """R07 was said before the film came; the film it then held on, corrected to "Absent", leaves no
+    MAHA (schistocytes looked for and not found): R07 no longer holds, R01 does."""
+    paged, film, corrected = run(
+        engine, [*R07_THEN_FILM, oru("C3", "20260302080000", "FILM1", [schistocytes("Absent")], status="C")]
+    )
+    (alert,) = paged.events
+    (trigger,) = paged.pages
+    assert (alert["rule"], alert["severity"], trigger["event_action"]) == (R07, "critical", "trigger")
+    assert (film.events, film.orders, film.pages) == ((), (), ())
+    retraction, r01 = corrected.events
+    assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
+        "retraction",
+        alert["id"],
+        "corrected result",
+    )
+    assert (r01["type"], r01["rule"]) == ("alert", R01)
+    assert corrected.pages == ({"event_action": "resolve", "dedup_key": trigger["dedup_key"]},)
+
+
+def test_an_r07_that_still_holds_without_the_deleted_film_stays_and_rests_on_the_haemolysis_alone(engine):
+    *_, film, deleted = run(
+        engine, [*R07_THEN_FILM, oru("C3", "20260302080000", "FILM1", [schistocytes("Present")], status="D")]
+    )
+    (held,) = [a for a in film.state.memory.open_alerts() if a.rule == R07]
+    assert "FILM1" in {key.filler_order_number for key in held.evidence}
+    # Haemolytic thrombocytopenia without a film is R07 as critical as before: nothing new to say.
+    assert (deleted.events, deleted.orders, deleted.pages) == ((), (), ())
+    (kept,) = [a for a in deleted.state.memory.open_alerts() if a.rule == R07]
+    assert kept.id == held.id
+    assert {key.filler_order_number for key in kept.evidence} == {"CBC1"}
+
+
+def test_a_count_delivered_late_leaves_r01_resting_on_the_count_it_was_said_on(engine):
+    """A count drawn before R01's and delivered after it holds R01 at its own, earlier time, on itself:
+    not what R01 holds on now. R01's count corrected to normal takes it back."""
+    said, late, corrected = run(
+        engine,
+        [
+            oru("C1", "20260302200000", "CBC2", [plt("60")]),
+            oru("C2", "20260302080000", "CBC1", [plt("80")]),
+            oru("C3", "20260302200000", "CBC2", [plt("200")], status="C"),
+        ],
+    )
+    (alert,) = said.events
+    assert late.events == ()
+    (retraction,) = corrected.events
+    assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
+        "retraction",
+        alert["id"],
+        "corrected result",
+    )

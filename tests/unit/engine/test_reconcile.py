@@ -57,6 +57,25 @@ def test_same_rule_episode_and_severity_again_says_nothing():
     assert again.orders == ()
 
 
+def test_an_alert_that_says_nothing_new_rests_on_the_results_it_holds_on_now():
+    first = run(Memory(), [finding()])
+    again = run(first.memory, [finding(at=day(0, 11), evidence=(platelets(58, day(0, 11), "F2"),))])
+    (said,) = first.memory.alerts
+    (kept,) = again.memory.alerts
+    assert kept == replace(said, evidence=(ResultKey("F2", "777-3", "1"),))
+
+
+def test_an_alert_that_holds_on_the_results_it_was_said_on_leaves_the_memory_as_it_was():
+    first = run(Memory(), [finding()])
+    assert run(first.memory, [finding(at=day(0, 11))]).memory is first.memory
+
+
+def test_an_evaluation_before_the_alert_was_said_leaves_what_it_rests_on():
+    first = run(Memory(), [finding(at=day(1))])
+    earlier = run(first.memory, [finding(at=day(0), evidence=(platelets(70, day(0), "F0"),))])
+    assert earlier.memory is first.memory
+
+
 def test_escalation_is_an_update_superseding_the_open_alert_and_reshowing_suggestions():
     first = run(Memory(), [finding(severity=Severity.INFO, category=("plt:G1",))])
     update = run(first.memory, [finding(severity=Severity.MEDIUM, category=("plt:G1",), at=day(1))])
