@@ -10,9 +10,9 @@ from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL
 from b12stream.clinical.episodes import PLATELETS, Episode, current_episode, episodes, platelet_results
 from b12stream.clinical.history import CANCELLED_STATUSES, PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation
-from b12stream.clinical.rules.common import R02, R05, RULE_ORDER, bundle
+from b12stream.clinical.rules.common import R02, RULE_ORDER, bundle
 from b12stream.clinical.rules.r01_unknown_b12 import r01_unknown_b12
-from b12stream.clinical.rules.r02_low_b12 import r02_applies, r02_low_b12
+from b12stream.clinical.rules.r02_low_b12 import r02_low_b12
 from b12stream.clinical.rules.r03_indeterminate_b12 import r03_indeterminate_b12
 from b12stream.clinical.rules.r04_cause_workup import r04_cause_workup
 from b12stream.clinical.rules.r05_pseudo_tma import r05_branch, r05_pseudo_tma
@@ -133,7 +133,8 @@ def _latest_count_time(history: PatientHistory, config: RulesConfig) -> datetime
 
 
 def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Identification | None:
-    """The first trigger time in the open episode at which R02 or R05 branch b held (R09's scope)."""
+    """The first trigger time in the open episode at which R02 or R05 branch b held, and what it held
+    on then (R09's scope)."""
     episode = snapshot.episode
     b12_results = snapshot.view.results((B12_TOTAL, B12_ACTIVE))
     if episode is None or not b12_results:
@@ -147,29 +148,35 @@ def _identification(history: PatientHistory, snapshot: Snapshot, sex: str) -> Id
         }
     )
     for moment in candidates:
-        rule = _identifying_rule(history, moment, snapshot.config, sex)
-        if rule is not None:
-            return Identification(moment, rule)
+        identified = _identified_at(history, moment, snapshot.config, sex)
+        if identified is not None:
+            return identified
     return None
 
 
-def _identifying_rule(history: PatientHistory, moment: datetime, config: RulesConfig, sex: str) -> str | None:
-    """R02 when it held at ``moment``, else R05 when its branch b did (with an ADAMTS13 result).
+def _identified_at(
+    history: PatientHistory, moment: datetime, config: RulesConfig, sex: str
+) -> Identification | None:
+    """R02 when it held at ``moment``, else R05 when its branch b did (with an ADAMTS13 result), with
+    the observations it held on.
 
     Settled once per moment: every later result of the episode asks again about every earlier one.
     """
-    key = ("identifying_rule", id(config), sex)
-    kept, rule = history.settled(moment, key, lambda: (config, _rule_at(history, moment, config, sex)))
-    return rule if kept is config else _rule_at(history, moment, config, sex)
+    key = ("identification", id(config), sex)
+    kept, identified = history.settled(
+        moment, key, lambda: (config, _identified(history, moment, config, sex))
+    )
+    return identified if kept is config else _identified(history, moment, config, sex)
 
 
-def _rule_at(history: PatientHistory, moment: datetime, config: RulesConfig, sex: str) -> str | None:
+def _identified(
+    history: PatientHistory, moment: datetime, config: RulesConfig, sex: str
+) -> Identification | None:
     earlier = derive(history, moment, config, sex)
-    if r02_applies(earlier):
-        return R02
-    if r05_branch(earlier) == "b" and earlier.a13.result is not None:
-        return R05
-    return None
+    found = r02_low_b12(earlier)
+    if found is None and r05_branch(earlier) == "b":
+        found = r05_pseudo_tma(earlier)  # None without an ADAMTS13 result
+    return None if found is None else Identification(moment, found.rule, found.evidence)
 
 
 def _carried(identified: Identification | None, snapshot: Snapshot) -> bool:

@@ -108,6 +108,8 @@ class Finding:
     ``category`` is the tuple of state classes whose change counts as a category change (R11):
     PLT grade, B12 status, A13 status, MAHA on/off.
     ``evidence`` are the observations the finding rests on; retraction (R10) works from their keys.
+    ``scope`` are observations that put the finding in its rule's scope without being reported in it
+    (R09: those the deficiency it follows was identified on); retraction works from their keys too.
     """
 
     rule: str
@@ -122,3 +124,4 @@ class Finding:
     category: tuple[str, ...] = ()
     observed_at: datetime | None = None
     bundled: tuple[str, ...] = field(default=())  # rule ids folded into this alert (R04 in R02/R05)
+    scope: tuple[Observation, ...] = ()

@@ -47,8 +47,9 @@ def reason_for(observation: Observation) -> str:
 
 
 def evidence_keys(finding: Finding) -> tuple[ResultKey, ...]:
-    """The result keys a finding rests on, as its alert records them (``AlertRecord.evidence``)."""
-    return tuple(sorted({o.result_key for o in finding.evidence}))
+    """The result keys a finding rests on, its scope's too, as its alert records them
+    (``AlertRecord.evidence``)."""
+    return tuple(sorted({o.result_key for o in (*finding.evidence, *finding.scope)}))
 
 
 def affected(memory: Memory, changed_keys: Collection[ResultKey]) -> tuple[AlertRecord, ...]:

@@ -161,3 +161,17 @@ def test_r09_after_pseudo_tma_branch_b() -> None:
     assert (found[R09].branch, found[R09].severity) == ("normalised", Severity.INFO)
     assert "5 d after deficiency identified" in found[R09].detail
     assert R04 not in found
+
+
+def test_r09_rests_on_what_the_r02_that_identified_the_deficiency_held_on_without_reporting_it() -> None:
+    b12, identifying, nadir_then_improving = obs("b12_total", 120, day(0)), plt(60, day(0)), plt(110, day(7))
+    found = by_rule(run([b12, identifying, nadir_then_improving], day(7)))
+    assert found[R09].branch == "improving"
+    assert found[R09].scope == (b12, identifying)
+    assert found[R09].evidence == (identifying, nadir_then_improving)  # the nadir and the count
+
+
+def test_r09_after_pseudo_tma_branch_b_rests_on_its_adamts13() -> None:
+    activity = a13(70, day(1))
+    history = [obs("b12_total", 120, day(0)), *maha(), activity, plt(200, day(6))]
+    assert activity in by_rule(run(history, day(6)))[R09].scope

@@ -16,6 +16,7 @@ R01 = "B12-UNKNOWN-THROMBOCYTOPENIA"
 R02 = "B12-LOW-THROMBOCYTOPENIA"
 R06 = "TTP-ADAMTS13-SEVERE"
 R08 = "HOMOCYSTEINE-PROTHROMBOTIC"
+R09 = "PLATELET-RECOVERY"
 
 # (LOINC, OBX-2 value type, value, unit, range, OBX-8 flag)
 Result = tuple[str, str, str, str, str, str]
@@ -224,7 +225,9 @@ def test_a_b12_correction_does_not_take_r02_back_to_an_older_platelet_count(engi
     assert correction == []
 
 
-def test_a_b12_corrected_to_normal_retracts_r02_that_rested_on_it(engine):
+def test_a_b12_corrected_to_normal_retracts_r02_that_rested_on_it_and_the_r09_that_followed_it(engine):
+    """The count of 40 made R09 'worsening' after R02 identified the deficiency; with no deficiency
+    identified any more, R09 is outside its scope (R10)."""
     *_, correction = feed(
         engine,
         [
@@ -236,7 +239,8 @@ def test_a_b12_corrected_to_normal_retracts_r02_that_rested_on_it(engine):
     )
     retraction = [e for e in correction if e.get("type") == "retraction"]
     assert [(e["rule"], e["reason"], e["severity"]) for e in retraction] == [
-        (R02, "corrected result", "high")
+        (R02, "corrected result", "high"),
+        (R09, "corrected result", "high"),
     ]
 
 

@@ -86,6 +86,7 @@ def finding(
     citations: Sequence[str],
     orders: Iterable[SuggestedOrder] = (),
     branch: str = "",
+    scope: Iterable[Observation] = (),
 ) -> Finding:
     """Assemble a finding with the snapshot's episode, category and time and the standard caveat."""
     detail = "\n\n".join([*paragraphs, CAVEAT])
@@ -101,6 +102,7 @@ def finding(
         branch=branch,
         category=snapshot.category,
         observed_at=snapshot.at,
+        scope=_unique_evidence(scope),
     )
 
 

@@ -19,10 +19,12 @@ CITATIONS = ("Seed[1]", "E2", "E10", "E27")
 
 @dataclass(frozen=True, slots=True)
 class Identification:
-    """When deficiency was identified in the episode: the first time R02 or R05 branch b held."""
+    """When deficiency was identified in the episode: the first time R02 or R05 branch b held, and
+    the observations it held on then (R09's scope: a correction of them may end it, R10)."""
 
     at: datetime
     rule: str
+    evidence: tuple[Observation, ...]
 
 
 def _previous(snapshot: Snapshot, current: Observation) -> Observation | None:
@@ -42,6 +44,7 @@ def r09_recovery(snapshot: Snapshot, identified: Identification | None) -> Findi
     - ≥1.5 × episode nadir but < LLN → ``info`` 'improving';
     - ≥14 d after identification, < LLN and <1.5 × nadir → ``medium`` 'not resolving' (OS-FILM if
       no film in 14 d).
+    Each rests on what identified the deficiency (``Finding.scope``): without it R09 does not hold.
     Never suggests B12 retesting (E27).
     """
     platelet = snapshot.platelet
@@ -68,6 +71,7 @@ def r09_recovery(snapshot: Snapshot, identified: Identification | None) -> Findi
             (platelet,),
             CITATIONS,
             branch="normalised",
+            scope=identified.evidence,
         )
     previous = _previous(snapshot, platelet)
     if (
@@ -89,6 +93,7 @@ def r09_recovery(snapshot: Snapshot, identified: Identification | None) -> Findi
             (platelet, previous),
             CITATIONS,
             branch="worsening",
+            scope=identified.evidence,
         )
     if nadir is None or nadir.value is None:
         return None
@@ -106,6 +111,7 @@ def r09_recovery(snapshot: Snapshot, identified: Identification | None) -> Findi
             (platelet, nadir),
             CITATIONS,
             branch="improving",
+            scope=identified.evidence,
         )
     if elapsed < rules.non_response_days:
         return None
@@ -126,4 +132,5 @@ def r09_recovery(snapshot: Snapshot, identified: Identification | None) -> Findi
         CITATIONS,
         orders,
         branch="not-resolving",
+        scope=identified.evidence,
     )
