@@ -128,7 +128,7 @@ def _gone(
     return [
         (record, reason)
         for record in memory.open_alerts()
-        if record.episode_id == was and corrected.keys().isdisjoint(record.evidence)
+        if record.episode_id == was and corrected.keys().isdisjoint(record.rests_on)
     ]
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "affected",
     "correcting_observations",
     "evidence_keys",
+    "further_keys",
     "reason_for",
     "rested_on",
     "retracted",
@@ -47,14 +48,19 @@ def reason_for(observation: Observation) -> str:
 
 
 def evidence_keys(finding: Finding) -> tuple[ResultKey, ...]:
-    """The result keys a finding rests on, its scope's too, as its alert records them
-    (``AlertRecord.evidence``)."""
-    return tuple(sorted({o.result_key for o in (*finding.evidence, *finding.scope)}))
+    """The result keys of a finding's evidence, as its alert records them (``AlertRecord.evidence``)."""
+    return tuple(sorted({o.result_key for o in finding.evidence}))
+
+
+def further_keys(finding: Finding, evidence: Collection[ResultKey]) -> tuple[ResultKey, ...]:
+    """The result keys a finding rests on besides ``evidence``: its scope's, and those of its evidence
+    that ``evidence`` lacks (``AlertRecord.also_rests_on``)."""
+    return tuple(sorted({o.result_key for o in (*finding.evidence, *finding.scope)}.difference(evidence)))
 
 
 def affected(memory: Memory, changed_keys: Collection[ResultKey]) -> tuple[AlertRecord, ...]:
-    """Open alerts whose evidence contains a corrected or deleted result key."""
-    return tuple(a for a in memory.open_alerts() if not frozenset(a.evidence).isdisjoint(changed_keys))
+    """Open alerts resting on a corrected or deleted result key (``AlertRecord.rests_on``)."""
+    return tuple(a for a in memory.open_alerts() if not a.rests_on.isdisjoint(changed_keys))
 
 
 def retracted(
@@ -63,7 +69,7 @@ def retracted(
     corrected: Mapping[ResultKey, Observation],
     held: Collection[tuple[str, str]],
 ) -> tuple[tuple[AlertRecord, str], ...]:
-    """Open alerts whose evidence contains a corrected key and whose rule no longer holds in the episode.
+    """Open alerts resting on a corrected key whose rule no longer holds in the episode.
 
     ``held`` names further (rule, episode) pairs that still hold, found at another evaluation time.
     Returns each such alert with its reason; alerts that still hold are left to ``suppression.decide``
@@ -72,7 +78,7 @@ def retracted(
     holding = {(f.rule, f.episode_id) for f in findings} | set(held)
     result: list[tuple[AlertRecord, str]] = []
     for record in memory.open_alerts():
-        hit = sorted(key for key in record.evidence if key in corrected)
+        hit = sorted(key for key in record.rests_on if key in corrected)
         if hit and (record.rule, record.episode_id) not in holding:
             result.append((record, reason_for(corrected[hit[0]])))
     return tuple(result)
@@ -83,16 +89,17 @@ def rested_on(memory: Memory, finding: Finding, at: datetime, corrected: Collect
 
     Nothing the clinicians see changed (no event: same severity and category), but the alert may now
     hold on other results than those it was said on: a film reported after a haemolysis alert, a
-    second severe ADAMTS13 after the first was corrected. A later correction or deletion of those must
-    find it, to retract it when it no longer holds (R10). An evaluation at ``at`` before the alert's
-    latest emission (a late result) sees less than the alert holds on now: it changes nothing, unless
-    it judged a correction of the alert's evidence (``corrected``)."""
+    second severe ADAMTS13 after the first was corrected. A later correction or deletion of those
+    must find it, as one of its evidence does, to retract it when it no longer holds (R10): with its
+    scope, they are its ``also_rests_on``. An evaluation at ``at`` before the alert's latest emission
+    (a late result) sees less than the alert holds on now: it changes nothing, unless it judged a
+    correction of what the alert rests on (``corrected``)."""
     record = memory.thread(finding.rule, finding.episode_id, finding.branch)
     if record is None or not record.is_open:
         return memory
-    if at < record.observed_at and frozenset(record.evidence).isdisjoint(corrected):
+    if at < record.observed_at and record.rests_on.isdisjoint(corrected):
         return memory
-    evidence = evidence_keys(finding)
-    if evidence == record.evidence:
+    also = further_keys(finding, record.evidence)
+    if also == record.also_rests_on:
         return memory  # the usual case: it holds on what it held on (the state keeps its bytes)
-    return memory.with_alert(replace(record, evidence=evidence))
+    return memory.with_alert(replace(record, also_rests_on=also))

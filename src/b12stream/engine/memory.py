@@ -22,10 +22,12 @@ class AlertRecord:
     """The latest emission of one alert thread: one rule and branch in one episode.
 
     ``id`` is the id of the latest event of the thread (alert or alert_update); ``sequence`` counts the
-    thread's emissions (1 for the first alert). ``evidence`` holds the result keys the thread rests
-    on, for retraction (R10): its latest emission's, or those it has held on since with nothing new
-    to say (``corrections.rested_on``). A retracted or superseded thread is kept closed, so a later alert
-    of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
+    thread's emissions (1 for the first alert). ``evidence`` holds the result keys of the latest
+    emission's evidence, and ``also_rests_on`` the others the thread rests on: its rule's scope
+    (``Finding.scope``) and the results it has come to hold on since with nothing new to say (one
+    that came after it, or took a corrected one's place: ``corrections.rested_on``). A correction of
+    any of them (``rests_on``) is judged (R10). A retracted or superseded thread is kept closed, so a
+    later alert of the same rule, episode and branch gets a fresh sequence number, hence a fresh id.
     ``paged_episode_id`` is the episode the thread's page dedup key was made with (``ids.page_key``)
     when the thread has since been carried into another episode (``Memory.with_thread_carried``: the
     episodes joined or split), so that its incident is still resolved under the key it was triggered
@@ -46,6 +48,12 @@ class AlertRecord:
     is_open: bool = True
     paged_episode_id: str | None = None
     paged_sequence: int = 1
+    also_rests_on: tuple[ResultKey, ...] = ()
+
+    @property
+    def rests_on(self) -> frozenset[ResultKey]:
+        """Every result key the alert rests on: its evidence, its scope and what it holds on now."""
+        return frozenset((*self.evidence, *self.also_rests_on))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +234,9 @@ class Memory:
         else:
             kept, displaced, withdrawn = there, moved, record
         evidence = tuple(sorted({*kept.evidence, *displaced.evidence}))
-        return memory.with_alert(replace(kept, sequence=sequence, evidence=evidence)), withdrawn
+        also = tuple(sorted((kept.rests_on | displaced.rests_on).difference(evidence)))
+        merged = replace(kept, sequence=sequence, evidence=evidence, also_rests_on=also)
+        return memory.with_alert(merged), withdrawn
 
     def with_suggestion_carried(self, record: SuggestionRecord, episode_id: str, *, copied: bool) -> Memory:
         """Carry ``record`` into episode ``episode_id`` with the alert threads it was shown with (R11 (c)
@@ -344,7 +354,8 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    # ``paged_*`` only when set, so a thread never moved keeps the bytes it had.
+    # ``paged_*`` and ``also_rests_on`` only when set, so a thread never moved, and one resting on its
+    # evidence alone, keeps the bytes it had.
     data: dict[str, Any] = {
         "id": record.id,
         "rule": record.rule,
@@ -361,6 +372,8 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
         data["paged_episode_id"] = record.paged_episode_id
     if record.paged_sequence != 1:
         data["paged_sequence"] = record.paged_sequence
+    if record.also_rests_on:
+        data["also_rests_on"] = [_key_to_list(k) for k in record.also_rests_on]
     return data
 
 
@@ -378,6 +391,7 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         is_open=bool(data["is_open"]),
         paged_episode_id=_optional_text(data.get("paged_episode_id")),
         paged_sequence=int(data.get("paged_sequence", 1)),
+        also_rests_on=tuple(ResultKey(*(str(p) for p in k)) for k in data.get("also_rests_on", ())),
     )
 
 

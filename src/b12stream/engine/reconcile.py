@@ -9,7 +9,7 @@ from typing import Any
 
 from b12stream.clinical.model import Finding, Observation, PatientKey, ResultKey, Severity
 from b12stream.engine import pager
-from b12stream.engine.corrections import evidence_keys, rested_on, retracted
+from b12stream.engine.corrections import evidence_keys, further_keys, rested_on, retracted
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
@@ -184,6 +184,7 @@ def _said(
     same_thread = previous is not None and previous.branch == finding.branch
     if previous is not None and not same_thread:
         memory = memory.with_alert(replace(previous, is_open=False))
+    evidence = evidence_keys(finding)
     record = AlertRecord(
         id=event_id,
         rule=finding.rule,
@@ -191,11 +192,12 @@ def _said(
         branch=finding.branch,
         severity=finding.severity,
         category=finding.category,
-        evidence=evidence_keys(finding),
+        evidence=evidence,
         sequence=decision.sequence,
         observed_at=finding.observed_at or at,
         paged_episode_id=previous.paged_episode_id if previous is not None and same_thread else None,
         paged_sequence=previous.paged_sequence if previous is not None and same_thread else 1,
+        also_rests_on=further_keys(finding, evidence),
     )
     if not same_thread and _taken(patient, memory, record):
         # A thread carried out of this episode still pages under the key this one would have.

@@ -268,7 +268,7 @@ def decide(
     if same is not None and same.is_open:
         orders = select_orders(finding, memory, at, newly_fired=False, policy=policy)
         corrected_severity = finding.severity != same.severity and not corrected.keys().isdisjoint(
-            same.evidence
+            same.rests_on
         )
         if (
             finding.severity > same.severity

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from b12stream.engine.engine import Engine
-from tests.unit.engine.test_current_results import R01, R06, S8_HAEMOLYSIS, Result, oru, plt
+from tests.unit.engine.test_current_results import R01, R06, S8_HAEMOLYSIS, Result, b12, oru, plt
 from tests.unit.engine.test_re_based_pages import adamts13, run
 
 
@@ -57,7 +57,7 @@ def test_every_severe_adamts13_taken_back_one_at_a_time_retracts_r06_and_resolve
 def test_a_correction_that_leaves_r06_holding_records_the_adamts13_it_now_rests_on(engine):
     *_, kept = run(engine, [*TWO_SEVERE, FIRST_CORRECTED])
     (record,) = [a for a in kept.state.memory.open_alerts() if a.rule == R06]
-    assert [key.filler_order_number for key in record.evidence] == ["A13B", "CBC1"]
+    assert [key.filler_order_number for key in record.also_rests_on] == ["A13B"]
 
 
 def test_a_film_corrected_to_no_schistocytes_retracts_the_r07_that_held_on_it_and_resolves_its_page(engine):
@@ -85,12 +85,12 @@ def test_an_r07_that_still_holds_without_the_deleted_film_stays_and_rests_on_the
         engine, [*R07_THEN_FILM, oru("C3", "20260302080000", "FILM1", [schistocytes("Present")], status="D")]
     )
     (held,) = [a for a in film.state.memory.open_alerts() if a.rule == R07]
-    assert "FILM1" in {key.filler_order_number for key in held.evidence}
+    assert [key.filler_order_number for key in held.also_rests_on] == ["FILM1"]
     # Haemolytic thrombocytopenia without a film is R07 as critical as before: nothing new to say.
     assert (deleted.events, deleted.orders, deleted.pages) == ((), (), ())
     (kept,) = [a for a in deleted.state.memory.open_alerts() if a.rule == R07]
     assert kept.id == held.id
-    assert {key.filler_order_number for key in kept.evidence} == {"CBC1"}
+    assert {key.filler_order_number for key in kept.rests_on} == {"CBC1"}
 
 
 def test_a_count_delivered_late_leaves_r01_resting_on_the_count_it_was_said_on(engine):
@@ -106,6 +106,28 @@ def test_a_count_delivered_late_leaves_r01_resting_on_the_count_it_was_said_on(e
     )
     (alert,) = said.events
     assert late.events == ()
+    (retraction,) = corrected.events
+    assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
+        "retraction",
+        alert["id"],
+        "corrected result",
+    )
+
+
+def test_r01_that_came_to_hold_on_a_later_count_is_still_taken_back_by_a_correction_of_its_own(engine):
+    """R01 said on CBC1 holds on CBC2 too, with nothing new to say; a normal B12 then ends it, but
+    nothing it rests on was taken back: it stays open. CBC1, the count its alert shows, corrected
+    to normal leaves it holding neither now nor at its own time: retracted."""
+    said, *_, corrected = run(
+        engine,
+        [
+            oru("C1", "20260302080000", "CBC1", [plt("60")]),
+            oru("C2", "20260305080000", "CBC2", [plt("95")]),
+            oru("C3", "20260304080000", "B12A", [b12("600")]),
+            oru("C4", "20260302080000", "CBC1", [plt("200")], status="C"),
+        ],
+    )
+    (alert,) = said.events
     (retraction,) = corrected.events
     assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
         "retraction",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -141,6 +142,19 @@ def test_the_episode_a_moved_thread_was_paged_in_is_kept_in_the_state_and_read_b
     moved_again = again.memory.with_episode_renamed("ep-joint", "ep-later")
     assert moved_again.alerts[0].paged_episode_id == paged_in
     assert "paged_episode_id" not in json.loads(state.to_bytes())["memory"]["alerts"][0]
+
+
+def test_what_an_alert_also_rests_on_is_kept_in_the_state_and_read_back():
+    state = _state()
+    (alert,) = state.memory.alerts
+    later = platelets(58, day(0, 11), "F2")
+    held = state.memory.with_alert(replace(alert, also_rests_on=(later.result_key,)))
+    data = PatientState(state.history, held).to_bytes()
+    assert json.loads(data)["memory"]["alerts"][0]["also_rests_on"] == [["F2", "777-3", "1"]]
+    again = PatientState.from_bytes(data)
+    assert again.memory == held and again.to_bytes() == data
+    # An alert resting on its evidence alone is written as it always was.
+    assert "also_rests_on" not in json.loads(state.to_bytes())["memory"]["alerts"][0]
 
 
 def test_memory_fields_are_the_ones_its_slot_constructor_calls_pass_in_order():

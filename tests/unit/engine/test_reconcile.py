@@ -62,7 +62,7 @@ def test_an_alert_that_says_nothing_new_rests_on_the_results_it_holds_on_now():
     again = run(first.memory, [finding(at=day(0, 11), evidence=(platelets(58, day(0, 11), "F2"),))])
     (said,) = first.memory.alerts
     (kept,) = again.memory.alerts
-    assert kept == replace(said, evidence=(ResultKey("F2", "777-3", "1"),))
+    assert kept == replace(said, also_rests_on=(ResultKey("F2", "777-3", "1"),))
 
 
 def test_an_alert_that_holds_on_the_results_it_was_said_on_leaves_the_memory_as_it_was():
