@@ -93,25 +93,32 @@ def test_an_r07_that_still_holds_without_the_deleted_film_stays_and_rests_on_the
     assert {key.filler_order_number for key in kept.rests_on} == {"CBC1"}
 
 
-def test_a_count_delivered_late_leaves_r01_resting_on_the_count_it_was_said_on(engine):
-    """A count drawn before R01's and delivered after it holds R01 at its own, earlier time, on itself:
-    not what R01 holds on now. R01's count corrected to normal takes it back."""
-    said, late, corrected = run(
+def test_a_count_delivered_late_does_not_take_the_film_out_of_what_r07_rests_on(engine):
+    """R07 said at the 10:00 count comes to hold on the film of 10:00. A count of 08:00 delivered late
+    holds R07 at 08:00, on what was collected by then: not on the film, which R07 still rests on.
+    The film corrected to "Absent" takes R07 back and resolves its page."""
+    haemolysis = [result for result in S8_HAEMOLYSIS if result[0] != "777-3"]
+    _, paged, _, late, corrected = run(
         engine,
         [
-            oru("C1", "20260302200000", "CBC2", [plt("60")]),
-            oru("C2", "20260302080000", "CBC1", [plt("80")]),
-            oru("C3", "20260302200000", "CBC2", [plt("200")], status="C"),
+            oru("C1", "20260302060000", "LAB1", haemolysis),
+            oru("C2", "20260302100000", "CBC2", [plt("12")]),
+            oru("C3", "20260302100000", "FILM1", [schistocytes("Present")]),
+            oru("C4", "20260302080000", "CBC1", [plt("12")]),
+            oru("C5", "20260302100000", "FILM1", [schistocytes("Absent")], status="C"),
         ],
     )
-    (alert,) = said.events
+    (alert,) = paged.events
+    (trigger,) = paged.pages
+    assert (alert["rule"], alert["severity"]) == (R07, "critical")
     assert late.events == ()
-    (retraction,) = corrected.events
+    retraction, _ = corrected.events
     assert (retraction["type"], retraction["alert_id"], retraction["reason"]) == (
         "retraction",
         alert["id"],
         "corrected result",
     )
+    assert corrected.pages == ({"event_action": "resolve", "dedup_key": trigger["dedup_key"]},)
 
 
 def test_r01_that_came_to_hold_on_a_later_count_is_still_taken_back_by_a_correction_of_its_own(engine):
