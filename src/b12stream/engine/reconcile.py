@@ -57,8 +57,9 @@ def reconcile(
     observation; only alerts resting on those keys can be retracted for a correction, and not those
     whose (rule, episode) is in ``held`` (they still hold at another evaluation time). An open alert
     a finding holds with nothing new to say (one a correction leaves standing, or one a result it
-    was not said on now holds too) rests on the results it now holds on (``rested_on``). Alerts and
-    updates carry ``rules_version``. Pure: the returned memory records every emission.
+    was not said on now holds too) rests, besides the results it was said on, on those it now holds
+    on (``rested_on``). Alerts and updates carry ``rules_version``. Pure: the returned memory
+    records every emission.
     """
     if not findings and not corrected:
         return Reconciled(memory, (), (), ())  # nothing holds and nothing was taken back
