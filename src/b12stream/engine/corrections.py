@@ -91,15 +91,19 @@ def rested_on(memory: Memory, finding: Finding, at: datetime, corrected: Collect
     hold on other results than those it was said on: a film reported after a haemolysis alert, a
     second severe ADAMTS13 after the first was corrected. A later correction or deletion of those
     must find it, as one of its evidence does, to retract it when it no longer holds (R10): with its
-    scope, they are its ``also_rests_on``. An evaluation at ``at`` before the alert's latest emission
-    (a late result) sees less than the alert holds on now: it changes nothing, unless it judged a
-    correction of what the alert rests on (``corrected``)."""
+    scope, they are its ``also_rests_on``. They add to those it held on before, but for the ones
+    corrected here: evaluations come in the order results arrive, not in clinical time, and one that
+    sees the alert holding on a later count does not take the earlier one out of its input set. An
+    evaluation at ``at`` before the alert's latest emission (a late result) sees less than the alert
+    holds on now: it changes nothing, unless it judged a correction of what the alert rests on
+    (``corrected``)."""
     record = memory.thread(finding.rule, finding.episode_id, finding.branch)
     if record is None or not record.is_open:
         return memory
     if at < record.observed_at and record.rests_on.isdisjoint(corrected):
         return memory
-    also = further_keys(finding, record.evidence)
+    kept = {key for key in record.also_rests_on if key not in corrected}
+    also = tuple(sorted(kept.union(further_keys(finding, record.evidence))))
     if also == record.also_rests_on:
         return memory  # the usual case: it holds on what it held on (the state keeps its bytes)
     return memory.with_alert(replace(record, also_rests_on=also))

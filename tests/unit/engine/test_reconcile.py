@@ -65,6 +65,19 @@ def test_an_alert_that_says_nothing_new_rests_on_the_results_it_holds_on_now():
     assert kept == replace(said, also_rests_on=(ResultKey("F2", "777-3", "1"),))
 
 
+def test_an_alert_that_comes_to_hold_on_another_result_still_rests_on_the_one_it_held_on_before():
+    # Evaluations come in the order results arrive, not in clinical time: one that sees the alert
+    # holding on F3 does not take back that it held on F2, which stays in its input set (R10).
+    first = run(Memory(), [finding(severity=Severity.HIGH)])
+    on_f2 = finding(severity=Severity.HIGH, at=day(0, 11), evidence=(platelets(58, day(0, 11), "F2"),))
+    on_f3 = finding(severity=Severity.HIGH, at=day(0, 12), evidence=(platelets(57, day(0, 12), "F3"),))
+    memory = run(run(first.memory, [on_f2]).memory, [on_f3]).memory
+    corrected_f2 = platelets(120, day(0, 11), "F2", status="C")
+    after = finding(severity=Severity.MEDIUM, at=day(0, 11), evidence=(corrected_f2,))
+    (update,) = run(memory, [after], corrected={corrected_f2.result_key: corrected_f2}).events
+    assert (update["type"], update["severity"]) == ("alert_update", "medium")
+
+
 def test_an_alert_that_holds_on_the_results_it_was_said_on_leaves_the_memory_as_it_was():
     first = run(Memory(), [finding()])
     assert run(first.memory, [finding(at=day(0, 11))]).memory is first.memory
