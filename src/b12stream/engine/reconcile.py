@@ -141,10 +141,15 @@ def announcement(
     a consumer keeping open alerts by rule and episode must hear of at once (``carried``).
 
     It repeats what was said: the suggestions are no new emission (R11 (c) counts none, no order
-    message), and a critical alert that stays critical keeps its incident (a trigger merged into it).
+    message), and an alert whose severity it keeps pages nothing: its incident already shows the
+    alert, and a trigger would replace the incident's summary with this one, which may be the generic
+    text of an alert whose rule does not hold in its new episode. One whose severity it changes pages
+    as any update does (a resolve when it leaves critical).
     """
     decision = Decision(finding, tuple(orders), record, record.sequence + 1)
     memory, event, updated = _said(decision, patient, memory, record.observed_at, rules_version)
+    if finding.severity is record.severity:
+        return memory, event, ()
     return memory, event, tuple(_pages(decision, event, updated, patient, outputs.pager_source))
 
 

@@ -100,8 +100,8 @@ def test_a_late_count_that_joins_two_episodes_continues_their_alerts_and_pages(e
     (ttp,) = of_rule(outcomes, R06, "alert")
     (key,) = incidents(outcomes)
     # One R01 goes on in the joint episode; the other is withdrawn as merged into it. The ones that
-    # go on are announced under the joint episode's id at once; the TTP alert's page is merged into
-    # the incident it has.
+    # go on are announced under the joint episode's id at once; the TTP alert, still critical, pages
+    # nothing: the incident it has already shows it.
     joined = outcomes[len(SECOND_EPISODE)]
     assert [(e["type"], e["rule"]) for e in joined.events] == [
         ("retraction", R01),
@@ -111,7 +111,7 @@ def test_a_late_count_that_joins_two_episodes_continues_their_alerts_and_pages(e
     merged, *announced = joined.events
     assert merged["reason"] == MERGED
     assert {e["episode_id"] for e in announced} == {merged["episode_id"]} != {ttp["episode_id"]}
-    assert [(p["event_action"], p["dedup_key"]) for p in joined.pages] == [("trigger", key)]
+    assert joined.pages == ()
     assert len(of_rule(outcomes, R01, "alert")) == 2
     # The TTP alert is withdrawn once, and its incident resolved under the key it was paged with.
     (update,) = of_rule(outcomes, R06, "alert_update")
@@ -141,7 +141,7 @@ def test_a_deleted_first_count_posted_again_continues_the_open_ttp_alert(engine)
     assert moved["supersedes"] == ttp["id"] and moved["episode_id"] != ttp["episode_id"]
     assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [moved["id"]]
     (key,) = incidents(outcomes)
-    assert pages(outcomes) == [("trigger", key), ("trigger", key), ("resolve", key)]
+    assert pages(outcomes) == [("trigger", key), ("resolve", key)]  # the announcement pages nothing
 
 
 # R01 and a paged R06 in one episode, and a late normal count that splits it: with CBC2 it closes
@@ -170,7 +170,7 @@ def test_a_late_normal_count_that_splits_an_episode_carries_the_ttp_alert_to_the
     assert moved["supersedes"] == ttp["id"] and moved["episode_id"] != ttp["episode_id"]
     assert [e["alert_id"] for e in of_rule(outcomes, R06, "retraction")] == [moved["id"]]
     (key,) = incidents(outcomes)
-    assert pages(outcomes) == [("trigger", key), ("trigger", key), ("resolve", key)]
+    assert pages(outcomes) == [("trigger", key), ("resolve", key)]  # the announcement pages nothing
 
 
 def test_alerts_carried_out_of_an_episode_are_announced_at_once_so_new_ones_there_are_no_second_ones(
@@ -188,14 +188,12 @@ def test_alerts_carried_out_of_an_episode_are_announced_at_once_so_new_ones_ther
     open_before = {(e["rule"], e["id"]): e for e in open_alerts(outcomes[:-2]).values()}
     first_episode = {e["episode_id"] for e in open_before.values()}
     # The split says where the alerts went, in its own output: each one updated, as it was, under
-    # the later episode's id; the TTP page merged into the incident it has.
+    # the later episode's id; the TTP alert, still critical, pages nothing: its incident shows it.
     assert [(e["type"], e["rule"]) for e in split.events] == [("alert_update", R01), ("alert_update", R06)]
     assert {(e["rule"], e["supersedes"]) for e in split.events} == set(open_before)
     assert {e["episode_id"] for e in split.events}.isdisjoint(first_episode)
     (key,) = {p["dedup_key"] for p in before.pages}
-    assert [(p["event_action"], p["dedup_key"], p["payload"]["class"]) for p in split.pages] == [
-        ("trigger", key, "alert_update")
-    ]
+    assert split.pages == ()
     # Suggestions said again are not suggested again: no order message, no emission counted (R11).
     assert [e["suggested_orders"] for e in split.events] == [
         open_before[e["rule"], e["supersedes"]]["suggested_orders"] for e in split.events
@@ -290,7 +288,7 @@ def test_two_ttp_alerts_of_episodes_a_correction_joins_go_on_as_one_and_both_pag
     (moved,) = of_rule(outcomes, R06, "alert_update")
     assert (moved["supersedes"], moved["episode_id"]) == (second["id"], first["episode_id"])
     assert withdrawn["alert_id"] == moved["id"]
-    assert pages(outcomes)[2:] == [("resolve", first_key), ("trigger", second_key), ("resolve", second_key)]
+    assert pages(outcomes)[2:] == [("resolve", first_key), ("resolve", second_key)]
 
 
 def test_the_alerts_of_an_episode_left_without_a_low_count_are_retracted(engine):

@@ -117,9 +117,7 @@ def test_a_retraction_after_a_correction_joined_the_episode_to_an_earlier_one_re
     alert, key, joined, after = paged(
         engine, [*SECOND_EPISODE, JOINED, oru("C7", "20260306090000", "A13A", [adamts13("80")], status="C")]
     )
-    # Announced in the joint episode at once, its page merged into the incident it has.
     moved = joined_update(alert, joined)
-    assert [(p["event_action"], p["dedup_key"]) for p in joined.pages] == [("trigger", key)]
     (retraction,) = after.events
     assert (retraction["type"], retraction["alert_id"]) == ("retraction", moved["id"])
     assert after.pages == ({"event_action": "resolve", "dedup_key": key},)
@@ -132,6 +130,15 @@ def test_an_update_still_critical_after_a_correction_joined_the_episodes_joins_t
     assert (update["type"], update["severity"]) == ("alert_update", "critical")
     assert update["supersedes"] == joined_update(alert, joined)["id"]
     assert [(p["event_action"], p["dedup_key"]) for p in after.pages] == [("trigger", key)]
+
+
+def test_the_announcement_of_a_critical_alert_carried_into_the_joint_episode_pages_nothing(engine):
+    # Announced in the joint episode at once, still critical: the incident it has already shows it.
+    alert, _, joined, _ = paged(
+        engine, [*SECOND_EPISODE, JOINED, oru("C7", "20260306100000", "B12A", [b12("160")])]
+    )
+    joined_update(alert, joined)
+    assert joined.pages == ()
 
 
 def joined_update(alert: dict[str, Any], joined: Outcome) -> dict[str, Any]:
