@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from b12stream.clinical.adamts13 import ADAMTS13, episode_window_start
 from b12stream.clinical.episodes import Episode, current_episode, episodes
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import Observation, PatientKey, ResultKey
@@ -52,10 +53,13 @@ def carried(
     an episode that changed so go where their evidence now is (``_Home``): an episode whose id is
     gone passes them on to the episode that holds their latest evidence; one that goes on under its
     id keeps them, but for a thread whose evidence all lies in one later episode, where the next
-    results go, or in part in the episode it was carried out of. Suggestions go with their latest
-    emission (R11 (c)). So a carried thread's next emission is an update of it, not a second alert,
-    and its page keeps the key it was triggered with (``Memory.with_thread_carried``); the threads
-    now under another episode id are ``Carried.moved``, for the message to announce (``announced``).
+    results go, or in part in the episode it was carried out of. A thread resting on an ADAMTS13
+    goes to the episode that result now counts for, earlier or later, whether or not the message
+    joined or split its own (``_Adamts13Homes``): a count that opens an episode can take the result
+    into its look-back. Suggestions go with their latest emission (R11 (c)). So a carried thread's
+    next emission is an update of it, not a second alert, and its page keeps the key it was
+    triggered with (``Memory.with_thread_carried``); the threads now under another episode id are
+    ``Carried.moved``, for the message to announce (``announced``).
     Two open threads of one rule and branch that meet in one episode go on as one; the other is
     retracted as ``MERGED`` at ``at`` (the patient's newest collection time), its incident resolved.
 
@@ -75,6 +79,9 @@ def carried(
     suggestions: list[tuple[SuggestionRecord, str, bool]] = []
     gone: list[tuple[AlertRecord, str]] = []
     collected = {r.result_key: r.observed_at for r in after.records}
+    adamts13 = _Adamts13Homes(
+        new, names, rules, {r.result_key: r.observed_at for r in after.records if r.analyte == ADAMTS13}
+    )
     for episode in old:
         was = old_names.name(episode.id)
         follow = following[episode.id]
@@ -83,8 +90,13 @@ def carried(
             continue
         followers = {names.name(e.id) for e in follow}
         if not follow or followers == {was}:
-            continue  # the usual case: the episode goes on as it was, maybe with more counts
-        home = _Home(episode, follow, after, rules, names, was, was in followers, collected)
+            # The usual case: the episode goes on as it was, maybe with more counts. A count that
+            # opened an episode before it may yet have taken an ADAMTS13 of its alerts into its look-back.
+            for record in (a for a in memory.open_alerts() if a.episode_id == was):
+                if (target := adamts13.of_thread(record)) not in {None, was}:
+                    threads.append((record, target))
+            continue
+        home = _Home(episode, follow, after, rules, names, was, was in followers, collected, adamts13)
         for record in (a for a in memory.open_alerts() if a.episode_id == was):
             if (target := home.of_thread(record)) != was:
                 threads.append((record, target))
@@ -166,8 +178,9 @@ def _re_based(
 class _Home:
     """Where what one episode said goes on, now that ``follow`` (oldest first) hold its counts.
 
-    ``was`` is the episode's published id, ``stays`` says one of ``follow`` still has it, and
-    ``collected`` gives the collection time of each result of the history ``after``.
+    ``was`` is the episode's published id, ``stays`` says one of ``follow`` still has it,
+    ``collected`` gives the collection time of each result of the history ``after``, and
+    ``adamts13`` the episode each of its ADAMTS13 results counts for.
     """
 
     episode: Episode
@@ -178,17 +191,21 @@ class _Home:
     was: str
     stays: bool
     collected: Mapping[ResultKey, datetime]
+    adamts13: _Adamts13Homes
 
     def of_thread(self, record: AlertRecord) -> str:
         """The published id of the episode that goes on with an open alert.
 
-        While its episode goes on under its id: back in the episode it was carried out of when that
-        one is back with some of its evidence (a join undone), else there, unless all of its
-        evidence now lies in one later episode, where the next results go and the alert would be
-        raised again. Otherwise the
-        episode that holds its latest evidence, or with none of its evidence in them, the one that
-        goes on with its latest emission (``at``).
+        One resting on an ADAMTS13: the episode that result counts for, earlier or later
+        (``_Adamts13Homes``). Otherwise, while its episode goes on under its id: back in the episode
+        it was carried out of when that one is back with some of its evidence (a join undone), else
+        there, unless all of its evidence now lies in one later episode, where the next results go
+        and the alert would be raised again. Otherwise the episode that holds its latest evidence,
+        or with none of its evidence in them, the one that goes on with its latest emission (``at``).
         """
+        found = self.adamts13.of_thread(record)
+        if found is not None:
+            return found
         holding = self._holding(record.evidence)
         if not self.stays:
             return holding[-1] if holding else self.at(record.observed_at)
@@ -242,6 +259,36 @@ class _Home:
         if current is None or current.id not in {e.id for e in self.follow}:
             return None
         return self.names.name(current.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Adamts13Homes:
+    """The episode each ADAMTS13 result of the history counts for, as the rules count it (spec 2.3:
+    valid only for its episode): the one from whose look-back (``episode_window_start``, 7 d before
+    its first count) to its close it was collected, else the first one opened after it.
+
+    ``episodes`` are the history's episodes, oldest first; ``collected`` gives the collection time
+    of each of its ADAMTS13 results.
+    """
+
+    episodes: Sequence[Episode]
+    names: EpisodeNames
+    rules: RulesConfig
+    collected: Mapping[ResultKey, datetime]
+
+    def of_thread(self, record: AlertRecord) -> str | None:
+        """The published id of the episode the latest ADAMTS13 ``record`` rests on counts for; None
+        when it rests on none (or on none that any episode counts). Its rule can hold nowhere else:
+        left in another episode, the alert would be raised again in this one, paged twice."""
+        moments = [self.collected[key] for key in record.evidence if key in self.collected]
+        if not moments:
+            return None
+        moment = max(moments)
+        for episode in self.episodes:
+            closed = episode.closed_at
+            if episode_window_start(episode, self.rules) <= moment and (closed is None or moment <= closed):
+                return self.names.name(episode.id)
+        return next((self.names.name(e.id) for e in self.episodes if e.opened_at > moment), None)
 
 
 def _members(episode: Episode) -> frozenset[ResultKey]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from b12stream.clinical.episodes import PLATELETS, current_episode
 from b12stream.clinical.evaluate import evaluate, trigger_times
-from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory
+from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.clinical.view import HistoryView
 from b12stream.engine.announced import announced
@@ -63,8 +63,9 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
        correction; otherwise apply its observations to the patient history. No change → no events
        (the message is still remembered as applied).
     2. An X result status re-allows that analyte's earlier suggestions (R10/R11).
-    3. When the message's counts join or split episodes, carry the open alerts and suggestions to
-       the episodes that now hold their evidence (``carried``), merging two threads that meet.
+    3. When the message's counts join or split episodes, or open one whose look-back takes an
+       ADAMTS13 an open alert rests on, carry the open alerts and suggestions to the episodes that
+       now hold their evidence (``carried``), merging two threads that meet.
     4. Evaluate the rules at each trigger time (``trigger_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
@@ -249,11 +250,17 @@ def _carried(
     engine: Engine,
 ) -> Carried:
     """``carried`` when the message's platelet counts, the only results that shape episodes, can
-    join or split them: not when they only follow every result known, as most counts do."""
+    join or split them, or move an open alert's evidence into another one: not when they only follow
+    every result known, as most counts do, unless an open alert rests on a result collected after
+    the latest count (a count that opens an episode takes such a result into its look-back)."""
     counts = [o.observed_at for o in accepted.observations if o.analyte == PLATELETS]
     if not (before.records and counts and newest):
         return Carried(memory, (), ())
-    if not corrected and min(counts) > before.records[-1].observed_at:
+    if (
+        not corrected
+        and min(counts) > before.records[-1].observed_at
+        and not _rests_after_counts(memory, before)
+    ):
         return Carried(memory, (), ())
     return carried(
         patient=accepted.patient,
@@ -264,6 +271,19 @@ def _carried(
         corrected=corrected,
         at=newest,
     )
+
+
+def _rests_after_counts(memory: Memory, history: PatientHistory) -> bool:
+    """Whether an open alert rests on a result collected after the latest final platelet count of
+    ``history``. Usually the newest result is a count, and nothing is looked at."""
+    later: list[Observation] = []
+    for record in reversed(history.records):
+        if record.analyte == PLATELETS and is_evidence(record):
+            later = [r for r in later if r.observed_at > record.observed_at]  # not those drawn with it
+            break
+        later.append(record)
+    keys = {r.result_key for r in later}
+    return bool(keys) and any(not keys.isdisjoint(a.evidence) for a in memory.open_alerts())
 
 
 def _seen(accepted: Accepted, history: PatientHistory) -> SeenMessage | None:

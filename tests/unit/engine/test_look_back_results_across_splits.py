@@ -23,7 +23,7 @@ def _split_after(look_back: Result) -> list[bytes]:
     ]
 
 
-def _open_threads(outcomes: list[Outcome]) -> list[tuple[str, str, str]]:
+def open_threads(outcomes: list[Outcome]) -> list[tuple[str, str, str]]:
     open_alerts: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
         for event in outcome.events:
@@ -41,10 +41,10 @@ def test_one_severe_adamts13_pages_and_orders_once_across_a_split() -> None:
     triggers = {p["dedup_key"] for o in outcomes for p in o.pages if p["event_action"] == "trigger"}
     assert len(triggers) == 1
     assert len([order for o in outcomes for order in o.orders]) == 2  # the R01 work-up, the inhibitor
-    threads = _open_threads(outcomes)
+    threads = open_threads(outcomes)
     assert len(threads) == len(set(threads))
 
 
 def test_an_alert_on_a_b12_drawn_before_the_first_count_stays_one_thread_across_a_split() -> None:
-    threads = _open_threads(run(Engine.load(), _split_after(b12("250"))))
+    threads = open_threads(run(Engine.load(), _split_after(b12("250"))))
     assert len(threads) == len(set(threads))
