@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from b12stream.clinical.episodes import episodes
 from b12stream.clinical.evaluate import evaluate
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import Finding, PatientKey
 from b12stream.clinical.rules.common import CAVEAT
+from b12stream.clinical.view import HistoryView
 from b12stream.engine.engine import Engine
 from b12stream.engine.episode_names import EpisodeNames
 from b12stream.engine.memory import AlertRecord, Memory
@@ -51,7 +54,9 @@ def announced(
     the rule in the episode the thread left looks like a second one, and the thread's next update
     like a change of episode. The update says again what the alert said (``announcement``): the
     finding of its rule in its new episode at its evaluation time, with the suggestions shown with
-    it then; when the rule does not hold there (a late result changed it), the alert as remembered.
+    it then, else at the new episode's latest thrombocytopenic count (the episode is over by the
+    alert's time, or opens after it); when the rule holds at neither (a late result changed it), the
+    alert as remembered.
     """
     if not moved:  # the usual case: no count joined or split episodes
         return Announced(memory, (), ())
@@ -78,12 +83,14 @@ def announced(
 def _finding(
     record: AlertRecord, history: PatientHistory, names: EpisodeNames, engine: Engine, sex: str
 ) -> Finding:
-    """The finding of ``record``'s thread at its evaluation time, else the alert as remembered: its
-    rule, branch, severity and state classes, resting on the results it rests on."""
+    """The finding of ``record``'s thread at its evaluation time, else at its episode's latest
+    thrombocytopenic count, else the alert as remembered: its rule, branch, severity and state
+    classes, resting on the results it rests on."""
     identity = (record.rule, record.episode_id, record.branch)
-    for found in names.findings(evaluate(history, record.observed_at, engine.rules, sex=sex)):
-        if (found.rule, found.episode_id, found.branch) == identity:
-            return found
+    for moment in _moments(record, history, names, engine):
+        for found in names.findings(evaluate(history, moment, engine.rules, sex=sex)):
+            if (found.rule, found.episode_id, found.branch) == identity:
+                return found
     evidence = frozenset(record.evidence)
     return Finding(
         rule=record.rule,
@@ -97,6 +104,19 @@ def _finding(
         category=record.category,
         observed_at=record.observed_at,
     )
+
+
+def _moments(
+    record: AlertRecord, history: PatientHistory, names: EpisodeNames, engine: Engine
+) -> list[datetime]:
+    """When ``record``'s rule may hold in its episode: at the alert's time, then at the episode's
+    latest thrombocytopenic count if another time."""
+    moments = [record.observed_at]
+    view = HistoryView.of(history, history.records[-1].observed_at)
+    for episode in episodes(view, engine.rules):
+        if names.name(episode.id) == record.episode_id and episode.last_tp_at != record.observed_at:
+            moments.append(episode.last_tp_at)
+    return moments
 
 
 def _shown(finding: Finding, record: AlertRecord, memory: Memory) -> tuple[ShownOrder, ...]:

@@ -19,6 +19,13 @@ def _ttp(outcomes: list[Outcome]) -> tuple[list[str], set[str]]:
     return [episode for rule, episode, _ in open_threads(outcomes) if rule == R06], keys
 
 
+def _said_again(outcomes: list[Outcome]) -> bool:
+    """Whether every update of the R06 alert says its finding again: its rule holds in the episode
+    it went to."""
+    alert, *updates = [e for o in outcomes for e in o.events if e["rule"] == R06]
+    return bool(updates) and all(u["summary"] == alert["summary"] for u in updates)
+
+
 def _episode_of(outcome: Outcome) -> str:
     """The episode id the first event of ``outcome`` carries."""
     return outcome.events[0]["episode_id"]
@@ -40,6 +47,7 @@ def test_a_split_that_gives_the_adamts13_to_the_earlier_new_episode_carries_the_
     )
     (ttp,), keys = _ttp(outcomes)
     assert len(keys) == 1
+    assert _said_again(outcomes)
     assert ttp != _episode_of(outcomes[0])
 
 
@@ -58,6 +66,7 @@ def test_a_late_count_that_opens_an_earlier_episode_takes_the_adamts13_alert_int
     )
     (ttp,), keys = _ttp(outcomes)
     assert len(keys) == 1
+    assert _said_again(outcomes)
     assert ttp != _episode_of(outcomes[3])
 
 
@@ -76,4 +85,5 @@ def test_a_count_that_opens_an_episode_after_an_adamts13_takes_its_alert_into_it
     )
     (ttp,), keys = _ttp(outcomes)
     assert len(keys) == 1
+    assert _said_again(outcomes)
     assert ttp != _episode_of(outcomes[0])
