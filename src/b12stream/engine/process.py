@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from b12stream.clinical.episodes import PLATELETS, current_episode
+from b12stream.clinical.episodes import PLATELETS, current_episode, is_thrombocytopenic
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation, ResultKey
-from b12stream.clinical.view import HistoryView
+from b12stream.clinical.view import HistoryView, days
 from b12stream.engine.announced import announced
 from b12stream.engine.carried import Carried, carried
 from b12stream.engine.corrections import affected, correcting_observations
@@ -251,15 +251,16 @@ def _carried(
 ) -> Carried:
     """``carried`` when the message's platelet counts, the only results that shape episodes, can
     join or split them, or move an open alert's evidence into another one: not when they only follow
-    every result known, as most counts do, unless an open alert rests on a result collected after
-    the latest count (a count that opens an episode takes such a result into its look-back)."""
+    every result known, as most counts do, unless they may open an episode whose look-back takes a
+    result an open alert rests on (``_opens_on_kept_results``)."""
     counts = [o.observed_at for o in accepted.observations if o.analyte == PLATELETS]
     if not (before.records and counts and newest):
         return Carried(memory, (), ())
+    first = min(counts)
     if (
         not corrected
-        and min(counts) > before.records[-1].observed_at
-        and not _rests_after_counts(memory, before)
+        and first > before.records[-1].observed_at
+        and not _opens_on_kept_results(memory, before, first, engine)
     ):
         return Carried(memory, (), ())
     return carried(
@@ -273,12 +274,19 @@ def _carried(
     )
 
 
-def _rests_after_counts(memory: Memory, history: PatientHistory) -> bool:
-    """Whether an open alert rests on a result collected after the latest final platelet count of
-    ``history``. Usually the newest result is a count, and nothing is looked at."""
+def _opens_on_kept_results(memory: Memory, history: PatientHistory, first: datetime, engine: Engine) -> bool:
+    """Whether a count collected at ``first``, after every result of ``history``, may open an
+    episode whose look-back takes a result an open alert rests on: one collected after the latest
+    count. Not while that count is thrombocytopenic and recent enough for its episode to go on with
+    ``first``. Usually the newest result is a count, and little is looked at."""
+    rules = engine.rules
+    excluded = set(rules.platelets.non_trigger_codes)
     later: list[Observation] = []
     for record in reversed(history.records):
-        if record.analyte == PLATELETS and is_evidence(record):
+        if record.analyte == PLATELETS and is_evidence(record) and record.code not in excluded:
+            idle = days(rules.episode.close_after_days_without_tp)
+            if is_thrombocytopenic(record, rules) and first - record.observed_at <= idle:
+                return False
             later = [r for r in later if r.observed_at > record.observed_at]  # not those drawn with it
             break
         later.append(record)
