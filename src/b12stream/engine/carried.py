@@ -91,7 +91,8 @@ def carried(
         followers = {names.name(e.id) for e in follow}
         if not follow or followers == {was}:
             # The usual case: the episode goes on as it was, maybe with more counts. A count that
-            # opened an episode before it may yet have taken an ADAMTS13 of its alerts into its look-back.
+            # opened another one, before or after it, may yet have taken an ADAMTS13 its alerts
+            # rest on into its look-back.
             for record in (a for a in memory.open_alerts() if a.episode_id == was):
                 if (target := adamts13.of_thread(record)) not in {None, was}:
                     threads.append((record, target))
@@ -265,7 +266,8 @@ class _Home:
 class _Adamts13Homes:
     """The episode each ADAMTS13 result of the history counts for, as the rules count it (spec 2.3:
     valid only for its episode): the one from whose look-back (``episode_window_start``, 7 d before
-    its first count) to its close it was collected, else the first one opened after it.
+    its first count) to its close it was collected; one collected in no such span serves the first
+    episode opened after it, if any.
 
     ``episodes`` are the history's episodes, oldest first; ``collected`` gives the collection time
     of each of its ADAMTS13 results.
