@@ -8,7 +8,7 @@ from dataclasses import replace
 from b12stream.clinical.model import Finding, Observation, ResultKey, Severity, SuggestedOrder
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.memory import Memory
-from b12stream.engine.reconcile import Reconciled, reconcile
+from b12stream.engine.reconcile import Reconciled, announcement, reconcile
 from b12stream.engine.schemas import validation_errors
 from b12stream.engine.suppression import SuggestionPolicy
 from tests.unit.engine.builders import B12, FILM, FOLATE, PATIENT, RULES_VERSION, day, finding, platelets
@@ -316,6 +316,29 @@ def test_an_escalation_to_critical_pages_and_its_retraction_resolves_that_page()
     removal = platelets(60, day(0), status="D")
     retraction = run(still.memory, [], at=day(2), corrected={removal.result_key: removal})
     assert retraction.pages == ({"event_action": "resolve", "dedup_key": page["dedup_key"]},)
+
+
+def _announced(memory: Memory, said: Finding) -> tuple[dict, ...]:
+    """The pages of the announcement of ``memory``'s open alert saying ``said``."""
+    (record,) = memory.open_alerts()
+    _, _, pages = announcement(
+        record,
+        said,
+        (),
+        patient=PATIENT,
+        memory=memory,
+        outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
+    )
+    return pages
+
+
+def test_the_announcement_of_a_carried_critical_alert_pages_only_when_its_severity_changes():
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    key = first.events[0]["id"]
+    assert _announced(first.memory, _r07(Severity.CRITICAL, ("a13:PENDING",))) == ()
+    lower = _announced(first.memory, _r07(Severity.HIGH, ("a13:INDETERMINATE",)))
+    assert [(p["event_action"], p["dedup_key"]) for p in lower] == [("resolve", key)]
 
 
 def test_critical_again_after_leaving_critical_pages_again_after_the_resolve():
