@@ -148,6 +148,12 @@ def announcement(
     """
     decision = Decision(finding, tuple(orders), record, record.sequence + 1)
     memory, event, updated = _said(decision, patient, memory, record.observed_at, rules_version)
+    # Said again, the alert still rests on what it came to hold on since it was said: the finding
+    # of the alert's time does not see a result collected after it (R10, ``rested_on``).
+    also = tuple(sorted((record.rests_on | updated.rests_on).difference(updated.evidence)))
+    if also != updated.also_rests_on:
+        updated = replace(updated, also_rests_on=also)
+        memory = memory.with_alert(updated)
     if finding.severity is record.severity:
         return memory, event, ()
     return memory, event, tuple(_pages(decision, event, updated, patient, outputs.pager_source))

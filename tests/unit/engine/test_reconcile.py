@@ -341,6 +341,36 @@ def test_the_announcement_of_a_carried_critical_alert_pages_only_when_its_severi
     assert [(p["event_action"], p["dedup_key"]) for p in lower] == [("resolve", key)]
 
 
+def test_the_announcement_of_a_carried_alert_keeps_what_it_came_to_rest_on():
+    """R07 came to hold on F2 with nothing new to say, then went into another episode; its
+    announcement says the finding at the alert's time again, without F2. A correction of F2 that
+    leaves R07 holding nowhere still takes it back and resolves its page (R10)."""
+    first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
+    later = finding(
+        R07,
+        Severity.CRITICAL,
+        category=("a13:PENDING",),
+        orders=(),
+        at=day(0, 11),
+        evidence=(platelets(12, day(0, 11), "F2"),),
+    )
+    rested = run(first.memory, [later])
+    (record,) = rested.memory.open_alerts()
+    memory, _, _ = announcement(
+        record,
+        _r07(Severity.CRITICAL, ("a13:PENDING",)),
+        (),
+        patient=PATIENT,
+        memory=rested.memory,
+        outputs=OutputSettings(),
+        rules_version=RULES_VERSION,
+    )
+    corrected_f2 = platelets(200, day(0, 11), "F2", status="C")
+    taken_back = run(memory, [], at=day(0, 11), corrected={corrected_f2.result_key: corrected_f2})
+    assert [e["type"] for e in taken_back.events] == ["retraction"]
+    assert [p["event_action"] for p in taken_back.pages] == ["resolve"]
+
+
 def test_critical_again_after_leaving_critical_pages_again_after_the_resolve():
     first = run(Memory(), [_r07(Severity.CRITICAL, ("a13:PENDING",))])
     lower = run(first.memory, [_r07(Severity.HIGH, ("a13:INDETERMINATE",), day(1))])
