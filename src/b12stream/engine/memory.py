@@ -55,6 +55,11 @@ class AlertRecord:
         """Every result key the alert rests on: its evidence, its scope and what it holds on now."""
         return frozenset((*self.evidence, *self.also_rests_on))
 
+    def also_resting_on(self, keys: Iterable[ResultKey]) -> AlertRecord:
+        """This alert resting on ``keys`` too, beside its evidence (itself when it already does)."""
+        also = tuple(sorted(self.rests_on.union(keys).difference(self.evidence)))
+        return self if also == self.also_rests_on else replace(self, also_rests_on=also)
+
 
 @dataclass(frozen=True, slots=True)
 class SuggestionRecord:
@@ -234,8 +239,7 @@ class Memory:
         else:
             kept, displaced, withdrawn = there, moved, record
         evidence = tuple(sorted({*kept.evidence, *displaced.evidence}))
-        also = tuple(sorted((kept.rests_on | displaced.rests_on).difference(evidence)))
-        merged = replace(kept, sequence=sequence, evidence=evidence, also_rests_on=also)
+        merged = replace(kept, sequence=sequence, evidence=evidence).also_resting_on(displaced.rests_on)
         return memory.with_alert(merged), withdrawn
 
     def with_suggestion_carried(self, record: SuggestionRecord, episode_id: str, *, copied: bool) -> Memory:

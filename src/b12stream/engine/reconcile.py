@@ -150,9 +150,9 @@ def announcement(
     memory, event, updated = _said(decision, patient, memory, record.observed_at, rules_version)
     # Said again, the alert still rests on what it came to hold on since it was said: the finding
     # of the alert's time does not see a result collected after it (R10, ``rested_on``).
-    also = tuple(sorted((record.rests_on | updated.rests_on).difference(updated.evidence)))
-    if also != updated.also_rests_on:
-        updated = replace(updated, also_rests_on=also)
+    resting = updated.also_resting_on(record.rests_on)
+    if resting is not updated:
+        updated = resting
         memory = memory.with_alert(updated)
     if finding.severity is record.severity:
         return memory, event, ()

@@ -12,7 +12,7 @@ from b12stream.clinical.rules.r03_indeterminate_b12 import RENAL_NOTE
 from b12stream.clinical.snapshot import Snapshot
 from b12stream.clinical.tma import MAHA
 
-__all__ = ["r02_applies", "r02_low_b12"]
+__all__ = ["r02_low_b12"]
 
 CITATIONS = ("Seed[1]", "Seed[2]", "E1", "E2")
 
@@ -29,7 +29,7 @@ MESSAGE_SEVERE_A13 = (
 )
 
 
-def r02_applies(snapshot: Snapshot) -> bool:
+def _applies(snapshot: Snapshot) -> bool:
     """TP now, B12 DEFICIENT or FUNCTIONAL_DEFICIENCY, no MAHA, and ADAMTS13 not in the grey zone.
 
     A severe ADAMTS13 does not stop R02: R06 downgrades it to ``info`` instead (spec R06)."""
@@ -44,7 +44,7 @@ def r02_applies(snapshot: Snapshot) -> bool:
 def r02_low_b12(snapshot: Snapshot) -> Finding | None:
     """``medium``; ``high`` below 50 ×10⁹/L; one step lower for FUNCTIONAL_DEFICIENCY; ``info`` when
     ADAMTS13 is severely reduced (R06). Suggests OS-FILM and the missing OS-HEMO components."""
-    if not r02_applies(snapshot) or snapshot.platelet is None:
+    if not _applies(snapshot) or snapshot.platelet is None:
         return None
     platelet = snapshot.platelet
     config = snapshot.config
