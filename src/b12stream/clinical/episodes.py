@@ -127,7 +127,8 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
     def previous_closed_at() -> datetime | None:
         return found[-1].closed_at if found else None
 
-    def close(at: datetime) -> None:
+    def close(at: datetime | None) -> None:
+        """Records the episode being read, closed at ``at`` or, with ``None``, still open."""
         nonlocal opened, members, last_tp_at
         if opened is not None and last_tp_at is not None:
             found.append(
@@ -169,19 +170,7 @@ def _episodes(view: HistoryView, config: RulesConfig) -> tuple[Episode, ...]:
             close(result.observed_at)
             normal_run_start, normal_run_count = None, 0
     if opened is not None and last_tp_at is not None:
-        if view.at - last_tp_at > idle_limit:
-            close(last_tp_at + idle_limit)
-        else:
-            found.append(
-                Episode(
-                    episode_id(view.patient, opened.observed_at),
-                    opened.observed_at,
-                    tuple(members),
-                    last_tp_at,
-                    None,
-                    previous_closed_at(),
-                )
-            )
+        close(last_tp_at + idle_limit if view.at - last_tp_at > idle_limit else None)
     return tuple(found)
 
 
