@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from b12stream.clinical.measure import format_value
 from b12stream.clinical.model import Finding, Observation, Severity, SuggestedOrder
@@ -37,6 +38,9 @@ R06 = "TTP-ADAMTS13-SEVERE"
 R07 = "MAHA-ADAMTS13-PENDING"
 R08 = "HOMOCYSTEINE-PROTHROMBOTIC"
 R09 = "PLATELET-RECOVERY"
+
+_T = TypeVar("_T")
+
 RULE_ORDER = (R01, R02, R03, R04, R05, R06, R07, R08, R09)
 
 CAVEAT = (
@@ -47,23 +51,19 @@ CAVEAT = (
 
 def unique_orders(orders: Iterable[SuggestedOrder]) -> tuple[SuggestedOrder, ...]:
     """Orders without repeats of a LOINC code, first occurrence (and its priority) kept."""
-    seen: set[str] = set()
-    kept: list[SuggestedOrder] = []
-    for order in orders:
-        if order.loinc not in seen:
-            seen.add(order.loinc)
-            kept.append(order)
-    return tuple(kept)
+    return tuple(_first_of_each(orders, lambda order: order.loinc))
 
 
 def _unique_evidence(evidence: Iterable[Observation]) -> tuple[Observation, ...]:
-    seen: set[object] = set()
-    kept: list[Observation] = []
-    for item in evidence:
-        if item.result_key not in seen:
-            seen.add(item.result_key)
-            kept.append(item)
+    kept = _first_of_each(evidence, lambda item: item.result_key)
     return tuple(sorted(kept, key=lambda item: (item.observed_at, item.result_key)))
+
+
+def _first_of_each(items: Iterable[_T], identity: Callable[[_T], Hashable]) -> list[_T]:
+    kept: dict[Hashable, _T] = {}
+    for item in items:
+        kept.setdefault(identity(item), item)
+    return list(kept.values())
 
 
 def describe(observation: Observation) -> str:
