@@ -90,6 +90,18 @@ def test_site_terminology_maps_local_codes(tmp_path: Path, capsys: pytest.Captur
     assert "cells/hpf" in local[0]["unusable_reason"]
 
 
+def test_a_repeated_numeric_value_shows_as_unusable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "repeated.hl7"
+    path.write_bytes(ORU.replace("|1|82|10*3/uL|", "|1|82~90|10*3/uL|").encode("ascii"))
+    _, lines, _ = run_inspect(capsys, str(path))
+    platelets = lines[0]["observations"][0]
+    assert (platelets["value"], platelets["text"]) == (None, "82, 90")
+    assert platelets["unusable_reason"] == (
+        "platelets: OBX-5 repeats (2 values) for a numeric result (NM): which one is the result is unknown")
+
+
 def test_directory_in_name_order_and_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

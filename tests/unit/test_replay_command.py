@@ -149,6 +149,20 @@ def test_an_unusable_unit_is_logged_with_ids_only(tmp_path, capsys):
     assert "RP0001" not in err
 
 
+def test_a_repeated_platelet_count_raises_nothing_and_is_logged_as_unusable(tmp_path, capsys):
+    """Which of 40 and 90 is the count is unknown: neither is evidence, and the log says why."""
+    path = tmp_path / "repeated.hl7"
+    unflagged = oru("M1", "20260302080000", "40~90").replace("|150-400|L|", "|150-400||")
+    path.write_text(unflagged, encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert (code, out) == (0, "")
+    (line,) = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert (line["event"], line["control_id"], line["analyte"]) == (
+        "observation not usable for numeric rules", "M1", "platelets")
+    assert "OBX-5 repeats (2 values) for a numeric result (NM)" in line["reason"]
+    assert "40" not in line["reason"] and "RP0001" not in err
+
+
 def test_alerts_name_the_rules_version_and_keep_their_ids_when_a_threshold_changes(tmp_path, capsys):
     """A lab team tells alerts from before and after a threshold change by ``rules_version``; the
     same input history keeps its alert ids, so a replay under new thresholds still de-duplicates."""

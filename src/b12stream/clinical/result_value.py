@@ -51,7 +51,8 @@ def read_value(
 
     A number needs a known unit; without one the value is None and ``unusable_reason`` says why. Coded
     values read as words through ``result_words`` (a coded value is a code even when it is all digits:
-    SNOMED CT 52101004 means "Present"). Text of a numeric type that is not one number is unusable.
+    SNOMED CT 52101004 means "Present"). Text of a numeric type that is not one number is unusable,
+    and so is a numeric OBX-5 that repeats: which repetition is the result is unknown, so none is used.
     """
     table = analyte.units
     value_type = obx.value_type.strip()
@@ -59,12 +60,17 @@ def read_value(
     values = [value.strip() for value in obx.values if value.strip()]
     if coded:
         values = [result_words.get(value, value) for value in values]
+    repeats = len(values) if value_type in NUMERIC_TYPES else 0
     text = _short(_sn_text(obx) or ", ".join(values))
     as_sent = obx.units.strip()
     unit = conversion.unit if conversion is not None else as_sent
-    number = None if coded else _number(obx, text)
+    number = None if coded or repeats > 1 else _number(obx, text)
     low, high = reference.low, reference.high
     if number is None:
+        if repeats > 1:
+            reason = (f"{analyte.id}: OBX-5 repeats ({repeats} values) for a numeric result ({value_type}): "
+                      "which one is the result is unknown")
+            return ResultValue(None, unit, "", text, low, high, reason)
         if text and value_type in NUMERIC_TYPES and table.takes_numbers:
             reason = f"{analyte.id}: OBX-5 {value_type} value is not one number, or is too large to use"
             return ResultValue(None, unit, "", text, low, high, reason)
@@ -96,8 +102,8 @@ def _number(obx: RawObservation, text: str) -> tuple[str, float] | None:
 
 def _sn_text(obx: RawObservation) -> str:
     numeric = obx.numeric
-    if numeric is None or not numeric.separator:
-        return ""
+    if numeric is None or not numeric.separator or len(obx.values) > 1:
+        return ""  # a repeated value is shown as all its repetitions, not as the first one parsed
     return "".join((numeric.comparator, _plain(numeric.number), numeric.separator, _plain(numeric.second)))
 
 

@@ -320,9 +320,11 @@ def _value(
         and numeric.number is not None
         and not numeric.separator
         and numeric.comparator in _SINGLE_VALUE_COMPARATORS
+        and len(obx.values) == 1
     ):
         # One number in a known unit: what read_value makes of it, without its text handling. A
-        # number too large for the unit is left to read_value, which says why it is unusable.
+        # number too large for the unit, or a repeated OBX-5 (``numeric`` is its first repetition),
+        # is left to read_value, which says why it is unusable.
         converted = conversion.apply(numeric.number)
         if converted is not None:
             reference = plan.reference

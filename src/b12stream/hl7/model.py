@@ -113,7 +113,7 @@ class RawObservation:
     code: CodedElement
     sub_id: str
     values: tuple[str, ...]  # OBX-5 repetitions; for CE/CWE the first component
-    numeric: StructuredNumeric | None  # NM and SN parsed; None when not numeric
+    numeric: StructuredNumeric | None  # NM and SN parsed (the first repetition); None when not numeric
     units: str  # OBX-6 component 1 (the unit code); an unescaped 10^9/L whole (decoders.unit_code)
     reference_range: str
     abnormal_flags: tuple[str, ...]

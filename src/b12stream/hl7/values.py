@@ -38,7 +38,8 @@ def observation_values(
 
     ``values`` has one entry per repetition: the code (component 1) for coded types, otherwise the
     whole repetition with escapes decoded. ``numeric`` is set for NM and SN values that parse
-    (an NM sent as ``<50`` keeps its comparator). ``explicit_null`` is true when OBX-5 is ``""``.
+    (an NM sent as ``<50`` keeps its comparator), from the first repetition: what a repeated value
+    means is for the reader of ``values`` to decide. ``explicit_null`` is true when OBX-5 is ``""``.
     """
     if not raw:
         return _NO_VALUES, None, False

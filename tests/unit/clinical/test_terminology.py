@@ -382,6 +382,35 @@ def test_number_too_large_for_the_canonical_unit_is_unusable(terminology: Termin
     assert (observation.reference_low, observation.reference_high) == (120, 160)
 
 
+REPEATED = (
+    "platelets: OBX-5 repeats ({n} values) for a numeric result ({kind}): which one is the result is unknown")
+
+
+@pytest.mark.parametrize(
+    ("value_type", "values", "numeric", "text"),
+    [
+        ("NM", ("82", "90"), StructuredNumeric("", 82.0), "82, 90"),
+        ("NM", ("<20", "30", "40"), StructuredNumeric("<", 20.0), "<20, 30, 40"),
+        ("SN", ("^82", "^90"), StructuredNumeric("", 82.0), "^82, ^90"),
+    ],
+)
+def test_a_repeated_numeric_value_is_unusable_not_read_as_its_first_repetition(
+    terminology: Terminology, value_type: str, values: tuple[str, ...], numeric: StructuredNumeric, text: str
+) -> None:
+    # As read_oru gives it: the first repetition parsed, every repetition kept.
+    raw = replace(obx("777-3", value_type=value_type, flags=("L",)), values=values, numeric=numeric)
+    observation = one(terminology, raw)
+    assert (observation.value, observation.comparator, observation.text) == (None, "", text)
+    assert observation.unusable_reason == REPEATED.format(n=len(values), kind=value_type)
+    assert observation.flags == ("L",)  # the laboratory's own flag is still what it says (spec 2.1)
+
+
+def test_an_empty_repetition_beside_one_number_leaves_that_number(terminology: Terminology) -> None:
+    raw = replace(obx("777-3"), values=("82", ""), numeric=StructuredNumeric("", 82.0))
+    observation = one(terminology, raw)
+    assert (observation.value, observation.unusable_reason) == (82, "")
+
+
 def test_range_or_ratio_is_not_one_value(terminology: Terminology) -> None:
     raw = obx("2132-9", "^10^-^20", "pg/mL", value_type="SN", numeric=StructuredNumeric("", 10.0, "-", 20.0))
     observation = one(terminology, raw)
