@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -14,10 +15,29 @@ import yaml
 
 from b12stream.errors import ConfigError
 
-__all__ = ["ZERO_OK", "dataclass_from_mapping", "read_yaml_mapping"]
+__all__ = ["SHOWN_LENGTH", "ZERO_OK", "dataclass_from_mapping", "read_yaml_mapping", "shown"]
 
 # Field metadata: zero is a valid value (a window of 0 days, a poll timeout of 0 ms).
 ZERO_OK = {"zero_ok": True}
+
+SHOWN_LENGTH = 60
+"""The most characters of a refused value an error shows: enough to recognise it, not a whole file."""
+
+# Keys whose value is, or may by mistake be, a secret: a password (or the variable naming it, where
+# the password itself may have been pasted), a token, a key that signs or hashes.
+_SECRET_KEY = re.compile(r"pass(word|wd|phrase)|secret|token|credential|(hash|api|private|signing)_key")
+
+
+def shown(value: Any, key: str, *, may_hold_secrets: bool = False) -> str:
+    """``value`` of ``key`` as a configuration error shows it: its repr, cut to `SHOWN_LENGTH` characters.
+
+    Errors reach terminals and logs, so a value of a key that names a secret, or one the caller knows
+    ``may_hold_secrets`` (a mapping passed through to kafka-python), is shown by its type only.
+    """
+    if may_hold_secrets or _SECRET_KEY.search(key.casefold()):
+        return f"a value of type {type(value).__name__} (not shown: it may be a secret)"
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…"
 
 
 def read_yaml_mapping(path: Path) -> Mapping[str, Any]:
@@ -47,7 +67,7 @@ def dataclass_from_mapping(defaults: Any, document: Any, source: str, prefix: st
     """
     if not isinstance(document, Mapping):
         where = prefix.rstrip(".") or "top level"
-        raise ConfigError(f"{source}: {where} must be a mapping, got {type(document).__name__}")
+        raise ConfigError(f"{source}: {where} must be a mapping, got {shown(document, where)}")
     cls = type(defaults)
     hints = typing.get_type_hints(cls)
     fields = {item.name: item for item in dataclasses.fields(cls)}
@@ -72,15 +92,15 @@ def _convert(hint: Any, raw: Any, source: str, dotted: str, metadata: Mapping[st
         (hint,) = (arg for arg in optional if arg is not types.NoneType)
     if hint is bool:
         if not isinstance(raw, bool):
-            raise ConfigError(f"{source}: {dotted} must be true or false, got {raw!r}")
+            raise ConfigError(f"{source}: {dotted} must be true or false, got {shown(raw, dotted)}")
         return raw
     if hint is str:
         if not isinstance(raw, str) or not raw.strip():
-            raise ConfigError(f"{source}: {dotted} must be a non-empty string, got {raw!r}")
+            raise ConfigError(f"{source}: {dotted} must be a non-empty string, got {shown(raw, dotted)}")
         return raw.strip()
     if typing.get_origin(hint) is tuple:
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            raise ConfigError(f"{source}: {dotted} must be a list of strings, got {raw!r}")
+            raise ConfigError(f"{source}: {dotted} must be a list of strings, got {shown(raw, dotted)}")
         return tuple(raw)
     if hint in (int, float):
         return _number(hint, raw, source, dotted, zero_ok=bool(metadata.get("zero_ok")))
@@ -98,5 +118,5 @@ def _number(hint: type, raw: Any, source: str, dotted: str, zero_ok: bool) -> fl
         or raw < 0
         or (raw == 0 and not zero_ok)
     ):
-        raise ConfigError(f"{source}: {dotted} must be a {adjective} {kind}, got {raw!r}")
+        raise ConfigError(f"{source}: {dotted} must be a {adjective} {kind}, got {shown(raw, dotted)}")
     return hint(raw)

@@ -54,6 +54,64 @@ def test_a_bad_value_is_an_error_naming_its_key(tmp_path: Path, text: str, messa
         load_kafka_settings(_write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "kafka:\n  processing_guarantee: exactly-once\n",
+            "b12stream.yaml: kafka.processing_guarantee must be one of exactly_once, at_least_once, "
+            "got 'exactly-once'",
+        ),
+        (
+            "kafka:\n  security:\n    protocol: SASL-SSL\n",
+            "b12stream.yaml: kafka.security.protocol must be one of PLAINTEXT, SSL, SASL_PLAINTEXT, "
+            "SASL_SSL, got 'SASL-SSL'",
+        ),
+        (
+            "kafka:\n  security:\n    protocol: SASL_SSL\n    sasl_mechanism: SCRAM\n",
+            "b12stream.yaml: kafka.security.sasl_mechanism must be one of PLAIN, SCRAM-SHA-256, "
+            "SCRAM-SHA-512 under SASL_SSL, got 'SCRAM'",
+        ),
+        (
+            "kafka:\n  topics:\n    alerts: cds.out\n    pager: cds.out\n",
+            "b12stream.yaml: kafka.topics.alerts and kafka.topics.pager are both 'cds.out': every topic "
+            "needs its own name",
+        ),
+        (
+            "kafka:\n  topics:\n    input: [" + "hl7.oru, " * 40 + "]\n",
+            "b12stream.yaml: kafka.topics.input must be a non-empty string, got "
+            "['hl7.oru', 'hl7.oru', 'hl7.oru', 'hl7.oru', 'hl7.oru', 'hl7…",
+        ),
+        (
+            "kafka:\n  batch: lots\n",
+            "b12stream.yaml: kafka.batch must be a mapping, got 'lots'",
+        ),
+    ],
+)
+def test_an_error_shows_the_value_it_refuses_shortened(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_kafka_settings(_write(tmp_path, text))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kafka:\n  security:\n    sasl_password_env: 31415926535\n",
+        # the password itself where the name of its variable goes
+        "kafka:\n  security:\n    sasl_password_env: 'Tr0ub4dor&3'\n",
+        "kafka:\n  security:\n    ssl_password_env: ['Tr0ub4dor&3']\n",
+        "kafka:\n  producer: [sasl_plain_password=Tr0ub4dor&3]\n",
+    ],
+)
+def test_the_value_of_a_key_that_may_hold_a_secret_is_never_shown(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_kafka_settings(_write(tmp_path, text))
+    message = str(raised.value)
+    assert "Tr0ub4dor" not in message and "31415926535" not in message
+    assert message.startswith("b12stream.yaml: kafka.") and "(not shown" in message
+
+
 def test_processes_defaults_to_one_and_the_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert load_kafka_settings().processes == 1
     path = _write(tmp_path, "kafka:\n  processes: 3\n")
@@ -78,7 +136,8 @@ def test_processes_in_the_file_must_be_a_whole_number_of_at_least_one(
 
 @pytest.mark.parametrize("processes", [0, -2])
 def test_processes_from_the_command_line_must_be_at_least_one(tmp_path: Path, processes: int) -> None:
-    with pytest.raises(ConfigError, match=r"kafka\.processes: must be at least 1"):
+    expected = rf"kafka\.processes \(--processes\) must be at least 1, got {processes}"
+    with pytest.raises(ConfigError, match=expected):
         load_kafka_settings(_write(tmp_path, "kafka: {}\n"), processes=processes)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from b12stream.clinical.model import PatientKey
+from b12stream.config_file import shown
 from b12stream.errors import ConfigError
 from b12stream.hl7.model import PatientIdentifier
 
@@ -31,27 +32,33 @@ class KeyRule:
     fallback_to_first: bool = True
 
     @classmethod
-    def from_mapping(cls, settings: Mapping[str, object] | None) -> KeyRule:
-        """A rule from a configuration mapping; raises `ConfigError` naming an unknown or bad key."""
+    def from_mapping(cls, settings: Mapping[str, object] | None, where: str = "patient_key") -> KeyRule:
+        """A rule from a configuration mapping; raises `ConfigError` naming an unknown or bad key under
+        ``where`` (the file and section the mapping came from) and showing the bad value."""
         if not settings:
             return cls()
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(settings) - known)
         if unknown:
-            raise ConfigError(f"patient_key: unknown setting {unknown[0]!r} (known: {sorted(known)})")
+            raise ConfigError(f"{where}: unknown setting {unknown[0]!r} (known: {sorted(known)})")
         rule = cls(**settings)  # type: ignore[arg-type]
-        rule._check()
+        rule._check(where)
         return rule
 
-    def _check(self) -> None:
-        if not isinstance(self.identifier_type, str) or not isinstance(self.assigning_authority, str):
-            raise ConfigError("patient_key.identifier_type and .assigning_authority must be text")
-        if self.repetition is not None and (
-            not isinstance(self.repetition, int) or isinstance(self.repetition, bool) or self.repetition < 1
+    def _check(self, where: str) -> None:
+        for name in ("identifier_type", "assigning_authority"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{name} must be text, got {shown(value, name)}")
+        repetition = self.repetition
+        if repetition is not None and (
+            not isinstance(repetition, int) or isinstance(repetition, bool) or repetition < 1
         ):
-            raise ConfigError(f"patient_key.repetition must be a whole number >= 1, not {self.repetition!r}")
+            got = shown(repetition, "repetition")
+            raise ConfigError(f"{where}.repetition must be a whole number >= 1, got {got}")
         if not isinstance(self.fallback_to_first, bool):
-            raise ConfigError("patient_key.fallback_to_first must be true or false")
+            got = shown(self.fallback_to_first, "fallback_to_first")
+            raise ConfigError(f"{where}.fallback_to_first must be true or false, got {got}")
 
 
 def choose_patient_key(ids: Sequence[PatientIdentifier], rule: KeyRule) -> PatientKey | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from b12stream.clinical.analyte_codes import LocalCode, LoincCode
 from b12stream.clinical.units import spelling_key
-from b12stream.config_file import read_yaml_mapping
+from b12stream.config_file import read_yaml_mapping, shown
 from b12stream.errors import ConfigError
 
 __all__ = [
@@ -81,13 +81,17 @@ def _merge(data: TerminologyData, raw: Mapping[str, Any], where: str) -> None:
     systems = _list(raw.get("loinc_systems", []), f"{where}: loinc_systems")
     data.loinc_systems |= frozenset(_text(s, f"{where}: loinc_systems") for s in systems)
     for alias, target in _mapping(raw.get("unit_aliases", {}), f"{where}: unit_aliases").items():
-        target = _text(target, f"{where}: unit_aliases.{alias}")
-        if data.unit_aliases.setdefault(str(alias), target) != target:
-            raise ConfigError(f"{where}: unit_aliases.{alias} already means {data.unit_aliases[alias]!r}")
+        at = f"{where}: unit_aliases.{alias}"
+        target = _text(target, at)
+        known = data.unit_aliases.setdefault(str(alias), target)
+        if known != target:
+            raise ConfigError(f"{at} already means {shown(known, at)}, got {shown(target, at)}")
     for code, word in _mapping(raw.get("result_codes", {}), f"{where}: result_codes").items():
-        word = _text(word, f"{where}: result_codes.{code}")
-        if data.result_codes.setdefault(str(code), word) != word:
-            raise ConfigError(f"{where}: result_codes.{code} already reads {data.result_codes[str(code)]!r}")
+        at = f"{where}: result_codes.{code}"
+        word = _text(word, at)
+        known = data.result_codes.setdefault(str(code), word)
+        if known != word:
+            raise ConfigError(f"{at} already reads {shown(known, at)}, got {shown(word, at)}")
     for index, item in enumerate(_list(raw.get("excluded", []), f"{where}: excluded")):
         at = f"{where}: excluded[{index}]"
         entry = _mapping(item, at)
@@ -95,7 +99,8 @@ def _merge(data: TerminologyData, raw: Mapping[str, Any], where: str) -> None:
     for analyte_id, item in _mapping(raw.get("analytes", {}), f"{where}: analytes").items():
         _merge_analyte(data, str(analyte_id), _mapping(item, f"{where}: analytes.{analyte_id}"), where)
     for index, item in enumerate(_list(raw.get("local_codes", []), f"{where}: local_codes")):
-        data.local_codes.append(_local_code(_mapping(item, f"{where}: local_codes[{index}]"), data))
+        at = f"{where}: local_codes[{index}]"
+        data.local_codes.append(_local_code(_mapping(item, at), at, data))
 
 
 def _merge_analyte(data: TerminologyData, analyte_id: str, raw: Mapping[str, Any], where: str) -> None:
@@ -103,7 +108,8 @@ def _merge_analyte(data: TerminologyData, analyte_id: str, raw: Mapping[str, Any
     unknown = sorted(set(raw) - _ANALYTE_KEYS)
     if unknown:
         raise ConfigError(f"{at}: unknown key {unknown[0]!r} (known: {sorted(_ANALYTE_KEYS)})")
-    codes = [_code(item, f"{at}.codes[{i}]") for i, item in enumerate(_list(raw.get("codes", []), at))]
+    listed = _list(raw.get("codes", []), f"{at}.codes")
+    codes = [_code(item, f"{at}.codes[{i}]") for i, item in enumerate(listed)]
     units = {
         str(unit): _factor(factor, f"{at}.units.{unit}")
         for unit, factor in _mapping(raw.get("units", {}), f"{at}.units").items()
@@ -143,10 +149,9 @@ def _code(raw: Any, at: str) -> LoincCode:
     )
 
 
-def _local_code(entry: Mapping[str, Any], data: TerminologyData) -> LocalCode:
-    system = _text(entry.get("system"), "local_codes.system", empty_ok=True)
-    code = _text(entry.get("code"), "local_codes.code")
-    at = f"local_codes[{system}^{code}]"
+def _local_code(entry: Mapping[str, Any], at: str, data: TerminologyData) -> LocalCode:
+    system = _text(entry.get("system"), f"{at}.system", empty_ok=True)
+    code = _text(entry.get("code"), f"{at}.code")
     if system.casefold() in {s.casefold() for s in data.loinc_systems}:
         raise ConfigError(f"{at}: LOINC codes belong under analytes.<id>.codes, not local_codes")
     return LocalCode(
@@ -205,29 +210,30 @@ def _check_case_safety(data: TerminologyData) -> None:
 
 def _mapping(value: Any, at: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{at}: expected a mapping")
+        raise ConfigError(f"{at}: expected a mapping, got {shown(value, at)}")
     return value
 
 
 def _list(value: Any, at: str) -> list[Any]:
     if not isinstance(value, list):
-        raise ConfigError(f"{at}: expected a list")
+        raise ConfigError(f"{at}: expected a list, got {shown(value, at)}")
     return value
 
 
 def _text(value: Any, at: str, *, empty_ok: bool = False) -> str:
     if not isinstance(value, str) or (not empty_ok and not value.strip()):
-        raise ConfigError(f"{at}: expected {'text' if empty_ok else 'non-empty text'}, got {value!r}")
+        expected = "text" if empty_ok else "non-empty text"
+        raise ConfigError(f"{at}: expected {expected}, got {shown(value, at)}")
     return value.strip()
 
 
 def _flag(value: Any, at: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{at}: expected true or false, got {value!r}")
+        raise ConfigError(f"{at}: expected true or false, got {shown(value, at)}")
     return value
 
 
 def _factor(value: Any, at: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{at}: expected a positive number, got {value!r}")
+        raise ConfigError(f"{at}: expected a positive number, got {shown(value, at)}")
     return float(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,9 +21,8 @@ from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology
 from b12stream.commands.inputs import input_files
-from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings
+from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings, key_rule, terminology_paths
 from b12stream.engine.ingest import patient_key
-from b12stream.errors import ConfigError
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import OruMessage, Rejection
 from b12stream.hl7.oru import read_oru
@@ -160,14 +159,8 @@ def _no_patient(message: OruMessage, rule: KeyRule) -> str:
 
 def _load(config: Path, extra: Sequence[Path]) -> tuple[Terminology, KeyRule]:
     section = engine_settings(config)
-    names = section.get("terminology") or []
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise ConfigError(f"{config.name}: engine.terminology must be a list of file names")
-    files = [config.parent / name for name in names] or [DEFAULT_TERMINOLOGY_PATH]
-    patient_key = section.get("patient_key") or {}
-    if not isinstance(patient_key, Mapping):
-        raise ConfigError(f"{config.name}: engine.patient_key must be a mapping")
-    return Terminology.load([*files, *extra]), KeyRule.from_mapping(patient_key)
+    files = terminology_paths(section, config) or [DEFAULT_TERMINOLOGY_PATH]
+    return Terminology.load([*files, *extra]), key_rule(section, config)
 
 
 def _write(stream: TextIO, line: dict[str, Any]) -> None:

@@ -12,14 +12,21 @@ from b12stream.clinical.model import Severity
 from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.rules_config import RulesConfig, load_rules_config
 from b12stream.clinical.terminology import Terminology
-from b12stream.config_file import read_yaml_mapping
+from b12stream.config_file import read_yaml_mapping, shown
 from b12stream.engine.rules_version import rules_version
 from b12stream.engine.suppression import SuggestionPolicy
 from b12stream.errors import ConfigError
 from b12stream.hl7.build import HD_NAMESPACE_MAX, PROCESSING_IDS, escape
 from b12stream.paths import CONFIG_DIR
 
-__all__ = ["DEFAULT_CONFIG_PATH", "Engine", "OutputSettings", "engine_settings"]
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "Engine",
+    "OutputSettings",
+    "engine_settings",
+    "key_rule",
+    "terminology_paths",
+]
 
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "b12stream.yaml"
 _SECTION_KEYS = frozenset({"terminology", "rules", "patient_key", "suppression", "outputs"})
@@ -73,21 +80,14 @@ class Engine:
         """
         path = config_path or DEFAULT_CONFIG_PATH
         section = engine_settings(path)
-        base = path.parent
-        terminology_files = section.get("terminology")
-        if terminology_files is not None and (
-            not isinstance(terminology_files, list) or not all(isinstance(n, str) for n in terminology_files)
-        ):
-            raise ConfigError(f"{path.name}: engine.terminology must be a list of file names")
         rules_file = section.get("rules")
         if rules_file is not None and not isinstance(rules_file, str):
-            raise ConfigError(f"{path.name}: engine.rules must be a file name")
+            got = shown(rules_file, "rules")
+            raise ConfigError(f"{path.name}: engine.rules must be a file name, got {got}")
         return cls(
-            terminology=Terminology.load(
-                [base / n for n in terminology_files] if terminology_files else None
-            ),
-            rules=load_rules_config(base / rules_file if rules_file else None),
-            key_rule=KeyRule.from_mapping(_mapping(section, "patient_key", path)),
+            terminology=Terminology.load(terminology_paths(section, path)),
+            rules=load_rules_config(path.parent / rules_file if rules_file else None),
+            key_rule=key_rule(section, path),
             suppression=_suggestion_policy(_mapping(section, "suppression", path), path),
             outputs=_outputs(_mapping(section, "outputs", path), path),
         )
@@ -98,17 +98,34 @@ def engine_settings(path: Path) -> Mapping[str, Any]:
     document = read_yaml_mapping(path)
     section = document.get("engine") or {}
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{path.name}: engine must be a mapping")
+        raise ConfigError(f"{path.name}: engine must be a mapping, got {shown(section, 'engine')}")
     unknown = sorted(set(section) - _SECTION_KEYS)
     if unknown:
         raise ConfigError(f"{path.name}: unknown key engine.{unknown[0]}")
     return section
 
 
+def terminology_paths(section: Mapping[str, Any], path: Path) -> list[Path]:
+    """The files ``engine.terminology`` of ``section`` lists, relative to the configuration file at
+    ``path``; empty when it lists none (the default terminology then applies). Raises ConfigError."""
+    names = section.get("terminology")
+    if names is None:
+        return []
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        got = shown(names, "terminology")
+        raise ConfigError(f"{path.name}: engine.terminology must be a list of file names, got {got}")
+    return [path.parent / name for name in names]
+
+
+def key_rule(section: Mapping[str, Any], path: Path) -> KeyRule:
+    """The patient key rule ``engine.patient_key`` of ``section`` sets. Raises ConfigError."""
+    return KeyRule.from_mapping(_mapping(section, "patient_key", path), f"{path.name}: engine.patient_key")
+
+
 def _mapping(section: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
     value = section.get(key) or {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{path.name}: engine.{key} must be a mapping")
+        raise ConfigError(f"{path.name}: engine.{key} must be a mapping, got {shown(value, key)}")
     return value
 
 
@@ -121,12 +138,16 @@ def _suggestion_policy(settings: Mapping[str, Any], path: Path) -> SuggestionPol
     window = settings.get("window_days", default.window / timedelta(days=1))
     limit = settings.get("max_per_episode", default.max_per_episode)
     always = settings.get("always_show_from", default.always_show_from.label)
+    at = f"{path.name}: engine.suppression"
     if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
-        raise ConfigError(f"{path.name}: engine.suppression.window_days must be a positive number")
+        raise ConfigError(f"{at}.window_days must be a positive number, got {shown(window, 'window_days')}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"{path.name}: engine.suppression.max_per_episode must be a whole number >= 1")
+        got = shown(limit, "max_per_episode")
+        raise ConfigError(f"{at}.max_per_episode must be a whole number >= 1, got {got}")
     if not isinstance(always, str) or always.upper() not in Severity.__members__:
-        raise ConfigError(f"{path.name}: engine.suppression.always_show_from must be a severity")
+        severities = ", ".join(name.lower() for name in Severity.__members__)
+        got = shown(always, "always_show_from")
+        raise ConfigError(f"{at}.always_show_from must be one of {severities}, got {got}")
     return SuggestionPolicy(timedelta(days=window), limit, Severity.parse(always))
 
 
@@ -136,10 +157,12 @@ def _outputs(settings: Mapping[str, Any], path: Path) -> OutputSettings:
         if key not in known:
             raise ConfigError(f"{path.name}: unknown key engine.outputs.{key}")
         if not isinstance(value, str):
-            raise ConfigError(f"{path.name}: engine.outputs.{key} must be text")
+            raise ConfigError(f"{path.name}: engine.outputs.{key} must be text, got {shown(value, key)}")
     outputs = OutputSettings(**settings)
-    if not outputs.sending_application.strip() or not outputs.pager_source.strip():
-        raise ConfigError(f"{path.name}: engine.outputs.sending_application and .pager_source must be set")
+    for key in ("sending_application", "pager_source"):
+        value = getattr(outputs, key)
+        if not value.strip():
+            raise ConfigError(f"{path.name}: engine.outputs.{key} must be set, got {shown(value, key)}")
     if outputs.processing_id not in PROCESSING_IDS:
         raise ConfigError(
             f"{path.name}: engine.outputs.processing_id must be one of {', '.join(PROCESSING_IDS)} "

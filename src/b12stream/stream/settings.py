@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping
+from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping, shown
 from b12stream.errors import ConfigError
 from b12stream.paths import CONFIG_DIR
 
@@ -28,6 +29,9 @@ DEFAULT_CONFIG = CONFIG_DIR / "b12stream.yaml"
 _GUARANTEES = ("exactly_once", "at_least_once")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+# The keys that name the environment variables holding credentials, and what such a name looks like.
+_SECRET_VARIABLES = ("ssl_password_env", "sasl_username_env", "sasl_password_env")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What a record b12stream produces may add to a message: the repartition record's framing, or a dead
 # letter's headers (reason, location, source), and Kafka's record overhead. The headers fit whatever
 # the message holds: they repeat at most hl7.model.SHOWN_LIMIT characters of any of its fields.
@@ -187,7 +191,8 @@ def load_kafka_settings(
     for name, client in (("consumer", KafkaConsumer), ("producer", KafkaProducer)):
         value = raw.pop(name, None) or {}
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: kafka.{name} must be a mapping of kafka-python options")
+            got = shown(value, f"kafka.{name}", may_hold_secrets=True)  # sasl_plain_password is an option
+            raise ConfigError(f"{where}: kafka.{name} must be a mapping of kafka-python options, got {got}")
         # Checked here, where the key can be named: kafka-python refuses an unknown option only when
         # the client is built, with a ValueError that says neither the key nor the file.
         unknown = sorted(set(value) - set(client.DEFAULT_CONFIG))
@@ -200,27 +205,37 @@ def load_kafka_settings(
     if bootstrap_servers:
         settings = replace(settings, bootstrap_servers=bootstrap_servers)
     if processes is not None:
+        if processes < 1:  # the file's value was checked as it was read; this one is the command line's
+            raise ConfigError(f"kafka.processes (--processes) must be at least 1, got {processes}")
         settings = replace(settings, processes=processes)
-    _validate(settings)
+    _validate(settings, where)
     return settings
 
 
-def _validate(settings: KafkaSettings) -> None:
-    if settings.processing_guarantee not in _GUARANTEES:
-        raise ConfigError(f"kafka.processing_guarantee: expected one of {', '.join(_GUARANTEES)}")
-    if settings.security.protocol not in _PROTOCOLS:
-        raise ConfigError(f"kafka.security.protocol: expected one of {', '.join(_PROTOCOLS)}")
-    mechanism = settings.security.sasl_mechanism
-    if settings.security.protocol.startswith("SASL") and mechanism not in _MECHANISMS:
-        raise ConfigError(f"kafka.security.sasl_mechanism: expected one of {', '.join(_MECHANISMS)}")
-    counts = ("partitions", "input_partitions", "replication_factor", "processes")
-    for name in (*counts, "max_message_bytes", "max_state_bytes"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"kafka.{name}: must be at least 1")
-    if settings.batch.max_records < 1 or settings.batch.poll_timeout_ms < 0:
-        raise ConfigError("kafka.batch: max_records must be >= 1 and poll_timeout_ms >= 0")
-    if settings.retry.attempts < 1:
-        raise ConfigError("kafka.retry.attempts: must be at least 1")
-    names = [getattr(settings.topics, f.name) for f in fields(TopicNames)]
-    if len(set(names)) != len(names):
-        raise ConfigError("kafka.topics: every topic needs its own name")
+def _validate(settings: KafkaSettings, where: str) -> None:
+    """The checks that span keys or choose among names; numbers and types were checked as read."""
+    security = settings.security
+    _choice(where, "kafka.processing_guarantee", settings.processing_guarantee, _GUARANTEES)
+    _choice(where, "kafka.security.protocol", security.protocol, _PROTOCOLS)
+    if security.protocol.startswith("SASL"):
+        _choice(where, "kafka.security.sasl_mechanism", security.sasl_mechanism, _MECHANISMS,
+                f" under {security.protocol}")
+    for name in _SECRET_VARIABLES:
+        variable = getattr(security, name)
+        if variable is not None and not _VARIABLE_NAME.fullmatch(variable):
+            key = f"kafka.security.{name}"
+            raise ConfigError(f"{where}: {key} must name an environment variable (letters, digits and _), "
+                              f"got {shown(variable, key)}")
+    seen: dict[str, str] = {}
+    for item in fields(TopicNames):
+        topic = getattr(settings.topics, item.name)
+        first = seen.setdefault(topic, item.name)
+        if first != item.name:
+            raise ConfigError(f"{where}: kafka.topics.{first} and kafka.topics.{item.name} are both "
+                              f"{shown(topic, 'kafka.topics')}: every topic needs its own name")
+
+
+def _choice(where: str, key: str, value: str | None, choices: tuple[str, ...], context: str = "") -> None:
+    if value not in choices:
+        got = shown(value, key)
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(choices)}{context}, got {got}")

@@ -86,6 +86,14 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> Non
     assert message in str(raised.value)
 
 
+def test_a_long_value_is_shown_shortened(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_rules_config(write(tmp_path, "platelets:\n  non_trigger_codes: " + "13056-7 " * 100 + "\n"))
+    assert str(raised.value) == (
+        "rules.yaml: platelets.non_trigger_codes must be a list of strings, got "
+        "'13056-7 13056-7 13056-7 13056-7 13056-7 13056-7 13056-7 130…")
+
+
 def test_zero_pending_window_is_allowed(tmp_path: Path) -> None:
     config = load_rules_config(write(tmp_path, "suggestions:\n  cbc: {pending_days: 0}\n"))
     assert config.suggestions.cbc.pending_days == 0

@@ -77,6 +77,26 @@ def test_bad_site_file_is_refused_naming_the_key(tmp_path: Path, site_text: str,
         load_with_site(tmp_path, site_text)
 
 
+@pytest.mark.parametrize(
+    ("site_text", "message"),
+    [
+        ("loinc_systems: LN\n", "site.yaml: loinc_systems: expected a list, got 'LN'"),
+        ("analytes:\n  b12_total: {units: ['pmol/L']}\n",
+         "site.yaml: analytes.b12_total.units: expected a mapping, got ['pmol/L']"),
+        ("unit_aliases:\n  'K/uL': '10*9/L'\n",
+         "site.yaml: unit_aliases.K/uL already means '10*3/uL', got '10*9/L'"),
+        ("local_codes:\n  - {system: 5, code: X, analyte: platelets}\n",
+         "site.yaml: local_codes[0].system: expected text, got 5"),
+    ],
+)
+def test_an_error_names_the_file_and_key_and_shows_the_value(
+    tmp_path: Path, site_text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_with_site(tmp_path, site_text)
+    assert str(raised.value) == message
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml"):
         Terminology.load([tmp_path / "missing.yaml"])

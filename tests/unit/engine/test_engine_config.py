@@ -74,6 +74,36 @@ def test_bad_settings_raise_config_error_naming_the_key(tmp_path, section, named
 
 
 @pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("  terminology: terminology.yaml\n",
+         "b12stream.yaml: engine.terminology must be a list of file names, got 'terminology.yaml'"),
+        ("  rules: [rules.yaml]\n", "b12stream.yaml: engine.rules must be a file name, got ['rules.yaml']"),
+        ("  outputs: [a]\n", "b12stream.yaml: engine.outputs must be a mapping, got ['a']"),
+        ("  suppression: {window_days: weekly}\n",
+         "b12stream.yaml: engine.suppression.window_days must be a positive number, got 'weekly'"),
+        ("  suppression: {max_per_episode: 0}\n",
+         "b12stream.yaml: engine.suppression.max_per_episode must be a whole number >= 1, got 0"),
+        ("  suppression: {always_show_from: urgent}\n",
+         "b12stream.yaml: engine.suppression.always_show_from must be one of info, medium, high, critical, "
+         "got 'urgent'"),
+        ("  outputs: {sending_facility: 7}\n",
+         "b12stream.yaml: engine.outputs.sending_facility must be text, got 7"),
+        ("  outputs: {pager_source: ' '}\n",
+         "b12stream.yaml: engine.outputs.pager_source must be set, got ' '"),
+        ("  patient_key: {fallback_to_first: 'yes'}\n",
+         "b12stream.yaml: engine.patient_key.fallback_to_first must be true or false, got 'yes'"),
+        ("  patient_key: {assigning_authority: 12}\n",
+         "b12stream.yaml: engine.patient_key.assigning_authority must be text, got 12"),
+    ],
+)
+def test_an_error_names_the_file_and_key_and_shows_the_value(tmp_path, section, message):
+    with pytest.raises(ConfigError) as raised:
+        Engine.load(write_config(tmp_path, section))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
     ("section", "named"),
     [
         ("  outputs: {sending_application: LABORATORY-CDS-SERVICE}\n", "engine.outputs.sending_application"),
