@@ -20,6 +20,7 @@ from b12stream.hl7.er7 import (
 )
 from b12stream.hl7.errors import (
     BadStructure,
+    BadValue,
     MessageRejected,
     MissingField,
     UnsupportedMessageType,
@@ -42,6 +43,12 @@ __all__ = ["read_oru", "read_patient", "rejected_at_pid"]
 
 # Segments that close an OBX's NTE group: a comment after them belongs to something else.
 _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1", "TQ2", "CTD", "FT1", "CTI"})
+# The segments of an ORU^R01. A line that starts with one of them but not with it and MSH-1's field
+# separator is a segment written with another separator; any other malformed line may be text cut
+# from a field (a name, a comment), which a rejection never repeats.
+_ORU_SEGMENTS = _CLOSES_OBSERVATION | {"MSH", "SFT", "PD1", "NK1", "PRT", "OBX", "NTE"}
+# The times the engine reads, by segment and field: what a rejection calls them.
+_TIMES = {("OBX", 14): "observation time", ("OBR", 7): "collection time"}
 _PATIENT_OBSERVATIONS_FROM = (2, 7)  # ORU^R01 has OBX in its PATIENT group from v2.7 on
 _SEGMENT_LINE = re.compile(r"[^\r\n]+")
 _new_observation = slot_constructor(RawObservation)
@@ -60,7 +67,8 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
     and, where there is one, the segment, field and byte offset: an MLLP frame with a start block
     and no end block (the message may be truncated), no MSH, unusable MSH-1/MSH-2,
     empty MSH-9 or MSH-10, a type other than ORU^R01 (``Rejection.message_type`` is set), no PID,
-    more than one PID, an OBX before any OBR, a malformed segment id.
+    more than one PID, an OBX before any OBR, a malformed segment id (or one followed by another
+    character than MSH-1's field separator), an OBX-14 or OBR-7 that is not an HL7 date/time.
 
     Identifiers, codes, units and statuses are trimmed of surrounding spaces (padding is common);
     observation values and comments are kept as sent, escapes decoded. OBX in the SPECIMEN group
@@ -179,7 +187,13 @@ def _second_pid(header: MessageHeader, index: int) -> BadStructure:
                         segment_index=index, control_id=header.control_id, message_type="ORU^R01")
 
 
-def _malformed_id(name: str, index: int, header: MessageHeader) -> BadStructure:
+def _malformed_id(name: str, index: int, header: MessageHeader, separator: str) -> BadStructure:
+    head = name[:3]
+    if head in _ORU_SEGMENTS and len(name) > 3 and not name[3].isalnum():
+        return BadStructure(
+            f"segment {head} is followed by {name[3]!r}, not the field separator {separator!r} that MSH-1 "
+            "declares",
+            segment=head, segment_index=index, control_id=header.control_id, message_type="ORU^R01")
     # A line break inside a field makes the rest of it a "segment" (a patient name, a comment): its
     # text may be PHI, and a rejection is logged and published, so only its length is told; the
     # segment index and byte offset locate it.
@@ -187,6 +201,16 @@ def _malformed_id(name: str, index: int, header: MessageHeader) -> BadStructure:
     return BadStructure(
         f"malformed segment id ({length}, not 3 upper-case letters or digits starting with a letter)",
         segment_index=index, control_id=header.control_id, message_type="ORU^R01")
+
+
+def _not_a_time(segment: str, field: int, text: str, index: int, header: MessageHeader) -> BadValue:
+    # Read as no time, it would be replaced by the next one (OBR-7, MSH-7) without a word. A date of
+    # a patient's care is PHI, and a rejection is logged and published: only its length is told.
+    return BadValue(
+        f"{segment}-{field} ({_TIMES[segment, field]}) is not an HL7 date/time "
+        f"YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] ({len(text)} characters, not shown)",
+        segment=segment, segment_index=index, field=field, control_id=header.control_id,
+        message_type="ORU^R01")
 
 
 def _read(decoded: DecodedText) -> OruMessage:
@@ -224,9 +248,12 @@ def _read(decoded: DecodedText) -> OruMessage:
                 described = fields.describe(key)
             set_id, value_type, code, sub_id, units, reference_range, abnormal, status, values_of = described
             values, numeric, explicit_null = values_of[f[5]]
+            observed_at = times[f[14]]
+            if observed_at is None and first[f[14]]:
+                raise _not_a_time("OBX", 14, first[f[14]], index, header)
             observations.append(_new_observation(
                 set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,
-                times[f[14]], (), index, explicit_null))
+                observed_at, (), index, explicit_null))
             open_observation, notes = True, None
             continue
         # Only the id (the first field) is needed to skip a segment.
@@ -244,7 +271,10 @@ def _read(decoded: DecodedText) -> OruMessage:
             if patient is None:
                 raise BadStructure("no PID before the first OBR", segment="OBR", segment_index=index,
                                    control_id=header.control_id, message_type="ORU^R01")
-            draft = _OrderDraft(pending_orc, line.split(separator), index)
+            obr = line.split(separator)
+            if len(obr) > 7 and times[obr[7]] is None and first[obr[7]]:
+                raise _not_a_time("OBR", 7, first[obr[7]], index, header)
+            draft = _OrderDraft(pending_orc, obr, index)
             orders.append(draft)
             observations = draft.observations
             pending_orc = None
@@ -262,7 +292,7 @@ def _read(decoded: DecodedText) -> OruMessage:
             visit_class = first[pv1[2]] if len(pv1) > 2 else ""
             open_observation = False
         elif not is_segment_id(name):
-            raise _malformed_id(name, index, header)
+            raise _malformed_id(name, index, header, separator)
         elif name in _CLOSES_OBSERVATION:
             open_observation = False
     if patient is None:

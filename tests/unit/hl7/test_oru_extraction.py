@@ -236,6 +236,43 @@ def test_malformed_segment_id_is_rejected() -> None:
     assert rejection.location == Location(None, 9, None, text.index("String|||x"))
 
 
+@pytest.mark.parametrize("written", ["2024-03-01T07:15", "20241399250000", "yesterday", "202403010715+25"])
+def test_an_observation_time_that_is_not_a_timestamp_is_rejected_where_it_is(written: str) -> None:
+    """Read as missing, it would be replaced by OBR-7 without a word: the result timed by another field."""
+    text = CBC.replace("|||F|||20240301071500", f"|||F|||{written}")
+    rejection = _rejected(text)
+    assert rejection.reason == (
+        f"OBX-14 (observation time) is not an HL7 date/time YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] "
+        f"({len(written)} characters, not shown)")
+    assert rejection.location == Location("OBX", 6, 14, text.index(written))
+    assert written not in rejection.reason
+
+
+def test_a_collection_time_that_is_not_a_timestamp_is_rejected_where_it_is() -> None:
+    text = CBC.replace("|||20240301071500|||", "|||2024030|||")
+    rejection = _rejected(text)
+    assert rejection.reason.startswith("OBR-7 (collection time) is not an HL7 date/time")
+    assert rejection.location == Location("OBR", 5, 7, text.index("2024030|"))
+
+
+@pytest.mark.parametrize("written", ['""', "", "^S"])
+def test_an_empty_or_deleted_observation_time_is_no_time(written: str) -> None:
+    observation = _read(CBC.replace("|||F|||20240301071500", f"|||F|||{written}")).orders[0].observations[0]
+    assert observation.observed_at is None
+
+
+@pytest.mark.parametrize(("declared", "used"), [("!", "|"), ("|", "!")])
+def test_a_segment_that_does_not_use_the_declared_field_separator_is_rejected_saying_so(
+    declared: str, used: str
+) -> None:
+    msh, *rest = CBC.split("\r")
+    text = "\r".join([msh.replace("|", declared), *(segment.replace("|", used) for segment in rest)])
+    rejection = _rejected(text)
+    assert rejection.reason == (
+        f"segment PID is followed by {used!r}, not the field separator {declared!r} that MSH-1 declares")
+    assert rejection.location == Location("PID", 2, None, text.index("PID"))
+
+
 def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
     text = CBC.replace("OBX|4|NM|787-2^MCV^LN||>120|fL|||||F",
                        "OBX|4|NM|787-2^MCV^LN| 2 |>120~121|fL&UCUM^x| 80-100 |H~A~|||F ||| 20240301071500^S")
