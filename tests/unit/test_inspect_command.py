@@ -102,6 +102,21 @@ def test_a_repeated_numeric_value_shows_as_unusable(
         "platelets: OBX-5 repeats (2 values) for a numeric result (NM): which one is the result is unknown")
 
 
+def test_a_result_outside_any_order_is_shown_as_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From v2.7 an OBX before any ORC/OBR is the patient's, not an order's: not read as a result,
+    and said so, with where it is."""
+    platelets = "OBX|1|NM|777-3^Platelets^LN|1|82|10*3/uL|150-400|L|||F|||20260301080000"
+    outside = f"{platelets}\rOBX|2|ST|X1^Note^L||n\rORC|RE|P1|F1"
+    text = ORU.replace("|P|2.5.1", "|P|2.7").replace("ORC|RE|P1|F1", outside)
+    path = tmp_path / "patient-obx.hl7"
+    path.write_bytes(text.encode("ascii"))
+    _, (line,), _ = run_inspect(capsys, str(path))
+    assert line["outcome"] == "accepted"
+    assert line["outside_orders"] == ["777-3 (segment 3)"]
+
+
 def test_directory_in_name_order_and_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -47,14 +47,17 @@ class TerminologyReading:
     """Everything terminology made of one message, including what it left out and why.
 
     ``unmapped`` are codes of no known analyte (ER7-style ``code^text^system[^alt...]``),
-    ``excluded`` codes the spec forbids mapping (``code (reason)``), and ``untimed`` codes of known
-    analytes skipped because neither OBX-14, OBR-7 nor MSH-7 gives a time. Each in message order.
+    ``excluded`` codes the spec forbids mapping (``code (reason)``), ``untimed`` codes of known
+    analytes skipped because neither OBX-14, OBR-7 nor MSH-7 gives a time, and ``outside_orders``
+    codes of known analytes in OBX outside any order (the PATIENT group of v2.7+), which are no
+    order's results, with their segment (``777-3 (segment 3)``). Each in message order.
     """
 
     observations: tuple[Observation, ...]
     unmapped: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     untimed: tuple[str, ...] = ()
+    outside_orders: tuple[str, ...] = ()
 
 
 class Terminology:
@@ -192,8 +195,17 @@ class Terminology:
         """`observations`, together with the codes left out and why."""
         left_out = _LeftOut()
         observations = self._observations(message, left_out)
+        outside = []
+        for obx in message.patient_observations:
+            found = self.match(obx.code)
+            if found is not None:
+                outside.append(f"{found.code} (segment {obx.segment_index})")
         return TerminologyReading(
-            observations, tuple(left_out.unmapped), tuple(left_out.excluded), tuple(left_out.untimed)
+            observations,
+            tuple(left_out.unmapped),
+            tuple(left_out.excluded),
+            tuple(left_out.untimed),
+            tuple(outside),
         )
 
     def _observations(self, message: OruMessage, left_out: _LeftOut | None) -> tuple[Observation, ...]:

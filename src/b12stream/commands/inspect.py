@@ -2,8 +2,9 @@
 
 For each message: where it is (file, byte offset), whether it was accepted, and, if so, its header,
 the character-set decision, the hashed patient key (never the identifier itself) and every result
-terminology recognised, in canonical units; codes it did not recognise are listed compactly. A
-rejected message shows the reason and the location. Files are read in the order given; a directory
+terminology recognised, in canonical units; codes it did not recognise are listed compactly, and
+so are results it leaves out (without a time; outside any order, with their segment). A rejected
+message shows the reason and the location. Files are read in the order given; a directory
 is read in file-name order (not recursively; dot-files and .md/.rst notes skipped). A one-line
 count goes to stderr. Exit 0 when every path was readable, 2 otherwise.
 """
@@ -133,6 +134,7 @@ def _accepted(
         "unmapped": list(reading.unmapped),
         "excluded": list(reading.excluded),
         "untimed": list(reading.untimed),
+        "outside_orders": list(reading.outside_orders),
     }
 
 

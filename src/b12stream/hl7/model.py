@@ -167,6 +167,8 @@ class OruMessage:
     visit_class: str  # PV1-2
     orders: tuple[Order, ...]
     sex: str = ""  # PID-8: used only for the anaemia fallback; never logged
+    # OBX of the PATIENT group (v2.7+, before any ORC/OBR): no order's results, kept to tell they are.
+    patient_observations: tuple[RawObservation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
     Identifiers, codes, units and statuses are trimmed of surrounding spaces (padding is common);
     observation values and comments are kept as sent, escapes decoded. OBX in the SPECIMEN group
     stay with their order (some senders put the results themselves after SPM). Patient-level OBX
-    (v2.7+, before any ORC/OBR) carry no order and are left out.
+    (v2.7+, before any ORC/OBR) are no order's results: they are kept apart, in
+    ``patient_observations``, without their comments.
     """
     return _reading(data, _read)
 
@@ -222,6 +223,7 @@ def _read(decoded: DecodedText) -> OruMessage:
     visit_class = ""
     orders: list[_OrderDraft] = []
     observations: list[RawObservation] | None = None  # those of the latest OBR
+    patient_observations: list[RawObservation] = []
     pending_orc: list[str] | None = None
     # An OBX's NTE comments arrive after it: the comments of the open OBX, and every commented OBX
     # (its order's list, its position there, its comments) to complete once all segments are read.
@@ -231,13 +233,13 @@ def _read(decoded: DecodedText) -> OruMessage:
     obx_head = "OBX" + separator
     for index, line in enumerate(lines[1:], 2):
         if line[:4] == obx_head or line == "OBX":
-            if observations is None:
-                if pending_orc is None and patient is not None and _version_at_least(
+            target = observations
+            if target is None:
+                if pending_orc is not None or patient is None or not _version_at_least(
                         header.version, _PATIENT_OBSERVATIONS_FROM):
-                    open_observation = False
-                    continue
-                raise BadStructure("OBX before any OBR", segment="OBX", segment_index=index,
-                                   control_id=header.control_id, message_type="ORU^R01")
+                    raise BadStructure("OBX before any OBR", segment="OBX", segment_index=index,
+                                       control_id=header.control_id, message_type="ORU^R01")
+                target = patient_observations
             f = line.split(separator)
             if len(f) < 15:
                 f = padded(f, 15)
@@ -251,10 +253,11 @@ def _read(decoded: DecodedText) -> OruMessage:
             observed_at = times[f[14]]
             if observed_at is None and first[f[14]]:
                 raise _not_a_time("OBX", 14, first[f[14]], index, header)
-            observations.append(_new_observation(
+            target.append(_new_observation(
                 set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,
                 observed_at, (), index, explicit_null))
-            open_observation, notes = True, None
+            # Comments are kept for an order's results only.
+            open_observation, notes = target is observations, None
             continue
         # Only the id (the first field) is needed to skip a segment.
         at = line.find(separator)
@@ -305,6 +308,7 @@ def _read(decoded: DecodedText) -> OruMessage:
         visit_class,
         tuple([draft.build(enc, fields) for draft in orders]),
         first[patient[8]] if len(patient) > 8 else "",
+        tuple(patient_observations),
     )
 
 

@@ -214,6 +214,16 @@ def test_patient_level_observations_are_skipped_from_v27_and_rejected_before() -
     assert rejection.location.segment_index == 4
 
 
+def test_patient_level_observations_are_kept_apart_from_the_orders_results() -> None:
+    """Left out of the results (no order holds them), but kept so that what was left out can be told."""
+    patient_obx = "PV1|1|I|WARD1\rOBX|1|NM|777-3^Platelets^LN||82|10*9/L|||||F|||20240301071500\r"
+    message = _read(CBC.replace("|P|2.5.1", "|P|2.7").replace("PV1|1|I|WARD1\r", patient_obx))
+    (outside,) = message.patient_observations
+    assert (outside.code.code, outside.values, outside.segment_index) == ("777-3", ("82",), 4)
+    assert len(message.orders[0].observations) == 7
+    assert _read(CBC).patient_observations == ()
+
+
 def test_comments_attach_only_to_the_observation_they_follow() -> None:
     text = CBC.replace("OBR|1|", "NTE|1||patient note\rOBR|1|").replace(
         "|||F\rOBX|1|", "|||F\rNTE|1||order note\rNTE|2||\rOBX|1|")
