@@ -127,6 +127,22 @@ def _settings(bootstrap: str, monkeypatch: pytest.MonkeyPatch, mechanism: str = 
     return KafkaSettings(bootstrap_servers=bootstrap, security=security)
 
 
+def test_a_bootstrap_server_without_a_port_is_tried_on_kafkas_default_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As kafka-python reads it (9092), rather than failing on the missing port."""
+    tried: list[tuple[str, int]] = []
+
+    def refuse(address: tuple[str, int], timeout: float) -> socket.socket:
+        tried.append(address)
+        raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(TransientBrokerError, match="kafka1:9092"):
+        check_access(_settings("kafka1, [::1]:9093", monkeypatch))
+    assert tried == [("kafka1", 9092), ("::1", 9093)]
+
+
 def _offering(*mechanisms: str) -> bytes:
     names = b"".join(struct.pack(">h", len(m)) + m.encode() for m in mechanisms)
     return struct.pack(">hi", 0, len(mechanisms)) + names

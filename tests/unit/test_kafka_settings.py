@@ -112,6 +112,23 @@ def test_the_value_of_a_key_that_may_hold_a_secret_is_never_shown(tmp_path: Path
     assert message.startswith("b12stream.yaml: kafka.") and "(not shown" in message
 
 
+@pytest.mark.parametrize("servers", ["kafka1:90a2", "a:1,,b:2", "kafka1:70000", "[::1"])
+def test_bootstrap_servers_that_no_client_can_read_name_the_key_and_the_value(
+    tmp_path: Path, servers: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_kafka_settings(_write(tmp_path, f"kafka:\n  bootstrap_servers: '{servers}'\n"))
+    assert str(raised.value) == (
+        f"b12stream.yaml: kafka.bootstrap_servers must be HOST[:PORT][,HOST[:PORT]...], got {servers!r}")
+    with pytest.raises(ConfigError, match=r"^--bootstrap-servers must be HOST\[:PORT\]"):
+        load_kafka_settings(_write(tmp_path, "kafka: {}\n"), bootstrap_servers=servers)
+
+
+def test_bootstrap_servers_without_a_port_are_read_as_kafka_python_reads_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, "kafka:\n  bootstrap_servers: 'kafka1, [::1]:9093, 10.0.0.7'\n")
+    assert load_kafka_settings(path).bootstrap_servers == "kafka1, [::1]:9093, 10.0.0.7"
+
+
 def test_processes_defaults_to_one_and_the_command_line_overrides_the_file(tmp_path: Path) -> None:
     assert load_kafka_settings().processes == 1
     path = _write(tmp_path, "kafka:\n  processes: 3\n")

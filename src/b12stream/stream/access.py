@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from kafka.net.sasl import get_sasl_mechanism
@@ -19,7 +19,7 @@ from kafka.protocol.sasl import (
 
 from b12stream.errors import ConfigError
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError
-from b12stream.stream.settings import KafkaSettings
+from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
 __all__ = ["check_access"]
 
@@ -60,7 +60,7 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
     options = settings.client_options()
     context = _tls_context(options) if "SSL" in protocol else None
     unreachable: list[str] = []
-    for host, port in _addresses(settings.bootstrap_servers):
+    for host, port in bootstrap_addresses(settings.bootstrap_servers):
         address = f"{host}:{port}"
         try:
             sock = socket.create_connection((host, port), timeout=timeout_s)
@@ -77,12 +77,6 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
                     exchange.call(MetadataRequest(version=1, topics=[]), MetadataResponse)
         return
     raise TransientBrokerError(f"no bootstrap server reachable: {', '.join(unreachable)}")
-
-
-def _addresses(bootstrap_servers: str) -> Iterator[tuple[str, int]]:
-    for server in bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        yield host.strip("[]"), int(port)
 
 
 def _tls_context(options: dict[str, Any]) -> ssl.SSLContext:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.cluster import get_ip_port_afi
 
 from b12stream.config_file import ZERO_OK, dataclass_from_mapping, read_yaml_mapping, shown
 from b12stream.errors import ConfigError
@@ -22,6 +23,7 @@ __all__ = [
     "RetrySettings",
     "SecuritySettings",
     "TopicNames",
+    "bootstrap_addresses",
     "load_kafka_settings",
 ]
 
@@ -158,6 +160,19 @@ class KafkaSettings:
         return options
 
 
+def bootstrap_addresses(servers: str) -> list[tuple[str, int]]:
+    """``(host, port)`` of each comma-separated server, read as kafka-python reads them (``host``,
+    ``host:port``, ``[ipv6]:port``; without a port, Kafka's 9092). Raises ValueError for one that
+    names no host or port, which kafka-python would refuse, or read as a host named ''."""
+    addresses = []
+    for server in servers.split(","):
+        host, port, _ = get_ip_port_afi(server)
+        if not host or not 0 < port < 65536:
+            raise ValueError(server)
+        addresses.append((host, port))
+    return addresses
+
+
 def _secret(variable: str) -> str:
     value = os.environ.get(variable)
     if not value:
@@ -204,6 +219,12 @@ def load_kafka_settings(
     settings = replace(dataclass_from_mapping(KafkaSettings(), raw, where, "kafka."), **parts)
     if bootstrap_servers:
         settings = replace(settings, bootstrap_servers=bootstrap_servers)
+    try:
+        bootstrap_addresses(settings.bootstrap_servers)
+    except ValueError:
+        key = "--bootstrap-servers" if bootstrap_servers else f"{where}: kafka.bootstrap_servers"
+        got = shown(settings.bootstrap_servers, "bootstrap_servers")
+        raise ConfigError(f"{key} must be HOST[:PORT][,HOST[:PORT]...], got {got}") from None
     if processes is not None:
         if processes < 1:  # the file's value was checked as it was read; this one is the command line's
             raise ConfigError(f"kafka.processes (--processes) must be at least 1, got {processes}")
