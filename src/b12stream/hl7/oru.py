@@ -251,7 +251,7 @@ def _read(decoded: DecodedText) -> OruMessage:
             set_id, value_type, code, sub_id, units, reference_range, abnormal, status, values_of = described
             values, numeric, explicit_null = values_of[f[5]]
             observed_at = times[f[14]]
-            if observed_at is None and first[f[14]]:
+            if observed_at is None and f[14] and first[f[14]]:  # not an empty field or ""
                 raise _not_a_time("OBX", 14, first[f[14]], index, header)
             target.append(_new_observation(
                 set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,
@@ -275,7 +275,7 @@ def _read(decoded: DecodedText) -> OruMessage:
                 raise BadStructure("no PID before the first OBR", segment="OBR", segment_index=index,
                                    control_id=header.control_id, message_type="ORU^R01")
             obr = line.split(separator)
-            if len(obr) > 7 and times[obr[7]] is None and first[obr[7]]:
+            if len(obr) > 7 and obr[7] and times[obr[7]] is None and first[obr[7]]:
                 raise _not_a_time("OBR", 7, first[obr[7]], index, header)
             draft = _OrderDraft(pending_orc, obr, index)
             orders.append(draft)
