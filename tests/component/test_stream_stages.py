@@ -13,7 +13,7 @@ import pytest
 from b12stream.engine.engine import Engine
 from b12stream.engine.ingest import Accepted, ingest
 from b12stream.engine.state import PatientState
-from b12stream.log import patient_hash
+from b12stream.log import configure_logging, patient_hash
 from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
@@ -456,3 +456,26 @@ def test_a_message_a_reader_raises_on_is_dead_lettered_alone_in_both_stages(
     assert (result.processed, result.dead_lettered) == (2, 1)
     [dead] = [r for r in result.records if r.topic == _TOPICS.dlq]
     assert (dead.value, dict(dead.headers)["b12stream.error.stage"]) == (poisoned, b"process")
+
+
+def test_a_result_the_numeric_rules_cannot_use_is_logged_with_ids_only(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A platelet count in a unit the terminology does not know (spec S18) is named in the engine's
+    log, as `replay` names it, so that the interface analyst hears of the mapping to add."""
+    [alerting] = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])
+    odd_unit = alerting.replace(b"|82|K/uL|", b"|82|bananas|")
+    assert odd_unit != alerting
+    read = ingest(odd_unit, engine)
+    assert isinstance(read, Accepted)
+    messages = split_record(odd_unit, SourceRef("in", 0, 0))
+    configure_logging()  # as `b12stream run` does: JSON lines on stderr
+    with SqlitePatientStore.open(tmp_path / "state.sqlite") as store:
+        result = Stages(engine, _TOPICS, 1_000_000).process(messages, store.begin(), 0, 1)
+    assert result.processed == 1
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    [line] = [line for line in lines if line["event"] == "observation not usable for numeric rules"]
+    assert (line["control_id"], line["analyte"], line["patient_hash"]) == (
+        read.message.header.control_id, "platelets", patient_hash(read.patient.as_text()))
+    assert "bananas" in line["reason"]
+    assert read.patient.id not in json.dumps(lines)

@@ -31,8 +31,9 @@ from b12stream.engine.state import PatientState
 from b12stream.errors import StateError
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Rejection
-from b12stream.log import get_logger, patient_hash
+from b12stream.log import get_logger
 from b12stream.state.store import SqlitePatientStore
+from b12stream.unusable_results import log_unusable
 
 __all__ = ["Replay", "ReplaySummary", "add_arguments", "run", "text_line"]
 
@@ -108,7 +109,7 @@ class Replay:
                 yield self._rejected(accepted, f"{source}@{frame.offset}")
                 continue
             key = accepted.patient.as_text()
-            _log_unusable(accepted, key)
+            log_unusable(_log, accepted, key)
             state = self._state(key, accepted)
             try:
                 outcome = process(state, accepted, self._engine)
@@ -156,20 +157,6 @@ class Replay:
         self.summary.events[event["type"]] += 1
         if event["type"] == "alert":
             self.summary.alerts_by_rule[event["rule"]] += 1
-
-
-def _log_unusable(accepted: Accepted, key: str) -> None:
-    """Unit-mapping and value errors (spec 1, S18) go to the log with ids only, never patient data."""
-    for observation in accepted.observations:
-        if observation.unusable_reason:
-            _log.warning(
-                "observation not usable for numeric rules",
-                control_id=accepted.message.header.control_id,
-                patient_hash=patient_hash(key),
-                analyte=observation.analyte,
-                code=observation.code,
-                reason=observation.unusable_reason,
-            )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from b12stream.stream.decoded_states import DecodedStates
 from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
+from b12stream.unusable_results import log_unusable
 
 __all__ = [
     "CHANGELOG_SOURCE_HEADER",
@@ -209,6 +210,7 @@ class Stages:
                 continue
             key = accepted.patient.as_text()
             control_id = accepted.message.header.control_id
+            log_unusable(_log, accepted, key)
             # Reading the stored state, processing and writing the outputs (an order message the
             # writer refuses, say) all fail for this message alone: raised, the error would stop the
             # stream for everyone, batch after batch, as the same message came back.
