@@ -187,7 +187,8 @@ class Terminology:
         OBR-4 maps (an order-level status such as OBR-25 = I, value None). Unknown codes are skipped.
 
         Time is OBX-14, else OBR-7. With neither, MSH-7 stands in and ``unusable_reason`` says so;
-        with no time at all the result is left out (see `read`, which lists it as ``untimed``).
+        with no time at all the result is left out (see `read`, which lists it as ``untimed``, by which
+        ``ingest`` rejects its message).
         """
         return self._observations(message, None)
 

@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import KeyRule
-from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology
+from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology, TerminologyReading
 from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings, key_rule, terminology_paths
-from b12stream.engine.ingest import patient_key
+from b12stream.engine.ingest import patient_key, untimed_rejection
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import OruMessage, Rejection
 from b12stream.hl7.oru import read_oru
@@ -89,8 +89,12 @@ def inspect_bytes(
         patient = patient_key(frame.data, parsed.patient_ids, key_rule)
         if isinstance(patient, Rejection):
             yield {**_rejected(patient, source, frame.offset), "patient_note": _no_patient(parsed, key_rule)}
+            continue
+        reading = terminology.read(parsed)
+        if reading.untimed:
+            yield _rejected(untimed_rejection(frame.data, reading.untimed), source, frame.offset)
         else:
-            yield _accepted(parsed, patient, source, frame.offset, terminology)
+            yield _accepted(parsed, patient, source, frame.offset, reading)
 
 
 def describe_observation(observation: Observation) -> dict[str, Any]:
@@ -116,10 +120,9 @@ def describe_observation(observation: Observation) -> dict[str, Any]:
 
 
 def _accepted(
-    message: OruMessage, patient: PatientKey, source: str, offset: int, terminology: Terminology
+    message: OruMessage, patient: PatientKey, source: str, offset: int, reading: TerminologyReading
 ) -> dict[str, Any]:
     header = message.header
-    reading = terminology.read(message)
     return {
         "file": source,
         "offset": offset,
@@ -133,7 +136,6 @@ def _accepted(
         "observations": [describe_observation(observation) for observation in reading.observations],
         "unmapped": list(reading.unmapped),
         "excluded": list(reading.excluded),
-        "untimed": list(reading.untimed),
         "outside_orders": list(reading.outside_orders),
     }
 

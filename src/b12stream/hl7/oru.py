@@ -39,7 +39,7 @@ from b12stream.hl7.model import (
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
 
-__all__ = ["read_oru", "read_patient", "rejected_at_pid"]
+__all__ = ["read_oru", "read_patient", "rejected_at"]
 
 # Segments that close an OBX's NTE group: a comment after them belongs to something else.
 _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1", "TQ2", "CTD", "FT1", "CTI"})
@@ -90,17 +90,22 @@ def read_patient(data: bytes) -> MessagePatient | Rejection:
     return _reading(data, _read_patient)
 
 
-def rejected_at_pid(data: bytes, reason: str, field: int) -> Rejection:
-    """A rejection for ``reason`` at ``field`` of the PID of a message that ``read_patient`` accepts (one
-    whose PID the engine cannot use, such as no identifier for the patient key), located as the
-    reader's own rejections are: segment index and byte offset of that field. Never raises."""
+def rejected_at(data: bytes, reason: str, segment: str, field: int) -> Rejection:
+    """A rejection for ``reason`` at ``field`` of the MSH or the PID of a message that ``read_patient``
+    accepts (one whose PID the engine cannot use, such as no identifier for the patient key; one
+    whose results have no time), located as the reader's own rejections are: segment index and byte
+    offset of that field. Never raises."""
 
     def reject(decoded: DecodedText) -> NoReturn:
         enc, lines, _, header = _opening(decoded)
-        found = _pid_indexes(lines, enc)
-        if not found:
-            raise _no_pid(header)
-        raise MessageRejected(reason, segment="PID", segment_index=found[0], field=field,
+        if segment == "MSH":
+            index = 1
+        else:
+            found = _pid_indexes(lines, enc)
+            if not found:
+                raise _no_pid(header)
+            index = found[0]
+        raise MessageRejected(reason, segment=segment, segment_index=index, field=field,
                               control_id=header.control_id, message_type="ORU^R01")
 
     return _reading(data, reject)
