@@ -39,3 +39,13 @@ def producer_threads(client_id: str) -> list[threading.Thread]:
     """The sender threads of the live kafka-python producers named ``client_id`` (kafka-python names
     each "<client_id>-network-thread")."""
     return [t for t in threading.enumerate() if t.name == f"{client_id}-network-thread"]
+
+
+class ManualClock:
+    """A ``time.monotonic`` stand-in that moves only when a test moves ``now``."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

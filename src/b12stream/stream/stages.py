@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -67,12 +68,26 @@ def _read_or_refused(
 class StageResult:
     """Records to produce and the counts the invariant is checked with. ``in_place``: messages the
     ingest stage hands to the process stage of a partition this instance runs (stream/in_place.py),
-    by partition, in input order."""
+    by partition, in input order.
 
+    What the records publish, for the engine's metrics: ``alerts`` counts the alert, alert_update and
+    retraction events by (type, rule, severity), ``pages`` the pager envelopes by ``event_action``,
+    ``orders`` the order messages. Each dead letter comes with one ``rejected`` event."""
+
+    stage: str
     records: list[OutRecord] = field(default_factory=list)
     processed: int = 0
     dead_lettered: int = 0
     in_place: dict[int, list[Message]] = field(default_factory=dict)
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    pages: Counter[str] = field(default_factory=Counter)
+    orders: int = 0
+
+    def count(self, outcome: Outcome) -> None:
+        """Add what ``outcome`` publishes to the counts."""
+        self.alerts.update((e["type"], e["rule"], e["severity"]) for e in outcome.events)
+        self.pages.update(page["event_action"] for page in outcome.pages)
+        self.orders += len(outcome.orders)
 
 
 def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
@@ -142,7 +157,7 @@ class Stages:
         partition is taken in place (``_keyed``). A whole read kept here for a message bound for the
         repartition topic was reused only while the process stage ran close behind, never on a
         backlog, nor for the patients another process holds."""
-        result = StageResult()
+        result = StageResult("ingest")
         routed: list[tuple[int, Message]] = []
         read_whole = in_place.issuperset(range(partitions))
         for original in messages:
@@ -194,7 +209,7 @@ class Stages:
         error raised here, would stop the stream for everyone, batch after batch. For the same reason
         a message whose alerts, orders or pages would make a record over ``max_message_bytes`` is
         dead-lettered and leaves its patient's state as it was (``_oversized``)."""
-        result = StageResult()
+        result = StageResult("process")
         engine = self._engine
         parsed = [
             (message, message.read or _read_or_refused(ingest, message.data, engine)) for message in messages
@@ -204,6 +219,8 @@ class Stages:
         changed: set[str] = set()
         # Each patient's processed messages, with the span of result.records each one published.
         applied: dict[str, list[tuple[Message, str, range]]] = {}
+        # The outcomes that publish anything, by patient: counted once the patient's state is stored.
+        publishing: dict[str, list[Outcome]] = {}
         for message, accepted in parsed:
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "process")
@@ -240,6 +257,8 @@ class Stages:
             result.records.extend(published)
             span = range(first, len(result.records))
             applied.setdefault(key, []).append((message, control_id, span))
+            if published:
+                publishing.setdefault(key, []).append(outcome)
         stamp = changelog_stamp(next_offset, source_id)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
@@ -247,6 +266,7 @@ class Stages:
             data = self._state_bytes(key, states[key])
             if isinstance(data, str):
                 refused.update(self._refuse_state(result, data, applied[key]))
+                publishing.pop(key, None)  # its records are dropped
                 continue
             transaction.put(key, data)
             if key in stored:  # a returning patient; one seen once may never come back
@@ -254,6 +274,9 @@ class Stages:
             changelog.append(_new_record(self._topics.changelog, key.encode("utf-8"), data, stamp, partition))
         if refused:
             result.records = [record for index, record in enumerate(result.records) if index not in refused]
+        for outcomes in publishing.values():
+            for outcome in outcomes:
+                result.count(outcome)
         result.records.extend(changelog)
         return result
 
