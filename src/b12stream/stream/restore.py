@@ -18,11 +18,13 @@ from b12stream.stream.newer_state import supersedes
 from b12stream.stream.records import header_text
 from b12stream.stream.stages import CHANGELOG_SOURCE_HEADER, CHANGELOG_SOURCE_ID_HEADER
 
-__all__ = ["StampedState", "claim_changelog", "claim_source", "restore_partition"]
+__all__ = ["RESTORE_TIMEOUT_S", "StampedState", "claim_changelog", "claim_source", "restore_partition"]
 
 # A patient's key, a state of theirs and its stamp: the stateful offset it reflects (None: not known).
 StampedState = tuple[str, bytes, int | None]
 _CHUNK = 5000
+# How long the restore of one partition may take before it is given up and tried again.
+RESTORE_TIMEOUT_S = 120.0
 _SETTLE_POLL_S = 0.02
 _log = get_logger("stream.restore")
 
@@ -85,7 +87,7 @@ def restore_partition(
     committed_source: int | None,
     log_ends: KafkaConsumer | None = None,
     stop: threading.Event | None = None,
-    timeout_s: float = 120.0,
+    timeout_s: float = RESTORE_TIMEOUT_S,
     republish: Callable[[list[StampedState]], None] | None = None,
     source_id: str | None = None,
 ) -> int:
