@@ -179,8 +179,18 @@ def events(
 TEST_CONSUMER = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 60000}
 
 
-def write_config(folder: Path, bootstrap: str, topics: dict[str, str], group: str, **kafka: Any) -> Path:
-    """A copy of the shipped config/ folder whose kafka: section points at this test's topics."""
+def write_config(
+    folder: Path,
+    bootstrap: str,
+    topics: dict[str, str],
+    group: str,
+    *,
+    http_port: int | None = 0,
+    **kafka: Any,
+) -> Path:
+    """A copy of the shipped config/ folder whose kafka: section points at this test's topics, and
+    whose engine processes serve their HTTP endpoint on ``http_port`` (by default any free port, so
+    that the engines of one test, or of tests run side by side, never meet on the shipped one)."""
     target = folder / "config"
     shutil.copytree(CONFIG_DIR, target, dirs_exist_ok=True)
     path = target / "b12stream.yaml"
@@ -197,6 +207,7 @@ def write_config(folder: Path, bootstrap: str, topics: dict[str, str], group: st
     )
     section.update(kafka)
     document["kafka"] = section
+    document["observability"] = {"http_host": "127.0.0.1", "http_port": http_port}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 

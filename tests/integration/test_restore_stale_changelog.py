@@ -90,7 +90,7 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
     owner = StreamApp(settings, Engine.load(config), tmp_path / "b", threading.Event())
     try:
         owner._connect()
-        _cycle_until(owner, lambda: owner._counts["processed"] == len(_MESSAGES))  # day 0 and day 7
+        _cycle_until(owner, lambda: owner.status.totals()["processed"] == len(_MESSAGES))  # day 0 and day 7
         newest = owner._stores.open(0).get(_PATIENT)
         assert newest is not None
         if not owner_runs:
@@ -109,7 +109,7 @@ def test_a_stale_changelog_state_from_a_member_that_lost_its_partition_does_not_
 
         if owner_runs:  # B's next batch finds A's record among its own, and restores the partition
             produce(bootstrap, names["input"], [for_patient_copy(_MESSAGES[0], 1)])
-            _cycle_until(owner, lambda: owner._counts["processed"] == len(_MESSAGES) + 1)
+            _cycle_until(owner, lambda: owner.status.totals()["processed"] == len(_MESSAGES) + 1)
             assert owner._table.phase(0) is PartitionPhase.ASSIGNED
             _cycle_until(owner, lambda: owner._table.is_running(0))
             assert _written_last(bootstrap, names["changelog"]) == newest

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from b12stream.engine.engine import Engine
 from b12stream.log import PATIENT_HASH_KEY_VARIABLE, get_logger, patient_tokens_keyed
-from b12stream.stream.settings import DEFAULT_CONFIG, load_kafka_settings
+from b12stream.stream.settings import DEFAULT_CONFIG, load_kafka_settings, load_observability_settings
 from b12stream.stream.workers import run_engine, supervise
 
 __all__ = ["add_arguments", "run"]
@@ -42,12 +42,15 @@ def run(args: argparse.Namespace) -> int:
 
     With ``--processes N`` (or ``kafka.processes``) above 1, this process becomes a supervisor of N
     worker processes, each a full engine in the same consumer group with its own state folder
-    ``STATE/process-<k>``. SIGTERM/SIGINT are forwarded and the exit is 0 when every worker stopped
-    cleanly. A worker that crashes or exits on its own is logged (worker index and exit code); the
-    others are then stopped cleanly and the exit is 1: fail fast, so that systemd or Kubernetes
-    restarts the instance instead of leaving it running with part of its capacity.
+    ``STATE/process-<k>`` and its own HTTP endpoint on ``observability.http_port`` + k - 1.
+    SIGTERM/SIGINT are forwarded and the exit is 0 when every worker stopped cleanly. A worker that
+    crashes or exits on its own is logged (worker index and exit code); the others are then stopped
+    cleanly and the exit is 1: fail fast, so that systemd or Kubernetes restarts the instance instead
+    of leaving it running with part of its capacity. Exit 2 for a configuration error, such as an
+    endpoint port already in use.
     """
     settings = load_kafka_settings(args.config, args.bootstrap_servers, args.processes)
+    observability = load_observability_settings(args.config, settings.processes)
     engine = Engine.load(args.config)
     # Alerts carry it too: a lab team can tell which alerts came before or after a threshold change.
     _log.info("rules loaded", rules_version=engine.rules_version)
@@ -58,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
             variable=PATIENT_HASH_KEY_VARIABLE,
         )
     if settings.processes == 1:
-        return run_engine(settings, engine, args.state)
-    return supervise(settings, engine, args.state, args.log_level)
+        return run_engine(settings, engine, args.state, observability)
+    return supervise(settings, engine, args.state, args.log_level, observability)

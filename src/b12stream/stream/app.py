@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from b12stream.stream.restore import StampedState, claim_changelog, claim_source
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
 from b12stream.stream.stages import StageResult, Stages, changelog_stamp, split_record
+from b12stream.stream.status import EngineStatus
 
 __all__ = ["StreamApp", "instance_id"]
 
@@ -64,23 +65,30 @@ def instance_id(state_dir: Path) -> str:
 
 class _Listener(ConsumerRebalanceListener):
     """Moves stateful partitions through their lifecycle. kafka-python swallows exceptions raised in
-    these callbacks, so they only record phases; restoring happens in the loop, before processing."""
+    these callbacks, so they only record phases; restoring happens in the loop, before processing.
+    Keeps the partitions its consumer holds, for the engine's status (one listener per consumer)."""
 
     def __init__(self, app: StreamApp) -> None:
         self._app = app
+        self._held: set[TopicPartition] = set()
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         self._app.joining_since = time.monotonic()  # a join follows every revocation
+        self._held.difference_update(revoked)
+        self._app.status.group(joined=False, held=len(self._held))
         self._app.revoke([tp.partition for tp in revoked if tp.topic == self._app.stateful_topic])
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._app.joining_since = None
+        self._held.update(assigned)
+        self._app.status.group(joined=True, held=len(self._held))
         self._app.assign([tp.partition for tp in assigned if tp.topic == self._app.stateful_topic])
 
 
 class StreamApp:
     """One instance of the engine. ``run`` returns 0 after a requested stop, and raises StreamError
-    when the broker stays unreachable past the retry budget."""
+    when the broker stays unreachable past the retry budget. ``status`` tells how it goes, to its
+    HTTP endpoint (stream/health_server.py) and its log lines."""
 
     def __init__(self, settings: KafkaSettings, engine: Engine, state_dir: Path, stop: threading.Event):
         self.settings = settings
@@ -100,7 +108,7 @@ class StreamApp:
         self._producer: KafkaProducer | None = None
         self._reader: KafkaConsumer | None = None
         self._log_ends: KafkaConsumer | None = None  # only under exactly-once
-        self._counts: dict[str, int] = defaultdict(int)
+        self.status = EngineStatus()
         self._rewind: dict[TopicPartition, int] = {}
         self._last_stats = time.monotonic()
         self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
@@ -120,6 +128,7 @@ class StreamApp:
         for partition in partitions:
             if self._table.phase(partition) is not PartitionPhase.ASSIGNED:
                 self._table.move(partition, PartitionPhase.ASSIGNED)
+        self._cycled()
         _log.info("partitions assigned", partitions=sorted(partitions))
 
     def revoke(self, partitions: Sequence[int]) -> None:
@@ -128,6 +137,7 @@ class StreamApp:
             if self._table.phase(partition) not in (None, PartitionPhase.REVOKED):
                 self._table.move(partition, PartitionPhase.REVOKED)
             self._stores.close_partition(partition)
+        self._cycled()
         _log.info("partitions revoked", partitions=sorted(partitions))
 
     # -- main loop ----------------------------------------------------------------------------------
@@ -149,10 +159,11 @@ class StreamApp:
             _log.info("stopped while retrying; the unfinished batch is read again at the next start")
         finally:
             self._close()
-        _log.info("stopped", **self._counts)
+        _log.info("stopped", **self.status.totals())
         return 0
 
     def _connect(self) -> None:
+        self._cycled()
         try:
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
             self._stateful_partitions = ensure_topics(self.settings)
@@ -202,6 +213,7 @@ class StreamApp:
             )
         except Exception as error:
             raise _transient(error) from error
+        self._cycled()
         try:
             self._restore_assigned()
             in_place = self._in_place_positions() if batch else {}
@@ -211,6 +223,7 @@ class StreamApp:
             raise _transient(error) from error
         if not batch:
             return
+        started = time.monotonic()  # after the restores, which the batch does not cost
         topics = self.settings.topics
         checkpoint = Checkpoint(
             self._producer,
@@ -240,12 +253,10 @@ class StreamApp:
             _log.warning("changelog written by another instance; restoring again", partition=partition)
             self._restore_again([partition])
         self._in_place.wrote(checkpoint.repartition_ends())
-        for result in results:
-            self._counts["processed"] += result.processed
-            self._counts["dead_lettered"] += result.dead_lettered
-            self._counts["in_place"] += sum(len(kept) for kept in result.in_place.values())
-        self._counts["records"] += sum(len(records) for records in batch.values())
-        self._counts["batches"] += 1
+        read: Counter[str] = Counter()
+        for tp, records in batch.items():
+            read["process" if tp.topic == self.stateful_topic else "ingest"] += len(records)
+        self.status.committed(results, read, time.monotonic() - started)
 
     def _run_stages(
         self, batch: Batch, checkpoint: Checkpoint, in_place: Mapping[int, int]
@@ -322,6 +333,7 @@ class StreamApp:
         brings the local state to whatever the changelog holds.
         """
         _log.warning("batch abandoned", error=f"{type(error).__name__}: {error}")
+        self.status.abandoned()
         self._in_place.forget()  # whether its repartition records committed is not known
         try:
             checkpoint.abort()
@@ -368,6 +380,7 @@ class StreamApp:
         consumer, self._consumer = self._consumer, None
         self.joining_since = self._stuck = None
         self._rewind.clear()
+        self.status.group(joined=False, held=0)
         if consumer is not None:
             with contextlib.suppress(Exception):
                 consumer.close(autocommit=False, timeout_ms=3000)
@@ -435,11 +448,13 @@ class StreamApp:
                 committed = None
                 if not self.settings.exactly_once:
                     committed = self._resume_offset(TopicPartition(self.stateful_topic, partition))
-                self._restore_or_rebuild(partition, committed, changelog_id)
+                records = self._restore_or_rebuild(partition, committed, changelog_id)
             except BaseException:
                 self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
                 raise
             self._table.move(partition, PartitionPhase.RUNNING)
+            self.status.restored(records)
+            self._cycled()
 
     def _resume_offset(self, tp: TopicPartition) -> int:
         """Where this instance resumes reading ``tp`` (at-least-once): the group's committed offset, or,
@@ -453,18 +468,18 @@ class StreamApp:
             return committed
         return int(self._consumer.beginning_offsets([tp], timeout_ms=COMMITTED_TIMEOUT_MS)[tp])
 
-    def _restore_or_rebuild(self, partition: int, committed: int | None, changelog_id: str | None) -> None:
+    def _restore_or_rebuild(self, partition: int, committed: int | None, changelog_id: str | None) -> int:
         """Restore the partition; rebuild its file from the changelog alone when it cannot be trusted.
         A file written from an earlier changelog topic of the same name is never rebuilt: ConfigError
-        (``claim_changelog``)."""
+        (``claim_changelog``). Returns the number of changelog records read."""
         try:
-            self._restore(partition, committed, changelog_id)
+            return self._restore(partition, committed, changelog_id)
         except (StateCorrupted, StateError) as error:
             _log.warning("state corrupted; rebuilding it", partition=partition, error=str(error))
             self._stores.wipe(partition)
-            self._restore(partition, committed, changelog_id)
+            return self._restore(partition, committed, changelog_id)
 
-    def _restore(self, partition: int, committed: int | None, changelog_id: str | None) -> None:
+    def _restore(self, partition: int, committed: int | None, changelog_id: str | None) -> int:
         assert self._reader is not None
         store = self._stores.open(partition)
         changelog = self.settings.topics.changelog
@@ -472,7 +487,7 @@ class StreamApp:
         claim_source(store, self.stateful_topic, self._source_id)
         republish = None if self.settings.exactly_once else self._republisher(partition)
         reader, log_ends, stop = self._reader, self._log_ends, self._stop
-        restore_partition(
+        return restore_partition(
             reader,
             store,
             changelog,
@@ -522,7 +537,15 @@ class StreamApp:
         now = time.monotonic()
         if now - self._last_stats >= _STATS_EVERY_S:
             self._last_stats = now
-            _log.info("progress", running=self._table.in_phase(PartitionPhase.RUNNING), **self._counts)
+            running = self._table.in_phase(PartitionPhase.RUNNING)
+            _log.info("progress", running=running, **self.status.totals())
+
+    def _cycled(self) -> None:
+        """Tell ``status`` the loop is cycling (health.py says where it does), with how many of its
+        stateful partitions wait for their restore: a rebalance that assigns some, or an abandoned
+        batch, has the loop restore them before it processes their records again."""
+        waiting = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING)
+        self.status.cycled(sum(len(self._table.in_phase(phase)) for phase in waiting))
 
     def _close(self) -> None:
         """Leave the group and close every client; the last batch was committed by ``_cycle``."""

@@ -1,4 +1,5 @@
-"""Stream settings from the `kafka:` section of config/b12stream.yaml; secrets from the environment."""
+"""Stream settings from the `kafka:` and `observability:` sections of config/b12stream.yaml; secrets
+from the environment."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ __all__ = [
     "DEFAULT_MAX_STATE_BYTES",
     "BatchSettings",
     "KafkaSettings",
+    "ObservabilitySettings",
     "RetrySettings",
     "SecuritySettings",
     "TopicNames",
     "bootstrap_addresses",
     "load_kafka_settings",
+    "load_observability_settings",
 ]
 
 DEFAULT_CONFIG = CONFIG_DIR / "b12stream.yaml"
@@ -40,6 +43,7 @@ _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RECORD_HEADROOM = 64 * 1024
 # The largest patient state the engine writes to the changelog (kafka.max_state_bytes).
 DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024
+_HIGHEST_PORT = 65535
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,23 @@ class KafkaSettings:
         return options
 
 
+@dataclass(frozen=True, slots=True)
+class ObservabilitySettings:
+    """The HTTP endpoint (/metrics, /health/live, /health/ready) of each engine process. ``http_port``
+    None serves none; 0 takes any free port (the "observability listening" log line names it)."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int | None = field(default=9464, metadata=ZERO_OK)
+
+    def for_worker(self, index: int) -> ObservabilitySettings:
+        """The endpoint of worker ``index`` (1..N) of ``run --processes N``: ``http_port + index - 1``,
+        so that worker 1 serves on ``http_port`` itself, as a single engine process does, and a probe
+        aimed there works whatever N is. Port 0 stays 0: each worker takes a free port of its own."""
+        if not self.http_port:
+            return self
+        return replace(self, http_port=self.http_port + index - 1)
+
+
 def bootstrap_addresses(servers: str) -> list[tuple[str, int]]:
     """``(host, port)`` of each comma-separated server, read as kafka-python reads them (``host``,
     ``host:port``, ``[ipv6]:port``; without a port, Kafka's 9092). Raises ValueError for one that
@@ -230,6 +251,26 @@ def load_kafka_settings(
             raise ConfigError(f"kafka.processes (--processes) must be at least 1, got {processes}")
         settings = replace(settings, processes=processes)
     _validate(settings, where)
+    return settings
+
+
+def load_observability_settings(path: Path | None = None, processes: int = 1) -> ObservabilitySettings:
+    """Read the `observability:` section of ``path`` (default config/b12stream.yaml); an absent section
+    or key takes its default. Raises ConfigError naming the key for an unknown key or a wrong value,
+    and for an ``http_port`` that leaves no port for the last of ``processes`` workers."""
+    config_path = path or DEFAULT_CONFIG
+    where = config_path.name
+    section = read_yaml_mapping(config_path).get("observability") or {}
+    settings = dataclass_from_mapping(ObservabilitySettings(), section, where, "observability.")
+    last = settings.for_worker(processes).http_port
+    if last is not None and last > _HIGHEST_PORT:
+        got = shown(settings.http_port, "observability.http_port")
+        workers = f" with {processes} processes (worker k serves on http_port + k - 1)"
+        raise ConfigError(
+            f"{where}: observability.http_port must be a port number up to {_HIGHEST_PORT}"
+            f"{workers if processes > 1 else ''}, "
+            f"got {got}"
+        )
     return settings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import sys
@@ -17,10 +18,12 @@ import structlog
 
 from b12stream.collector import settle_for_streaming
 from b12stream.engine.engine import Engine
-from b12stream.errors import StateError, StreamError
+from b12stream.errors import ConfigError, StateError, StreamError
 from b12stream.log import configure_logging, get_logger
 from b12stream.stream.app import StreamApp
-from b12stream.stream.settings import KafkaSettings
+from b12stream.stream.health import stall_limit_s
+from b12stream.stream.health_server import HealthServer
+from b12stream.stream.settings import KafkaSettings, ObservabilitySettings
 from b12stream.stream.signals import stop_on_signals
 
 __all__ = ["run_engine", "supervise", "worker_state_dir"]
@@ -45,26 +48,46 @@ def worker_state_dir(state_dir: Path, index: int) -> Path:
 
 
 def run_engine(
-    settings: KafkaSettings, engine: Engine, state_dir: Path, stop: threading.Event | None = None
+    settings: KafkaSettings,
+    engine: Engine,
+    state_dir: Path,
+    observability: ObservabilitySettings,
+    stop: threading.Event | None = None,
 ) -> int:
-    """One StreamApp in this process until SIGTERM/SIGINT (or ``stop``). Call from the main thread.
+    """One StreamApp in this process until SIGTERM/SIGINT (or ``stop``), with its HTTP endpoint
+    (/metrics, /health/live, /health/ready) unless ``observability.http_port`` is None. Call from
+    the main thread.
 
     Returns 0 after a requested stop (the batch in flight committed), 1 when the broker stays
-    unreachable past the retry budget or the state folder cannot be used.
+    unreachable past the retry budget or the state folder cannot be used. Raises ConfigError, before
+    the engine starts, when the endpoint cannot listen on its host and port.
     """
     stop = stop or threading.Event()
     stop_on_signals(stop)
     settle_for_streaming()
     try:
-        return StreamApp(settings, engine, state_dir, stop).run()
+        app = StreamApp(settings, engine, state_dir, stop)
+        with (
+            contextlib.nullcontext()
+            if observability.http_port is None
+            else HealthServer(observability, app.status, stall_limit_s(settings))
+        ):
+            return app.run()
     except (StreamError, StateError) as error:
         _log.error("stream stopped", error=str(error))
         return 1
 
 
-def supervise(settings: KafkaSettings, engine: Engine, state_dir: Path, log_level: str) -> int:
+def supervise(
+    settings: KafkaSettings,
+    engine: Engine,
+    state_dir: Path,
+    log_level: str,
+    observability: ObservabilitySettings,
+) -> int:
     """Run ``settings.processes`` workers, each a full StreamApp in the same consumer group with its
-    state in ``worker_state_dir(state_dir, k)``, k = 1..N; return when they have all exited.
+    state in ``worker_state_dir(state_dir, k)`` and its HTTP endpoint on
+    ``observability.for_worker(k)``, k = 1..N; return when they have all exited.
 
     SIGTERM/SIGINT are forwarded; 0 when every worker then stops cleanly. A worker that exits on its own,
     whatever its exit code, stops the others cleanly and makes this return 1: the orchestrator restarts
@@ -85,7 +108,14 @@ def supervise(settings: KafkaSettings, engine: Engine, state_dir: Path, log_leve
                 break
             worker = context.Process(
                 target=_worker_main,
-                args=(index, settings, engine, worker_state_dir(state_dir, index), log_level),
+                args=(
+                    index,
+                    settings,
+                    engine,
+                    worker_state_dir(state_dir, index),
+                    observability.for_worker(index),
+                    log_level,
+                ),
                 name=f"b12stream-process-{index}",
             )
             worker.start()
@@ -138,14 +168,22 @@ def _exit(worker: BaseProcess) -> dict[str, object]:
 
 
 def _worker_main(
-    index: int, settings: KafkaSettings, engine: Engine, state_dir: Path, log_level: str
+    index: int,
+    settings: KafkaSettings,
+    engine: Engine,
+    state_dir: Path,
+    observability: ObservabilitySettings,
+    log_level: str,
 ) -> None:
     """Entry point of worker ``index`` (in a spawned interpreter): its log lines carry ``process``."""
     _log_as_worker(index, log_level)
     stop = threading.Event()
     _stop_when_supervisor_exits(stop)
     try:
-        code = run_engine(settings, engine, state_dir, stop)
+        code = run_engine(settings, engine, state_dir, observability, stop)
+    except ConfigError as error:  # its endpoint's port is taken, say: the message says it all
+        _log.error("worker could not start", error=str(error))
+        code = 2
     except Exception:
         _log.exception("worker failed")
         code = 1
