@@ -8,7 +8,7 @@ import pytest
 
 from b12stream.stream.health import liveness, readiness, stall_limit_s
 from b12stream.stream.restore import RESTORE_TIMEOUT_S
-from b12stream.stream.settings import KafkaSettings, RetrySettings
+from b12stream.stream.settings import BatchSettings, KafkaSettings, RetrySettings
 from b12stream.stream.status import EngineStatus, Snapshot
 
 _LIMIT = 60.0
@@ -67,3 +67,5 @@ def test_the_stall_limit_is_the_longest_step_of_a_cycle_plus_one_retry_wait() ->
         polls_often, consumer={"max_poll_interval_ms": 30_000}, producer={"transaction_timeout_ms": 900_000}
     )
     assert stall_limit_s(slow_commits) == 900.0 + 5.0
+    idle_polls = dataclasses.replace(polls_often, batch=BatchSettings(poll_timeout_ms=1_000_000))
+    assert stall_limit_s(idle_polls) == 1000.0 + 5.0

@@ -6,8 +6,10 @@ cycle: a poll (``batch.poll_timeout_ms``), a restore of one partition (``RESTORE
 most), the batch's processing and its delivery (``flush_timeout_s``, the transaction timeout), and,
 after an error, one retry wait (``retry.max_backoff_s``). Kafka takes a consumer that does not poll
 within ``max_poll_interval_ms`` for failed and gives its partitions to others; the loop is taken as
-stalled past the longest of those bounds plus one retry wait (``stall_limit_s``). A loop retrying a
-broker outage still cycles: it is live, and exits on its own when its retry budget runs out.
+stalled past the longest of those bounds plus one retry wait (``stall_limit_s``): an idle poll
+can wait its whole timeout, and Kafka's bound, if the longest, already says the loop has failed. A
+loop retrying a broker outage still cycles: it is live, and exits on its own when its retry budget
+runs out.
 
 Readiness: live, in its consumer group, and none of the stateful partitions it holds still waits for
 its restore. A process the group gives no partition (more processes than partitions) is ready: it is
@@ -40,7 +42,8 @@ def stall_limit_s(settings: KafkaSettings) -> float:
     """How long the loop may go without marking a cycle before it counts as stalled (module doc)."""
     max_poll_interval_ms = settings.consumer.get("max_poll_interval_ms", _DEFAULT_MAX_POLL_INTERVAL_MS)
     max_poll_interval_s = float(max_poll_interval_ms) / 1000
-    longest_step = max(max_poll_interval_s, RESTORE_TIMEOUT_S, settings.flush_timeout_s)
+    poll_s = settings.batch.poll_timeout_ms / 1000
+    longest_step = max(max_poll_interval_s, RESTORE_TIMEOUT_S, settings.flush_timeout_s, poll_s)
     return longest_step + settings.retry.max_backoff_s
 
 
