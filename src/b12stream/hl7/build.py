@@ -8,6 +8,7 @@ message back at strict level.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ _TEXT_MAX = 199  # CE.2 maximum length in v2.5.1
 HD_NAMESPACE_MAX = 20  # HD.1 (IS): sending application/facility, assigning authority
 PROCESSING_IDS = ("P", "T", "D")  # MSH-11.1, HL7 table 0103: production, training, debugging
 _CX_ID_MAX = 199  # CX.1 (ST): the patient id
+_HD_UNIVERSAL_ID_MAX = 199  # HD.2 (ST): an authority's OID
+# An ISO object identifier (dotted decimal): what an assigning authority too long for HD.1 usually is.
+_OID = re.compile(r"[0-2](?:\.(?:0|[1-9][0-9]*))+")
 _EI_IDENTIFIER_MAX = 199  # EI.1 (ST): placer and parent order numbers
 _CE_IDENTIFIER_MAX = 20  # CE.1 (ST): the test code
 _MSH_CONTROL_ID_MAX = 20  # MSH-10 (ST)
@@ -147,7 +151,7 @@ def build_oml(request: OrderRequest) -> bytes:
                 _limited(request.patient_id, _CX_ID_MAX, "PID-3.1"),
                 "",
                 "",
-                _limited(request.assigning_authority, HD_NAMESPACE_MAX, "PID-3.4"),
+                _assigning_authority(request.assigning_authority),
             ),
             "",
             "^^^^^^U",
@@ -194,6 +198,15 @@ def _limited(value: str, maximum: int, where: str) -> str:
             f"OML^O21 could not be built: {where} is {len(escaped)} characters escaped, at most {maximum}"
         )
     return escaped
+
+
+def _assigning_authority(value: str) -> str:
+    """PID-3.4: the authority as HD.1, or, when it is an OID too long for HD.1 (labs send OIDs there),
+    as HD.2 with HD.3 ``ISO``, where v2.5.1 places an OID: an order message still goes out, and the
+    receiver reads the same authority."""
+    if len(value) > HD_NAMESPACE_MAX and len(value) <= _HD_UNIVERSAL_ID_MAX and _OID.fullmatch(value):
+        return f"&{value}&ISO"
+    return _limited(value, HD_NAMESPACE_MAX, "PID-3.4")
 
 
 def _processing_id(value: str) -> str:

@@ -14,6 +14,8 @@ text as a receiver sees it. The stand-in becomes the escape character in the fin
 
 from __future__ import annotations
 
+import re
+
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 from hl7apy.exceptions import HL7apyException
@@ -27,6 +29,7 @@ _VERSION = "2.5.1"
 _ESCAPE = "\ue000"  # stands in for the escape character "\\" inside hl7apy
 _DELIMITER_CODES = {"|": "F", "^": "S", "&": "T", "~": "R", "\\": "E"}
 _CE_TEXT_MAX = 199  # CE.2 (ST)
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")  # an ISO OID, which v2.5.1 puts in HD.2 (HD.3 ISO)
 # Characters some receiver takes for the end of a line: the controls (C0, DEL, C1) and U+2028/U+2029.
 _LINE_ENDS = frozenset(map(chr, (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)))
 
@@ -88,8 +91,12 @@ def _message(request: OrderRequest) -> Message:
         msh.msh_18 = "UNICODE UTF-8"
     pid = message.add_group("OML_O21_PATIENT").pid
     pid.pid_3.cx_1 = _escaped(request.patient_id)
-    if request.assigning_authority:
-        pid.pid_3.cx_4.hd_1 = _escaped(request.assigning_authority)
+    authority = request.assigning_authority
+    if len(authority) > 20 and _OID.fullmatch(authority):
+        pid.pid_3.cx_4.hd_2 = authority
+        pid.pid_3.cx_4.hd_3 = "ISO"
+    elif authority:
+        pid.pid_3.cx_4.hd_1 = _escaped(authority)
     pid.pid_5.xpn_7 = "U"
     for number, line in enumerate(request.orders, start=1):
         _add_order(message, request, line, number)

@@ -236,3 +236,26 @@ def test_c1_controls_and_line_separators_go_out_as_hex_escapes_of_their_utf8_byt
 def test_a_processing_id_outside_table_0103_is_refused() -> None:
     with pytest.raises(HL7Error, match="MSH-11 must be one of P, T, D"):
         build_oml(_request(processing_id="X"))
+
+
+@pytest.mark.parametrize("oid", ["2.16.840.1.113883.19.5.99", "1.2.840.114350.1.13.861.1.7.5.737384.14"])
+def test_an_oid_too_long_for_hd1_goes_out_as_hd2_with_type_iso(oid: str) -> None:
+    """Labs send their assigning authority's OID in PID-3.4.1, where v2.5.1 allows 20 characters: the
+    order message carries it where v2.5.1 puts an OID, so it still goes out, naming the same authority."""
+    request = _request(assigning_authority=oid)
+    er7 = build_oml(request)
+    assert er7 == reference_oml(request)
+    pid = strict_message(er7).oml_o21_patient.pid
+    assert (pid.pid_3.cx_4.hd_1.to_er7(), pid.pid_3.cx_4.hd_2.to_er7(), pid.pid_3.cx_4.hd_3.to_er7()) == (
+        "", oid, "ISO")
+
+
+@pytest.mark.parametrize(
+    "authority", ["RIVERSIDE-GENERAL-HOSPITAL", "2.16.840.1.113883.19.5.99.", "3.16.840.1.113883.19.5.99"]
+)
+def test_an_authority_too_long_for_hd1_that_is_no_oid_is_still_refused(authority: str) -> None:
+    request = _request(assigning_authority=authority)
+    with pytest.raises(HL7Error, match=r"PID-3\.4"):
+        build_oml(request)
+    with pytest.raises(HL7Error):
+        reference_oml(request)
