@@ -383,14 +383,15 @@ def test_pager_records_carry_no_patient_identifier(engine: Engine, tmp_path: Pat
         assert not any(identifier.encode() in page.key + page.value for identifier in patients.values())
 
 
-def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered_alone(
-    engine: Engine, tmp_path: Path
+def test_a_stored_state_that_cannot_be_read_dead_letters_its_message_alone(
+    engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An order message the writer refuses (an assigning authority over PID-3.4's 20 characters) and a
-    stored state that cannot be read each cost their own message a dead letter, named, and nothing
-    else: raised, either would stop the stream batch after batch."""
+    """A stored state that cannot be read costs its own message a dead letter, named, and nothing
+    else: raised, it would stop the stream batch after batch. An order message v2.5.1 cannot carry
+    (an assigning authority over PID-3.4's 20 characters that is no OID) costs nothing but itself,
+    logged: its alert, which lists the same suggested orders, still goes out."""
     [alerting] = hl7_messages([SAMPLES / "s02-isolated-thrombocytopenia-b12-unknown.hl7"])
-    long_authority = alerting.replace(b"^^^RIVERSIDE^MR", b"^^^2.16.840.1.113883.19.5.99^MR")
+    long_authority = alerting.replace(b"^^^RIVERSIDE^MR", b"^^^RIVERSIDE-GENERAL-HOSPITAL^MR")
     unreadable = for_patient_copy(alerting, 7)
     normal = for_patient_copy(hl7_messages([SAMPLES / "s01-normal-platelets.hl7"])[0], 8)
     messages = [
@@ -400,6 +401,7 @@ def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered
     stages = Stages(engine, _TOPICS, 1_000_000)
     read = ingest(unreadable, engine)
     assert isinstance(read, Accepted)
+    configure_logging()  # as `b12stream run` does: JSON lines on stderr
     with SqlitePatientStore.open(tmp_path / "state.sqlite") as store:
         damaged = store.begin()
         cut = b'{"format":1,"history":{"patient":{"id":"' + read.patient.id.encode() + b'"}},\xff'
@@ -407,12 +409,18 @@ def test_a_message_whose_outputs_or_stored_state_cannot_be_used_is_dead_lettered
         damaged.prepare({("in", 0): 0}, 0)
         damaged.flush()
         result = stages.process(messages, store.begin(), 0, 3)
-    assert (result.processed, result.dead_lettered) == (1, 2)
-    reasons = [dict(r.headers)["b12stream.error.reason"] for r in result.records if r.topic == _TOPICS.dlq]
-    assert reasons[0].startswith(b"processing failed: HL7Error") and b"PID-3.4" in reasons[0]
-    assert reasons[1].startswith(b"processing failed: StateError: stored patient state is unreadable")
-    assert not any(read.patient.id.encode() in reason for reason in reasons)
+    assert (result.processed, result.dead_lettered) == (2, 1)
+    [reason] = [dict(r.headers)["b12stream.error.reason"] for r in result.records if r.topic == _TOPICS.dlq]
+    assert reason.startswith(b"processing failed: StateError: stored patient state is unreadable")
+    assert read.patient.id.encode() not in reason
+    events = [json.loads(r.value) for r in result.records if r.topic == _TOPICS.alerts]
+    [alert] = [event for event in events if event["type"] == "alert"]
+    assert alert["rule"] == "B12-UNKNOWN-THROMBOCYTOPENIA" and alert["suggested_orders"]
     assert [r.topic for r in result.records if r.topic == _TOPICS.orders] == []
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    [logged] = [line for line in lines if line["event"] == "order message not written"]
+    assert "PID-3.4" in logged["error"] and logged["alert_id"] == alert["id"]
+    assert "RIVERSIDE-GENERAL" not in json.dumps(lines)
 
 
 @pytest.mark.parametrize("every_partition_in_place", [False, True])

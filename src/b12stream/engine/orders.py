@@ -25,7 +25,8 @@ class OrderMessage:
 
     ``er7`` is written from ``request`` (hl7/build.py) on first access and kept: ``replay``, which
     prints events only, never pays for it. The stream's process stage writes it with the message's
-    other outputs, so that a request the writer refuses dead-letters that message alone.
+    other outputs; a request the writer refuses costs that order message alone (logged), never the
+    alert that lists the same orders.
     """
 
     alert_id: str

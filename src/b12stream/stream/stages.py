@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
 from b12stream.engine.ingest import Accepted, Keyed, ingest, patient_of
+from b12stream.engine.orders import OrderMessage
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
-from b12stream.errors import cause
+from b12stream.errors import HL7Error, cause
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Location, Rejection, shown
 from b12stream.hl7.records import slot_constructor
@@ -112,6 +113,24 @@ def changelog_stamp(source_offset: int | None, source_id: str | None) -> tuple[H
         return ()
     offset = (CHANGELOG_SOURCE_HEADER, str(source_offset).encode())
     return (offset,) if source_id is None else (offset, (CHANGELOG_SOURCE_ID_HEADER, source_id.encode()))
+
+
+def _order_bytes(order: OrderMessage, control_id: str) -> bytes | None:
+    """The order message's bytes, or None, logged, when v2.5.1 cannot carry one of its values (an
+    assigning authority over HD.1's 20 characters that is no OID): its alert, which lists the same
+    suggested orders, its page and the patient's history still go out; held back with it, they
+    would leave a clinician unwarned and the patient's later results judged without this one."""
+    try:
+        return order.er7
+    except HL7Error as error:
+        _log.error(
+            "order message not written",
+            error=str(error),
+            control_id=shown(control_id),
+            alert_id=order.alert_id,
+            patient_hash=patient_hash(order.key),
+        )
+        return None
 
 
 def pager_key(page: dict[str, Any]) -> bytes:
@@ -234,7 +253,7 @@ class Stages:
             try:
                 state = states.get(key) or self._stored_state(key, accepted, stored.get(key))
                 outcome = process(state, accepted, self._engine)
-                published = self._published(key.encode("utf-8"), outcome)
+                published = self._published(key.encode("utf-8"), outcome, control_id)
             except Exception as error:
                 _log.error(
                     "processing failed",
@@ -321,13 +340,17 @@ class Stages:
             self._reject(result, message, Rejection(reason=why, control_id=control_id), "process")
         return {index for _, _, span in applied for index in span}
 
-    def _published(self, key: bytes, outcome: Outcome) -> list[OutRecord]:
+    def _published(self, key: bytes, outcome: Outcome, control_id: str) -> list[OutRecord]:
         if not (outcome.events or outcome.orders or outcome.pages):
             return []  # most messages
         topics = self._topics
         return [
             *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
-            *(OutRecord(topics.orders, order.key.encode("utf-8"), order.er7) for order in outcome.orders),
+            *(
+                OutRecord(topics.orders, order.key.encode("utf-8"), er7)
+                for order in outcome.orders
+                if (er7 := _order_bytes(order, control_id)) is not None
+            ),
             *(OutRecord(topics.pager, pager_key(page), encode_event(page)) for page in outcome.pages),
         ]
 
