@@ -31,14 +31,26 @@ def _messages(files: Sequence[Path]) -> Iterator[Outgoing]:
             yield Outgoing(f"{path}: message {number} (byte {frame.offset})", frame.data)
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be opened for reading (``Permission denied``), or None."""
+    try:
+        path.open("rb").close()
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when every message was delivered; 1 when the broker could not be used or refused a
-    message (each refused one is named, the others are sent); 2 for a missing path."""
+    message (each refused one is named, the others are sent); 2 for a missing or unreadable path."""
     files, missing = input_files(args.paths)
     for path in missing:
         print(f"b12stream produce: no such file or directory: {path}", file=sys.stderr)
-    if missing:
-        return 2
+    unreadable = [(path, why) for path in files if (why := _unreadable(path))]
+    for path, why in unreadable:
+        print(f"b12stream produce: cannot read {path}: {why}", file=sys.stderr)
+    if missing or unreadable:
+        return 2  # before anything is sent: half a folder sent is harder to put right than none
     settings = load_kafka_settings(args.config, args.bootstrap_servers)
     topic = args.topic or settings.topics.input
     try:
