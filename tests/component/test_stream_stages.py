@@ -417,6 +417,7 @@ def test_a_stored_state_that_cannot_be_read_dead_letters_its_message_alone(
     [alert] = [event for event in events if event["type"] == "alert"]
     assert alert["rule"] == "B12-UNKNOWN-THROMBOCYTOPENIA" and alert["suggested_orders"]
     assert [r.topic for r in result.records if r.topic == _TOPICS.orders] == []
+    assert (result.orders, result.orders_not_written) == (0, 1)
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     [logged] = [line for line in lines if line["event"] == "order message not written"]
     assert "PID-3.4" in logged["error"] and logged["alert_id"] == alert["id"]

@@ -56,6 +56,9 @@ def exposition(snapshot: Snapshot, now: float) -> str:
          "Pager envelopes published, by event action.", _by("action", s.pages, _PAGE_ACTIONS)),
         ("b12stream_order_messages_published_total", "counter",
          "OML^O21 order messages published.", _one(s.orders)),
+        ("b12stream_order_messages_not_written_total", "counter",
+         "OML^O21 order messages v2.5.1 could not carry (a value over its length): their alerts, which "
+         "list the same orders, were published; the log names the component.", _one(s.orders_not_written)),
         ("b12stream_batches_committed_total", "counter",
          "Batches committed (one Kafka transaction each under exactly-once).", _one(s.batches)),
         ("b12stream_batches_abandoned_total", "counter",

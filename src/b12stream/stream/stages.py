@@ -73,7 +73,8 @@ class StageResult:
 
     What the records publish, for the engine's metrics: ``alerts`` counts the alert, alert_update and
     retraction events by (type, rule, severity), ``pages`` the pager envelopes by ``event_action``,
-    ``orders`` the order messages. Each dead letter comes with one ``rejected`` event."""
+    ``orders`` the order messages written, ``orders_not_written`` those v2.5.1 could not carry
+    (``_order_bytes``). Each dead letter comes with one ``rejected`` event."""
 
     stage: str
     records: list[OutRecord] = field(default_factory=list)
@@ -83,12 +84,14 @@ class StageResult:
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     pages: Counter[str] = field(default_factory=Counter)
     orders: int = 0
+    orders_not_written: int = 0
 
-    def count(self, outcome: Outcome) -> None:
-        """Add what ``outcome`` publishes to the counts."""
+    def count(self, outcome: Outcome, orders_written: int) -> None:
+        """Add what ``outcome`` publishes to the counts: ``orders_written`` of its order messages."""
         self.alerts.update((e["type"], e["rule"], e["severity"]) for e in outcome.events)
         self.pages.update(page["event_action"] for page in outcome.pages)
-        self.orders += len(outcome.orders)
+        self.orders += orders_written
+        self.orders_not_written += len(outcome.orders) - orders_written
 
 
 def split_record(value: bytes | None, source: SourceRef) -> list[Message]:
@@ -239,7 +242,7 @@ class Stages:
         # Each patient's processed messages, with the span of result.records each one published.
         applied: dict[str, list[tuple[Message, str, range]]] = {}
         # The outcomes that publish anything, by patient: counted once the patient's state is stored.
-        publishing: dict[str, list[Outcome]] = {}
+        publishing: dict[str, list[tuple[Outcome, int]]] = {}
         for message, accepted in parsed:
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "process")
@@ -247,9 +250,9 @@ class Stages:
             key = accepted.patient.as_text()
             control_id = accepted.message.header.control_id
             log_unusable(_log, accepted, key)
-            # Reading the stored state, processing and writing the outputs (an order message the
-            # writer refuses, say) all fail for this message alone: raised, the error would stop the
-            # stream for everyone, batch after batch, as the same message came back.
+            # Reading the stored state, processing and writing the outputs all fail for this message
+            # alone: raised, the error would stop the stream for everyone, batch after batch, as the
+            # same message came back.
             try:
                 state = states.get(key) or self._stored_state(key, accepted, stored.get(key))
                 outcome = process(state, accepted, self._engine)
@@ -277,7 +280,8 @@ class Stages:
             span = range(first, len(result.records))
             applied.setdefault(key, []).append((message, control_id, span))
             if published:
-                publishing.setdefault(key, []).append(outcome)
+                orders_written = sum(1 for record in published if record.topic == self._topics.orders)
+                publishing.setdefault(key, []).append((outcome, orders_written))
         stamp = changelog_stamp(next_offset, source_id)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
@@ -294,8 +298,8 @@ class Stages:
         if refused:
             result.records = [record for index, record in enumerate(result.records) if index not in refused]
         for outcomes in publishing.values():
-            for outcome in outcomes:
-                result.count(outcome)
+            for outcome, orders_written in outcomes:
+                result.count(outcome, orders_written)
         result.records.extend(changelog)
         return result
 

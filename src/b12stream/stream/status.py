@@ -35,6 +35,7 @@ class Snapshot:
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     pages: Counter[str] = field(default_factory=Counter)
     orders: int = 0
+    orders_not_written: int = 0
     batches: int = 0
     abandoned: int = 0
     restores: int = 0
@@ -105,6 +106,7 @@ class EngineStatus:
                 now.alerts.update(result.alerts)
                 now.pages.update(result.pages)
                 now.orders += result.orders
+                now.orders_not_written += result.orders_not_written
             now.records_read.update(records_read)
             now.batches += 1
             now.batch_buckets[_bucket(seconds)] += 1
