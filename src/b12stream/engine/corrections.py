@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from b12stream.clinical.adamts13 import ADAMTS13
 from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.engine.memory import AlertRecord, Memory
 
@@ -15,9 +16,11 @@ __all__ = [
     "correcting_observations",
     "evidence_keys",
     "further_keys",
+    "re_based",
     "reason_for",
     "rested_on",
     "retracted",
+    "said_on_taken",
 ]
 
 # OBX-11 (HL7 table 0085) of the correcting result → the retraction reason the events carry.
@@ -107,3 +110,69 @@ def rested_on(memory: Memory, finding: Finding, at: datetime, corrected: Collect
     if also == record.also_rests_on:
         return memory  # the usual case: it holds on what it held on (the state keeps its bytes)
     return memory.with_alert(replace(record, also_rests_on=also))
+
+
+def said_on_taken(
+    record: AlertRecord,
+    corrected: Mapping[ResultKey, Observation],
+    findings_at: Callable[[datetime], Sequence[Finding]],
+) -> bool:
+    """Whether ``corrected`` took from the open alert ``record`` the ADAMTS13 it was said on: its
+    rule and branch, at the alert's own time (``findings_at`` gives the findings there, with the
+    corrections), no longer hold in its episode on that result. Another ADAMTS13 it also rests on
+    may yet hold it (``re_based``). A correction that leaves it said on what it was said on (a
+    severe ADAMTS13 corrected to another severe value) changes nothing it rests on.
+
+    Only an ADAMTS13 counts: valid for its episode alone (spec 2.3), it says which episode the alert
+    belongs to (``carried``), and an alert left said on one that no longer holds it stays where its
+    rule no longer holds, while the episode of the ADAMTS13 that does raises it, and pages it,
+    again. An alert that goes on through other counts or another B12 says the same finding in the
+    same episode: R11 re-emits it only when its severity or a state class changes."""
+    taken = {key for key in record.evidence if key in corrected and corrected[key].analyte == ADAMTS13}
+    if not taken:
+        return False
+    identity = (record.rule, record.episode_id, record.branch)
+    for finding in findings_at(record.observed_at):
+        if (finding.rule, finding.episode_id, finding.branch) == identity:
+            return not taken.issubset(evidence_keys(finding))
+    return True
+
+
+def re_based(
+    memory: Memory, findings: Sequence[Finding], unsupported: Collection[str]
+) -> tuple[Memory, frozenset[tuple[str, str, str]]]:
+    """Carry the open alerts of ``unsupported`` (ids: ``said_on_taken``) that ``findings`` hold on
+    another ADAMTS13 to the episode where they hold; returns the memory and their threads (rule,
+    episode, branch), each to be said again on what it rests on now (R10: the evidence the
+    clinicians see is what holds the alert up, not the result a correction took away).
+
+    One whose rule and branch hold in its episode stays there. One whose rule and branch hold in
+    another episode on an ADAMTS13 it also rests on (one of its episode's, before a split parted
+    them) goes there, when no alert of its rule is open there (``Memory.with_thread_carried``: its
+    page keeps its key): left where it no longer holds, it would be retracted, and the same result
+    raised and paged again in the other episode. Any other is left to R10 (``retracted``)."""
+    threads: set[tuple[str, str, str]] = set()
+    for record in memory.open_alerts():
+        if record.id not in unsupported:
+            continue
+        home = _holding(record, findings, memory)
+        if home is None:
+            continue
+        if home != record.episode_id:
+            # Nothing to merge with: no alert of its rule is open there (``_holding``).
+            memory, _ = memory.with_thread_carried(record, home)
+        threads.add((record.rule, home, record.branch))
+    return memory, frozenset(threads)
+
+
+def _holding(record: AlertRecord, findings: Sequence[Finding], memory: Memory) -> str | None:
+    """The episode where ``record``'s rule and branch hold on, as ``re_based`` says, if any."""
+    same = [f for f in findings if (f.rule, f.branch) == (record.rule, record.branch)]
+    if any(f.episode_id == record.episode_id for f in same):
+        return record.episode_id
+    also = frozenset(record.also_rests_on)
+    for finding in same:
+        resting = {o.result_key for o in finding.evidence if o.analyte == ADAMTS13}
+        if not memory.open_branches(finding.rule, finding.episode_id) and not also.isdisjoint(resting):
+            return finding.episode_id
+    return None

@@ -14,7 +14,7 @@ from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.clinical.view import HistoryView, days
 from b12stream.engine.announced import announced
 from b12stream.engine.carried import Carried, carried
-from b12stream.engine.corrections import affected, correcting_observations
+from b12stream.engine.corrections import affected, correcting_observations, said_on_taken
 from b12stream.engine.engine import Engine
 from b12stream.engine.episode_names import episode_names
 from b12stream.engine.ingest import Accepted
@@ -40,12 +40,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One evaluation: its findings, the corrections decided there, and (rule, episode) pairs that
-    hold at another time of the same message (never retracted here)."""
+    """One evaluation: its findings, the corrections decided there, (rule, episode) pairs that
+    hold at another time of the same message (never retracted here), and the ids of the open alerts
+    the corrections took the ADAMTS13 they were said on from (``corrections.said_on_taken``)."""
 
     findings: tuple[Finding, ...]
     corrected: Mapping[ResultKey, Observation]
     held: frozenset[tuple[str, str]]
+    unsupported: frozenset[str] = frozenset()
 
 
 # Built for every message: the frozen classes' own constructors set each field through
@@ -124,6 +126,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
             outputs=engine.outputs,
             rules_version=engine.rules_version,
             held=names.pairs(step.held),
+            unsupported=step.unsupported,
         )
         memory = result.memory
         events.extend(result.events)
@@ -179,6 +182,8 @@ def _steps(
     severity changed, and retracted unless its rule holds there or, re-checked with the corrected
     values, at the alert's own time (an alert of an episode that has since closed). An alert that
     holds only at its own time is decided there (an update when the correction changed its severity).
+    An alert whose rule no longer holds, at its own time, on a corrected ADAMTS13 it was said on goes
+    on resting on another one that holds it, if any, and says so (``corrections.re_based``).
     A rule that the correction makes hold at the changed result's collection time (it did not hold
     there in ``before``, the history as it was), that has no open alert and does not hold at the
     newest time, fires at that collection time (R10 "a new rule now fires"), as the same result
@@ -193,7 +198,7 @@ def _steps(
     resting = affected(memory, corrected.keys())
     pairs = frozenset((a.rule, a.episode_id) for a in resting)
     # Everything that holds at each time evaluated, apart from what each step decides there.
-    evaluated = {at: step.findings for at, step in steps.items()}
+    evaluated = {at: step.findings for at, step in steps.items()} | {newest: now}
     held: set[tuple[str, str]] = set()
 
     def holding_at(moment: datetime) -> tuple[Finding, ...]:
@@ -202,13 +207,15 @@ def _steps(
             found = evaluated[moment] = evaluate(history, moment, rules, sex=sex)
         return found
 
+    unsupported = frozenset(a.id for a in resting if said_on_taken(a, corrected, holding_at))
+
     def decided_at(moment: datetime, found: Sequence[Finding]) -> None:
         held.update((f.rule, f.episode_id) for f in found)
         # At a trigger time ``found`` is among its findings already: all of them are now decided with
         # the corrections. Elsewhere the step decides the findings that hold there, one by one.
         earlier = steps.get(moment)
         merged = _unique((*earlier.findings, *found)) if earlier is not None else tuple(found)
-        steps[moment] = _Step(merged, corrected, pairs)
+        steps[moment] = _Step(merged, corrected, pairs, unsupported)
 
     for alert in resting:
         pair = (alert.rule, alert.episode_id)
@@ -229,7 +236,7 @@ def _steps(
         )
         if new:
             decided_at(moment, new)
-    steps[newest] = _Step(now, corrected, frozenset(held))
+    steps[newest] = _Step(now, corrected, frozenset(held), unsupported)
     return sorted(steps.items(), key=lambda item: item[0])
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from b12stream.clinical.model import Finding, Observation, PatientKey, ResultKey, Severity
 from b12stream.engine import pager
-from b12stream.engine.corrections import evidence_keys, further_keys, rested_on, retracted
+from b12stream.engine.corrections import evidence_keys, further_keys, re_based, rested_on, retracted
 from b12stream.engine.engine import OutputSettings
 from b12stream.engine.events import alert_event, retraction_event
 from b12stream.engine.ids import alert_id, page_key
@@ -47,6 +47,7 @@ def reconcile(
     outputs: OutputSettings,
     rules_version: str,
     held: Collection[tuple[str, str]],
+    unsupported: Collection[str] = frozenset(),
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
     is in the grey zone, then a stand-alone alert a finding carries again: R04 when R02 holds again),
@@ -58,14 +59,18 @@ def reconcile(
     whose (rule, episode) is in ``held`` (they still hold at another evaluation time). An open alert
     a finding holds with nothing new to say (one a correction leaves standing, or one a result it
     was not said on now holds too) rests, besides the results it was said on, on those it now holds
-    on (``rested_on``). Alerts and updates carry ``rules_version``. Pure: the returned memory
-    records every emission.
+    on (``rested_on``). An open alert of ``unsupported`` (ids: the corrections took the ADAMTS13 it
+    was said on away, ``corrections.said_on_taken``) that a finding holds on another one is said
+    again on it, carried first to the finding's episode when it holds in another one only
+    (``corrections.re_based``). Alerts and updates carry ``rules_version``. Pure: the returned
+    memory records every emission.
     """
     if not findings and not corrected:
         return Reconciled(memory, (), (), ())  # nothing holds and nothing was taken back
     events: list[dict[str, Any]] = []
     orders: list[OrderMessage] = []
     pages: list[dict[str, Any]] = []
+    memory, said_again = re_based(memory, findings, unsupported)
     for record, reason in retracted(memory, findings, corrected, held):
         memory = _retract(record, reason, patient, memory, at, events, pages)
     withdrawn = ended(memory, findings, at)
@@ -76,7 +81,15 @@ def reconcile(
     carried = taken_over(record for record, _ in withdrawn)
     for finding in findings:
         taking_over = (finding.rule, finding.episode_id) in carried
-        decision = decide(finding, memory, at, corrected, policy, taking_over=taking_over)
+        decision = decide(
+            finding,
+            memory,
+            at,
+            corrected,
+            policy,
+            taking_over=taking_over,
+            re_based=(finding.rule, finding.episode_id, finding.branch) in said_again,
+        )
         if decision is None:
             memory = rested_on(memory, finding, at, corrected.keys())
             continue

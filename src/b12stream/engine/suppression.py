@@ -246,6 +246,7 @@ def decide(
     policy: SuggestionPolicy,
     *,
     taking_over: bool,
+    re_based: bool,
 ) -> Decision | None:
     """De-duplicate one finding against what was said; None means nothing new to say.
 
@@ -253,9 +254,10 @@ def decide(
       zone collected before the R02's latest emission does not end it, ``ended``).
     - Open alert of the same rule, episode and branch: an ``alert_update`` of it when the severity
       escalated, a relevant category changed (``category_changed``; this also lowers a severity, as
-      R02's to ``info`` when ADAMTS13 turns severe) or a corrected input left it holding at another
-      severity (R10); else an update carrying only the suggestions an X status re-allowed, if any;
-      else None.
+      R02's to ``info`` when ADAMTS13 turns severe), a corrected input left it holding at another
+      severity (R10), or it is ``re_based``: a correction took the ADAMTS13 it was said on away and
+      it holds on another one, which its evidence must now name (``corrections.re_based``); else an update
+      carrying only the suggestions an X status re-allowed, if any; else None.
     - Otherwise, when an open alert of the same rule and episode in another branch differs from the
       finding in a relevant category (R05 a → b when B12 turns deficient): an ``alert_update``
       superseding it.
@@ -274,6 +276,7 @@ def decide(
             finding.severity > same.severity
             or category_changed(finding.rule, same.category, finding.category)
             or corrected_severity
+            or re_based
         ):
             return Decision(finding, orders, same, same.sequence + 1)
         lifted = tuple(shown for shown in orders if shown.lifted)

@@ -283,12 +283,17 @@ def test_two_ttp_alerts_of_episodes_a_correction_joins_go_on_as_one_and_both_pag
     first_key, second_key = incidents(outcomes)
     merged, withdrawn = of_rule(outcomes, R06, "retraction")
     # The earlier one is merged into the later one, which goes on, announced in the joint episode,
-    # and its incident with it: no severe ADAMTS13 left withdraws it.
+    # and its incident with it. A13B, which it was said on, corrected: it says it rests on A13A now,
+    # in the same incident. No severe ADAMTS13 left withdraws it.
     assert (merged["alert_id"], merged["reason"]) == (first["id"], MERGED)
-    (moved,) = of_rule(outcomes, R06, "alert_update")
+    moved, re_based = of_rule(outcomes, R06, "alert_update")
     assert (moved["supersedes"], moved["episode_id"]) == (second["id"], first["episode_id"])
-    assert withdrawn["alert_id"] == moved["id"]
-    assert pages(outcomes)[2:] == [("resolve", first_key), ("resolve", second_key)]
+    assert (re_based["supersedes"], re_based["episode_id"]) == (moved["id"], first["episode_id"])
+    assert [e["observed_at"] for e in re_based["evidence"] if e["analyte"] == "adamts13_activity"] == [
+        "2026-03-02T09:00:00Z"
+    ]
+    assert withdrawn["alert_id"] == re_based["id"]
+    assert pages(outcomes)[2:] == [("resolve", first_key), ("trigger", second_key), ("resolve", second_key)]
 
 
 def test_the_alerts_of_an_episode_left_without_a_low_count_are_retracted(engine):

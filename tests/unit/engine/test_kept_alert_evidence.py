@@ -1,6 +1,7 @@
 """process(): an open alert that still holds, with nothing new to say, rests from then on on the
 results it holds on now (a correction left it standing, or a result it was not said on came in), so
-a later correction or deletion of those takes it back (R10) and resolves its page."""
+a later correction or deletion of those takes it back (R10) and resolves its page. One whose
+ADAMTS13 a correction took away says what it rests on now (``corrections.re_based``)."""
 
 from __future__ import annotations
 
@@ -46,18 +47,23 @@ def test_every_severe_adamts13_taken_back_one_at_a_time_retracts_r06_and_resolve
     _, paged, _, kept, taken_back = run(engine, [*TWO_SEVERE, FIRST_CORRECTED, second])
     (alert,) = paged.events
     (trigger,) = paged.pages
-    # R06 still holds on A13B, at the same severity: nothing the clinicians see changed.
-    assert (kept.events, kept.orders, kept.pages) == ((), (), ())
+    # R06 still holds on A13B, at the same severity: it says it rests on it now, in the same incident.
+    (update,) = kept.events
+    assert (update["type"], update["supersedes"]) == ("alert_update", alert["id"])
+    assert update["severity"] == "critical"
+    assert kept.orders == ()
+    assert [(p["event_action"], p["dedup_key"]) for p in kept.pages] == [("trigger", trigger["dedup_key"])]
     (retraction,) = taken_back.events
     assert (retraction["type"], retraction["rule"]) == ("retraction", R06)
-    assert retraction["alert_id"] == alert["id"]
+    assert retraction["alert_id"] == update["id"]
     assert taken_back.pages == ({"event_action": "resolve", "dedup_key": trigger["dedup_key"]},)
 
 
-def test_a_correction_that_leaves_r06_holding_records_the_adamts13_it_now_rests_on(engine):
+def test_a_correction_that_leaves_r06_holding_on_another_adamts13_says_it_rests_on_that_one(engine):
     *_, kept = run(engine, [*TWO_SEVERE, FIRST_CORRECTED])
     (record,) = [a for a in kept.state.memory.open_alerts() if a.rule == R06]
-    assert [key.filler_order_number for key in record.also_rests_on] == ["A13B"]
+    assert sorted(key.filler_order_number for key in record.evidence) == ["A13B", "CBC1"]
+    assert record.also_rests_on == ()  # A13A holds it no longer
 
 
 def test_a_film_corrected_to_no_schistocytes_retracts_the_r07_that_held_on_it_and_resolves_its_page(engine):
