@@ -149,8 +149,10 @@ def re_based(
     One whose rule and branch hold in its episode stays there. One whose rule and branch hold in
     another episode on an ADAMTS13 it also rests on (one of its episode's, before a split parted
     them) goes there, when no alert of its rule is open there (``Memory.with_thread_carried``: its
-    page keeps its key): left where it no longer holds, it would be retracted, and the same result
-    raised and paged again in the other episode. Any other is left to R10 (``retracted``)."""
+    page keeps its key), and so do the finding's suggestions shown in its episode (R11 (c)): its
+    update there proposes none of them again. Left where it no longer holds, it would be retracted,
+    and the same result raised and paged again in the other episode. Any other is left to R10
+    (``retracted``)."""
     threads: set[tuple[str, str, str]] = set()
     for record in memory.open_alerts():
         if record.id not in unsupported:
@@ -158,21 +160,26 @@ def re_based(
         home = _holding(record, findings, memory)
         if home is None:
             continue
-        if home != record.episode_id:
+        if home.episode_id != record.episode_id:
             # Nothing to merge with: no alert of its rule is open there (``_holding``).
-            memory, _ = memory.with_thread_carried(record, home)
-        threads.add((record.rule, home, record.branch))
+            memory, _ = memory.with_thread_carried(record, home.episode_id)
+            for order in home.suggested_orders:
+                shown = memory.suggestion(record.episode_id, order.loinc)
+                if shown is not None:
+                    memory = memory.with_suggestion_carried(shown, home.episode_id, copied=True)
+        threads.add((record.rule, home.episode_id, record.branch))
     return memory, frozenset(threads)
 
 
-def _holding(record: AlertRecord, findings: Sequence[Finding], memory: Memory) -> str | None:
-    """The episode where ``record``'s rule and branch hold on, as ``re_based`` says, if any."""
+def _holding(record: AlertRecord, findings: Sequence[Finding], memory: Memory) -> Finding | None:
+    """The finding that holds ``record`` up, as ``re_based`` says, if any."""
     same = [f for f in findings if (f.rule, f.branch) == (record.rule, record.branch)]
-    if any(f.episode_id == record.episode_id for f in same):
-        return record.episode_id
+    here = next((f for f in same if f.episode_id == record.episode_id), None)
+    if here is not None:
+        return here
     also = frozenset(record.also_rests_on)
     for finding in same:
         resting = {o.result_key for o in finding.evidence if o.analyte == ADAMTS13}
         if not memory.open_branches(finding.rule, finding.episode_id) and not also.isdisjoint(resting):
-            return finding.episode_id
+            return finding
     return None

@@ -92,6 +92,9 @@ def test_a_correction_after_the_split_carries_the_alert_to_the_later_adamts13s_e
     assert update["episode_id"] != alert["episode_id"]
     assert _adamts13_said(update) == [6.0]
     assert _paged(corrected) == [("trigger", trigger["dedup_key"])]
+    # The inhibitor it suggested is not proposed again: it goes on with the alert (R11 (c)).
+    assert update["suggested_orders"] == []
+    assert update["id"] not in [message.alert_id for message in corrected.orders]
     assert _r06(after) == []
 
 
