@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.integration.harness import ROOT, topic_names, write_config
+from tests.integration.harness import ROOT, EngineProcess, topic_names, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +36,24 @@ def test_produce_names_the_broker_and_sends_nothing(silent_address: str, tmp_pat
     shown = _command(config, "produce", str(SAMPLES / "s01-normal-platelets.hl7"))
     assert shown.returncode == 1
     assert shown.stderr.strip() == f"b12stream produce: no broker answered at {silent_address} within 10 s"
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_run_stops_at_once_on_sigterm_while_no_broker_answers(
+    silent_address: str, tmp_path: Path, processes: int
+) -> None:
+    """kafka-python's clients wait 30 s for a first broker and hear no stop meanwhile: SIGTERM during
+    an outage must still end `run` cleanly within a service manager's 10 s, for a single engine and
+    for a supervisor, whose workers would otherwise be killed after its grace."""
+    names = topic_names("no-broker")
+    config = write_config(tmp_path, silent_address, names, "app-no-broker", processes=processes)
+    engine = EngineProcess(config, tmp_path / "state", tmp_path / "run.log").start()
+    try:
+        engine.wait_for_log("observability listening")
+        time.sleep(2)  # inside the wait for a first broker
+        assert engine.terminate(timeout_s=10) == 0
+    finally:
+        engine.kill()
+    events = [line["event"] for line in engine.log_lines()]
+    assert "stopped while retrying; the unfinished batch is read again at the next start" in events
+    assert "worker did not stop in time; killing it" not in events

@@ -32,6 +32,7 @@ from b12stream.stream.clients import (
 from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
+from b12stream.stream.reachable import await_reachable
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import unpack
 from b12stream.stream.restore import StampedState, claim_changelog, claim_source, restore_partition
@@ -165,6 +166,7 @@ class StreamApp:
     def _connect(self) -> None:
         self._cycled()
         try:
+            await_reachable(self.settings.bootstrap_servers, self._stop)
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
             self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:
