@@ -81,3 +81,14 @@ def test_a_port_that_leaves_the_last_worker_no_port_is_refused(tmp_path: Path) -
         "b12stream.yaml: observability.http_port must be a port number up to 65535 with 2 processes "
         "(worker k serves on http_port + k - 1), got 65535"
     )
+
+
+def test_run_http_port_replaces_the_files_port_and_is_checked_as_it_would_be(tmp_path: Path) -> None:
+    """`run --http-port` lets one instance (or the demo) take another port without a config copy."""
+    path = _write(tmp_path, "observability:\n  http_host: 0.0.0.0\n  http_port: 9500\n")
+    assert load_observability_settings(path, 2, http_port=0) == ObservabilitySettings("0.0.0.0", 0)
+    assert load_observability_settings(path, 2, http_port=9600).for_worker(2).http_port == 9601
+    with pytest.raises(ConfigError, match=r"^--http-port: observability\.http_port .* got 65535"):
+        load_observability_settings(path, 2, http_port=65535)
+    with pytest.raises(ConfigError, match=r"^--http-port: .*got -1"):
+        load_observability_settings(path, 1, http_port=-1)

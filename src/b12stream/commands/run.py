@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of the embedded patient-state store (default .b12stream-state)",
     )
     parser.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="port of the /metrics and /health endpoint (default: observability.http_port, 9464; "
+        "0 for any free port, which the 'observability listening' log line names)",
+    )
+    parser.add_argument(
         "--processes",
         type=int,
         metavar="N",
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     endpoint port already in use.
     """
     settings = load_kafka_settings(args.config, args.bootstrap_servers, args.processes)
-    observability = load_observability_settings(args.config, settings.processes)
+    observability = load_observability_settings(args.config, settings.processes, args.http_port)
     engine = Engine.load(args.config)
     # Alerts carry it too: a lab team can tell which alerts came before or after a threshold change.
     _log.info("rules loaded", rules_version=engine.rules_version)

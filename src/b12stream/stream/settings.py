@@ -254,13 +254,19 @@ def load_kafka_settings(
     return settings
 
 
-def load_observability_settings(path: Path | None = None, processes: int = 1) -> ObservabilitySettings:
+def load_observability_settings(
+    path: Path | None = None, processes: int = 1, http_port: int | None = None
+) -> ObservabilitySettings:
     """Read the `observability:` section of ``path`` (default config/b12stream.yaml); an absent section
-    or key takes its default. Raises ConfigError naming the key for an unknown key or a wrong value,
-    and for an ``http_port`` that leaves no port for the last of ``processes`` workers."""
+    or key takes its default, and ``http_port`` (``run --http-port``), when given, replaces the
+    file's. Raises ConfigError naming the key for an unknown key or a wrong value, and for an
+    ``http_port`` that leaves no port for the last of ``processes`` workers."""
     config_path = path or DEFAULT_CONFIG
     where = config_path.name
     section = read_yaml_mapping(config_path).get("observability") or {}
+    if http_port is not None:
+        where = "--http-port"
+        section = {**section, "http_port": http_port}
     settings = dataclass_from_mapping(ObservabilitySettings(), section, where, "observability.")
     last = settings.for_worker(processes).http_port
     if last is not None and last > _HIGHEST_PORT:
