@@ -16,6 +16,7 @@ __all__ = [
     "correcting_observations",
     "evidence_keys",
     "further_keys",
+    "holds",
     "re_based",
     "reason_for",
     "rested_on",
@@ -70,21 +71,40 @@ def retracted(
     memory: Memory,
     findings: Sequence[Finding],
     corrected: Mapping[ResultKey, Observation],
-    held: Collection[tuple[str, str]],
+    held: Collection[tuple[str, str, str]],
 ) -> tuple[tuple[AlertRecord, str], ...]:
-    """Open alerts resting on a corrected key whose rule no longer holds in the episode.
+    """Open alerts resting on a corrected key whose finding no longer holds in the episode (``holds``).
 
-    ``held`` names further (rule, episode) pairs that still hold, found at another evaluation time.
-    Returns each such alert with its reason; alerts that still hold are left to ``suppression.decide``
-    (same severity → nothing, different severity → update).
+    ``held`` names further threads (rule, episode, branch) that still hold, found at another
+    evaluation time. Returns each such alert with its reason; alerts that still hold are left to
+    ``suppression.decide`` (same severity → nothing, different severity → update).
     """
-    holding = {(f.rule, f.episode_id) for f in findings} | set(held)
+    holding = {(f.rule, f.episode_id, f.branch) for f in findings}.union(held)
     result: list[tuple[AlertRecord, str]] = []
     for record in memory.open_alerts():
         hit = sorted(key for key in record.rests_on if key in corrected)
-        if hit and (record.rule, record.episode_id) not in holding:
+        if hit and not any(holds(thread, record, memory) for thread in holding):
             result.append((record, reason_for(corrected[hit[0]])))
     return tuple(result)
+
+
+def holds(thread: tuple[str, str, str], record: AlertRecord, memory: Memory) -> bool:
+    """Whether a finding of ``thread`` (rule, episode, branch) holds the open alert ``record`` up.
+
+    Its own thread does, whatever values it now holds on (R10 retracts only when the conditions no
+    longer hold). So does another branch of its rule in its episode with no open alert of its own:
+    its finding takes the alert over (``suppression.decide``: an update, R10 "still holds with a
+    different severity", as R06 severe to grey zone). A branch with an open alert of its own says
+    its own finding and leaves ``record`` where its own rested: two R06 alerts of one episode, each
+    said on its ADAMTS13, stand or fall by their own.
+    """
+    rule, episode, branch = thread
+    if (rule, episode) != (record.rule, record.episode_id):
+        return False
+    if branch == record.branch:
+        return True
+    sibling = memory.thread(rule, episode, branch)
+    return sibling is None or not sibling.is_open
 
 
 def rested_on(memory: Memory, finding: Finding, at: datetime, corrected: Collection[ResultKey]) -> Memory:

@@ -41,9 +41,9 @@ class EpisodeNames:
             for f in findings
         )
 
-    def pairs(self, pairs: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-        """(rule, episode) pairs as published."""
-        return frozenset((rule, self.name(episode)) for rule, episode in pairs)
+    def threads(self, threads: Iterable[tuple[str, str, str]]) -> frozenset[tuple[str, str, str]]:
+        """(rule, episode, branch) threads as published."""
+        return frozenset((rule, self.name(episode), branch) for rule, episode, branch in threads)
 
     def as_the_rules_name_them(self, memory: Memory) -> Memory:
         """``memory`` with its episodes under the rules' ids, to compare with findings as evaluated."""

@@ -14,7 +14,7 @@ from b12stream.clinical.model import Finding, Observation, ResultKey
 from b12stream.clinical.view import HistoryView, days
 from b12stream.engine.announced import announced
 from b12stream.engine.carried import Carried, carried
-from b12stream.engine.corrections import affected, correcting_observations, said_on_taken
+from b12stream.engine.corrections import affected, correcting_observations, holds, said_on_taken
 from b12stream.engine.engine import Engine
 from b12stream.engine.episode_names import episode_names
 from b12stream.engine.ingest import Accepted
@@ -40,13 +40,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    """One evaluation: its findings, the corrections decided there, (rule, episode) pairs that
-    hold at another time of the same message (never retracted here), and the ids of the open alerts
-    the corrections took the ADAMTS13 they were said on from (``corrections.said_on_taken``)."""
+    """One evaluation: its findings, the corrections decided there, threads (rule, episode, branch)
+    that hold at another time of the same message (what they hold up is never retracted here,
+    ``corrections.holds``), and the ids of the open alerts the corrections took the ADAMTS13 they
+    were said on from (``corrections.said_on_taken``)."""
 
     findings: tuple[Finding, ...]
     corrected: Mapping[ResultKey, Observation]
-    held: frozenset[tuple[str, str]]
+    held: frozenset[tuple[str, str, str]]
     unsupported: frozenset[str] = frozenset()
 
 
@@ -71,9 +72,10 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
     4. Evaluate the rules at each trigger time (``trigger_times``) and reconcile the findings
        with what was already said: new alerts, updates, retractions (R10), suggestion suppression (R11).
        A correction is judged against the patient's current results (the newest collection time):
-       an alert resting on the corrected value stays while its rule holds there, or at the alert's
-       own time, and is retracted only when it holds at neither; a rule the correction makes hold
-       only at the corrected result's own time fires there, as a late result would. An episode is
+       an alert resting on the corrected value stays while its finding holds there, or at the
+       alert's own time (its rule and branch, ``corrections.holds``), and is retracted only when it
+       holds at neither; a rule the correction makes hold only at the corrected result's own time
+       fires there, as a late result would. An episode is
        published under the id its alerts already carry (``episode_names``): a count drawn before its
        first one and delivered late, or a correction or deletion of that first count, moves where
        it opens, not what the clinicians know it by.
@@ -125,7 +127,7 @@ def process(state: PatientState, accepted: Accepted, engine: Engine) -> Outcome:
             policy=engine.suppression,
             outputs=engine.outputs,
             rules_version=engine.rules_version,
-            held=names.pairs(step.held),
+            held=names.threads(step.held),
             unsupported=step.unsupported,
         )
         memory = result.memory
@@ -179,8 +181,9 @@ def _steps(
 
     Trigger times are evaluated as usual. After a correction or deletion, the newest collection time
     is evaluated with the corrections: there an alert resting on a changed value is updated when its
-    severity changed, and retracted unless its rule holds there or, re-checked with the corrected
-    values, at the alert's own time (an alert of an episode that has since closed). An alert that
+    severity changed, and retracted unless its finding holds there or, re-checked with the corrected
+    values, at the alert's own time (an alert of an episode that has since closed): its rule and
+    branch, or another branch that takes it over (``corrections.holds``). An alert that
     holds only at its own time is decided there (an update when the correction changed its severity).
     An alert whose rule no longer holds, at its own time, on a corrected ADAMTS13 it was said on goes
     on resting on another one that holds it, if any, and says so (``corrections.re_based``).
@@ -195,11 +198,12 @@ def _steps(
         return sorted(steps.items(), key=lambda item: item[0])
     now = evaluate(history, newest, rules, sex=sex)
     holding_now = {(f.rule, f.episode_id) for f in now}
+    threads_now = {(f.rule, f.episode_id, f.branch) for f in now}
     resting = affected(memory, corrected.keys())
-    pairs = frozenset((a.rule, a.episode_id) for a in resting)
+    resting_threads = frozenset((a.rule, a.episode_id, a.branch) for a in resting)
     # Everything that holds at each time evaluated, apart from what each step decides there.
     evaluated = {at: step.findings for at, step in steps.items()} | {newest: now}
-    held: set[tuple[str, str]] = set()
+    held: set[tuple[str, str, str]] = set()
 
     def holding_at(moment: datetime) -> tuple[Finding, ...]:
         found = evaluated.get(moment)
@@ -210,18 +214,19 @@ def _steps(
     unsupported = frozenset(a.id for a in resting if said_on_taken(a, corrected, holding_at))
 
     def decided_at(moment: datetime, found: Sequence[Finding]) -> None:
-        held.update((f.rule, f.episode_id) for f in found)
+        held.update((f.rule, f.episode_id, f.branch) for f in found)
         # At a trigger time ``found`` is among its findings already: all of them are now decided with
         # the corrections. Elsewhere the step decides the findings that hold there, one by one.
         earlier = steps.get(moment)
         merged = _unique((*earlier.findings, *found)) if earlier is not None else tuple(found)
-        steps[moment] = _Step(merged, corrected, pairs, unsupported)
+        steps[moment] = _Step(merged, corrected, resting_threads, unsupported)
 
     for alert in resting:
-        pair = (alert.rule, alert.episode_id)
-        if pair in holding_now or alert.observed_at >= newest:
+        if alert.observed_at >= newest or any(holds(thread, alert, memory) for thread in threads_now):
             continue
-        same = tuple(f for f in holding_at(alert.observed_at) if (f.rule, f.episode_id) == pair)
+        same = tuple(
+            f for f in holding_at(alert.observed_at) if holds((f.rule, f.episode_id, f.branch), alert, memory)
+        )
         if same:
             decided_at(alert.observed_at, same)
     for moment in sorted({o.observed_at for o in corrected.values() if o.observed_at < newest}):

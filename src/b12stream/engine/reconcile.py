@@ -46,7 +46,7 @@ def reconcile(
     policy: SuggestionPolicy,
     outputs: OutputSettings,
     rules_version: str,
-    held: Collection[tuple[str, str]],
+    held: Collection[tuple[str, str, str]],
     unsupported: Collection[str] = frozenset(),
 ) -> Reconciled:
     """Say what is new: retractions first (R10, then alerts a state change ended: R02 when ADAMTS13
@@ -56,7 +56,8 @@ def reconcile(
 
     ``corrected`` maps the result keys corrected or deleted at this evaluation time to the incoming
     observation; only alerts resting on those keys can be retracted for a correction, and not those
-    whose (rule, episode) is in ``held`` (they still hold at another evaluation time). An open alert
+    a thread (rule, episode, branch) of ``held`` holds up (it holds at another evaluation time,
+    ``corrections.holds``). An open alert
     a finding holds with nothing new to say (one a correction leaves standing, or one a result it
     was not said on now holds too) rests, besides the results it was said on, on those it now holds
     on (``rested_on``). An open alert of ``unsupported`` (ids: the corrections took the ADAMTS13 it

@@ -51,7 +51,8 @@ def test_the_rules_id_moves_to_the_earlier_count_and_the_published_id_stays() ->
     (moved,) = evaluate(history, day(-0.5), CONFIG)
     (kept,) = names.findings([moved])
     assert kept.episode_id == episode_id(PATIENT, day(0))
-    assert names.pairs([(moved.rule, moved.episode_id)]) == {(moved.rule, kept.episode_id)}
+    thread = (moved.rule, moved.episode_id, moved.branch)
+    assert names.threads([thread]) == {(moved.rule, kept.episode_id, moved.branch)}
     as_evaluated = names.as_the_rules_name_them(known)
     assert [s.episode_id for s in as_evaluated.suggestions] == [moved.episode_id]
 
