@@ -93,10 +93,11 @@ def holds(thread: tuple[str, str, str], record: AlertRecord, memory: Memory) -> 
 
     Its own thread does, whatever values it now holds on (R10 retracts only when the conditions no
     longer hold). So does another branch of its rule in its episode with no open alert of its own:
-    its finding takes the alert over (``suppression.decide``: an update, R10 "still holds with a
-    different severity", as R06 severe to grey zone). A branch with an open alert of its own says
-    its own finding and leaves ``record`` where its own rested: two R06 alerts of one episode, each
-    said on its ADAMTS13, stand or fall by their own.
+    its finding is the one that takes an open alert of the rule over (``suppression.decide``: an
+    update when a relevant category changed, R10 "still holds with a different severity", as R06
+    severe corrected into the grey zone). A branch with an open alert of its own says its own
+    finding there and never ``record``'s: two R06 alerts of one episode, each said on its ADAMTS13,
+    stand or fall by their own.
     """
     rule, episode, branch = thread
     if (rule, episode) != (record.rule, record.episode_id):

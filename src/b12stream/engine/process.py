@@ -41,9 +41,10 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class _Step:
     """One evaluation: its findings, the corrections decided there, threads (rule, episode, branch)
-    that hold at another time of the same message (what they hold up is never retracted here,
-    ``corrections.holds``), and the ids of the open alerts the corrections took the ADAMTS13 they
-    were said on from (``corrections.said_on_taken``)."""
+    whose alerts are not retracted here (``corrections.holds``): at the newest time those that hold
+    at another time of the same message, before it every thread the message speaks of (``_steps``),
+    and the ids of the open alerts the corrections took the ADAMTS13 they were said on from
+    (``corrections.said_on_taken``)."""
 
     findings: tuple[Finding, ...]
     corrected: Mapping[ResultKey, Observation]
@@ -212,14 +213,11 @@ def _steps(
         return found
 
     unsupported = frozenset(a.id for a in resting if said_on_taken(a, corrected, holding_at))
+    decided: dict[datetime, tuple[Finding, ...]] = {}
 
     def decided_at(moment: datetime, found: Sequence[Finding]) -> None:
         held.update((f.rule, f.episode_id, f.branch) for f in found)
-        # At a trigger time ``found`` is among its findings already: all of them are now decided with
-        # the corrections. Elsewhere the step decides the findings that hold there, one by one.
-        earlier = steps.get(moment)
-        merged = _unique((*earlier.findings, *found)) if earlier is not None else tuple(found)
-        steps[moment] = _Step(merged, corrected, resting_threads, unsupported)
+        decided[moment] = _unique((*decided.get(moment, ()), *found))
 
     for alert in resting:
         if alert.observed_at >= newest or any(holds(thread, alert, memory) for thread in threads_now):
@@ -241,6 +239,20 @@ def _steps(
         )
         if new:
             decided_at(moment, new)
+    # The corrections retract alerts at the newest time alone, where every alert they touch is judged:
+    # before it, neither one resting on them already nor one that came to rest on them at an earlier
+    # evaluation of this message (said there, or holding there on them: a finding of its thread).
+    said = resting_threads.union(
+        (f.rule, f.episode_id, f.branch)
+        for found in (*(step.findings for step in steps.values()), *decided.values())
+        for f in found
+    )
+    for moment, found in decided.items():
+        # At a trigger time ``found`` is among its findings already: all of them are now decided with
+        # the corrections. Elsewhere the step decides the findings that hold there, one by one.
+        earlier = steps.get(moment)
+        merged = _unique((*earlier.findings, *found)) if earlier is not None else found
+        steps[moment] = _Step(merged, corrected, said, unsupported)
     steps[newest] = _Step(now, corrected, frozenset(held), unsupported)
     return sorted(steps.items(), key=lambda item: item[0])
 
