@@ -92,3 +92,22 @@ def test_run_http_port_replaces_the_files_port_and_is_checked_as_it_would_be(tmp
         load_observability_settings(path, 2, http_port=65535)
     with pytest.raises(ConfigError, match=r"^--http-port: .*got -1"):
         load_observability_settings(path, 1, http_port=-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("observability: [9464]\n", "b12stream.yaml: observability must be a mapping, got [9464]"),
+        (
+            "observability:\n  http_host: ''\n",
+            "b12stream.yaml: observability.http_host must be a non-empty string, got ''",
+        ),
+    ],
+)
+def test_with_run_http_port_an_error_of_the_file_still_names_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """`--http-port` replaces one value: what is wrong in the file is the file's, said as without it."""
+    with pytest.raises(ConfigError) as raised:
+        load_observability_settings(_write(tmp_path, text), 1, http_port=9600)
+    assert str(raised.value) == message

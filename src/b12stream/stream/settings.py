@@ -264,10 +264,10 @@ def load_observability_settings(
     config_path = path or DEFAULT_CONFIG
     where = config_path.name
     section = read_yaml_mapping(config_path).get("observability") or {}
-    if http_port is not None:
-        where = "--http-port"
-        section = {**section, "http_port": http_port}
     settings = dataclass_from_mapping(ObservabilitySettings(), section, where, "observability.")
+    if http_port is not None:  # checked apart: an error of the file's is still the file's
+        where = "--http-port"
+        settings = dataclass_from_mapping(settings, {"http_port": http_port}, where, "observability.")
     last = settings.for_worker(processes).http_port
     if last is not None and last > _HIGHEST_PORT:
         got = shown(settings.http_port, "observability.http_port")
