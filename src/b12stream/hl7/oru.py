@@ -172,7 +172,7 @@ def _read_patient(decoded: DecodedText) -> MessagePatient:
     enc, lines, _, header = _opening(decoded)
     found = _pid_indexes(lines, enc)
     if not found:
-        raise _no_pid(header)
+        raise _missing_pid(lines, enc, header)
     if len(found) > 1:
         raise _second_pid(header, found[1])
     return MessagePatient(header, _patient_ids(lines[found[0] - 1].split(enc.field), enc))
@@ -186,6 +186,16 @@ def _pid_indexes(lines: list[str], enc: Encoding) -> list[int]:
 
 def _no_pid(header: MessageHeader) -> BadStructure:
     return BadStructure("no PID segment", segment="PID", control_id=header.control_id, message_type="ORU^R01")
+
+
+def _missing_pid(lines: list[str], enc: Encoding, header: MessageHeader) -> BadStructure:
+    """Why no PID was found: a PID written with another field separator than MSH-1's is named as
+    ``_read`` names it, so that the stream's ingest stage, which reads the patient alone, dead-letters
+    the message with the reason ``inspect`` gives."""
+    for index, line in enumerate(lines[1:], 2):
+        if line[:3] == "PID" and len(line) > 3 and not line[3].isalnum():
+            return _malformed_id(line[:4], index, header, enc.field)
+    return _no_pid(header)
 
 
 def _second_pid(header: MessageHeader, index: int) -> BadStructure:

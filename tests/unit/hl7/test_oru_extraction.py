@@ -283,6 +283,16 @@ def test_a_segment_that_does_not_use_the_declared_field_separator_is_rejected_sa
     assert rejection.location == Location("PID", 2, None, text.index("PID"))
 
 
+def test_the_patient_read_alone_names_a_pid_written_with_another_field_separator() -> None:
+    """The stream's ingest stage keys a message by MSH and PID alone (``read_patient``): its dead
+    letter must say what ``inspect`` says, not that the message has no PID."""
+    msh, *rest = CBC.split("\r")
+    text = "\r".join([msh, *(segment.replace("|", "!") for segment in rest)])
+    rejection = read_patient(text.encode())
+    assert isinstance(rejection, Rejection)
+    assert rejection == _rejected(text)
+
+
 def test_repetitions_and_padding_in_a_non_plain_observation() -> None:
     text = CBC.replace("OBX|4|NM|787-2^MCV^LN||>120|fL|||||F",
                        "OBX|4|NM|787-2^MCV^LN| 2 |>120~121|fL&UCUM^x| 80-100 |H~A~|||F ||| 20240301071500^S")
