@@ -266,7 +266,9 @@ def _read(decoded: DecodedText) -> OruMessage:
             set_id, value_type, code, sub_id, units, reference_range, abnormal, status, values_of = described
             values, numeric, explicit_null = values_of[f[5]]
             observed_at = times[f[14]]
-            if observed_at is None and f[14] and first[f[14]]:  # not an empty field or ""
+            # Not an empty field or "", of an order's result: a patient-level OBX is no result, and its
+            # time replaces none, so it costs the message nothing.
+            if observed_at is None and f[14] and first[f[14]] and target is observations:
                 raise _not_a_time("OBX", 14, first[f[14]], index, header)
             target.append(_new_observation(
                 set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,

@@ -224,6 +224,16 @@ def test_patient_level_observations_are_kept_apart_from_the_orders_results() -> 
     assert _read(CBC).patient_observations == ()
 
 
+def test_a_patient_level_observation_with_a_time_that_is_no_timestamp_costs_no_result() -> None:
+    """No order holds it and no rule reads its time: its OBX-14 replaces no other time, and the
+    message's results are read as they were before patient-level OBX were kept apart."""
+    patient_obx = "PV1|1|I|WARD1\rOBX|1|NM|29463-7^Weight^LN||70|kg|||||F|||yesterday\r"
+    message = _read(CBC.replace("|P|2.5.1", "|P|2.7").replace("PV1|1|I|WARD1\r", patient_obx))
+    (outside,) = message.patient_observations
+    assert (outside.code.code, outside.observed_at) == ("29463-7", None)
+    assert len(message.orders[0].observations) == 7
+
+
 def test_comments_attach_only_to_the_observation_they_follow() -> None:
     text = CBC.replace("OBR|1|", "NTE|1||patient note\rOBR|1|").replace(
         "|||F\rOBX|1|", "|||F\rNTE|1||order note\rNTE|2||\rOBX|1|")
