@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from b12stream.clinical.adamts13 import ADAMTS13
 from b12stream.clinical.episodes import PLATELETS, current_episode, is_thrombocytopenic
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory, is_evidence
@@ -18,7 +19,7 @@ from b12stream.engine.corrections import affected, correcting_observations, hold
 from b12stream.engine.engine import Engine
 from b12stream.engine.episode_names import episode_names
 from b12stream.engine.ingest import Accepted
-from b12stream.engine.memory import Memory, SeenMessage
+from b12stream.engine.memory import AlertRecord, Memory, SeenMessage
 from b12stream.engine.orders import OrderMessage
 from b12stream.engine.reconcile import reconcile
 from b12stream.engine.state import PatientState
@@ -168,6 +169,18 @@ def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation])
     return max((o.observed_at for o in corrected.values()), default=None)
 
 
+def _adamts13_times(alert: AlertRecord, history: PatientHistory, newest: datetime) -> list[datetime]:
+    """When the ADAMTS13 results ``alert`` also rests on were collected, before ``newest``, oldest first."""
+    also = frozenset(alert.also_rests_on)
+    return sorted(
+        {
+            record.observed_at
+            for record in history.records
+            if record.result_key in also and record.analyte == ADAMTS13 and record.observed_at < newest
+        }
+    )
+
+
 def _steps(
     before: PatientHistory,
     history: PatientHistory,
@@ -187,7 +200,9 @@ def _steps(
     branch, or another branch that takes it over (``corrections.holds``). An alert that
     holds only at its own time is decided there (an update when the correction changed its severity).
     An alert whose rule no longer holds, at its own time, on a corrected ADAMTS13 it was said on goes
-    on resting on another one that holds it, if any, and says so (``corrections.re_based``).
+    on resting on another one that holds it, if any, and says so (``corrections.re_based``): when
+    neither the newest time nor its own holds it (its episode since closed), it is decided at the
+    first collection time of those other ADAMTS13 where it holds.
     A rule that the correction makes hold at the changed result's collection time (it did not hold
     there in ``before``, the history as it was), that has no open alert and does not hold at the
     newest time, fires at that collection time (R10 "a new rule now fires"), as the same result
@@ -222,11 +237,17 @@ def _steps(
     for alert in resting:
         if alert.observed_at >= newest or any(holds(thread, alert, memory) for thread in threads_now):
             continue
-        same = tuple(
-            f for f in holding_at(alert.observed_at) if holds((f.rule, f.episode_id, f.branch), alert, memory)
-        )
-        if same:
-            decided_at(alert.observed_at, same)
+        # One whose ADAMTS13 was taken away may still hold where another one it rests on was drawn:
+        # after its episode closed, neither the newest time nor its own would tell (README).
+        moments = [alert.observed_at]
+        if alert.id in unsupported:
+            moments.extend(_adamts13_times(alert, history, newest))
+        for moment in moments:
+            found = holding_at(moment)
+            same = tuple(f for f in found if holds((f.rule, f.episode_id, f.branch), alert, memory))
+            if same:
+                decided_at(moment, same)
+                break
     for moment in sorted({o.observed_at for o in corrected.values() if o.observed_at < newest}):
         if moment in triggers:  # every finding there is decided already
             continue

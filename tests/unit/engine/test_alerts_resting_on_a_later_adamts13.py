@@ -107,3 +107,25 @@ def test_an_adamts13_corrected_but_still_severe_keeps_the_alert_where_it_was_sai
     assert _r06(split) == []
     (record,) = [a for a in split.state.memory.open_alerts() if a.rule == R06]
     assert (record.id, record.episode_id) == (alert["id"], alert["episode_id"])
+
+
+def test_an_alert_of_a_closed_episode_goes_on_resting_on_the_later_adamts13_when_its_own_is_corrected_away(
+    engine,
+):
+    """The episode closed after A13B (two normal counts): R06 holds neither at the newest result nor,
+    corrected, at the alert's own time, but still at A13B's, in the alert's episode. The alert says
+    it rests on A13B, as it does while the episode is open, instead of being retracted and its
+    incident resolved while a severe ADAMTS13 still holds it."""
+    closed = [
+        oru("C6", "20260307080000", "N1", [plt("250")]),
+        oru("C7", "20260308090000", "N2", [plt("250")]),
+    ]
+    _, paged, *_, corrected = run(engine, [*TWO_SEVERE_DAYS_APART, *closed, A13A_NORMAL])
+    (alert,) = _r06(paged)
+    (trigger,) = paged.pages
+    (update,) = _r06(corrected)
+    assert (update["type"], update["supersedes"]) == ("alert_update", alert["id"])
+    assert update["severity"] == "critical"
+    assert update["episode_id"] == alert["episode_id"]
+    assert _adamts13_said(update) == [6.0]
+    assert _paged(corrected) == [("trigger", trigger["dedup_key"])]
