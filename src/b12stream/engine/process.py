@@ -169,6 +169,11 @@ def _newest(history: PatientHistory, corrected: Mapping[ResultKey, Observation])
     return max((o.observed_at for o in corrected.values()), default=None)
 
 
+def _holding_alert(found: Sequence[Finding], alert: AlertRecord, memory: Memory) -> tuple[Finding, ...]:
+    """The findings of ``found`` that hold the open ``alert`` up (``corrections.holds``)."""
+    return tuple(f for f in found if holds((f.rule, f.episode_id, f.branch), alert, memory))
+
+
 def _adamts13_times(alert: AlertRecord, history: PatientHistory, newest: datetime) -> list[datetime]:
     """When the ADAMTS13 results ``alert`` also rests on were collected, before ``newest``, oldest first."""
     also = frozenset(alert.also_rests_on)
@@ -202,7 +207,8 @@ def _steps(
     An alert whose rule no longer holds, at its own time, on a corrected ADAMTS13 it was said on goes
     on resting on another one that holds it, if any, and says so (``corrections.re_based``): when
     neither the newest time nor its own holds it (its episode since closed), it is decided at the
-    first collection time of those other ADAMTS13 where it holds.
+    first collection time of those other ADAMTS13 where its rule and branch hold, before another
+    branch at its own time takes it over.
     A rule that the correction makes hold at the changed result's collection time (it did not hold
     there in ``before``, the history as it was), that has no open alert and does not hold at the
     newest time, fires at that collection time (R10 "a new rule now fires"), as the same result
@@ -238,16 +244,20 @@ def _steps(
         if alert.observed_at >= newest or any(holds(thread, alert, memory) for thread in threads_now):
             continue
         # One whose ADAMTS13 was taken away may still hold where another one it rests on was drawn:
-        # after its episode closed, neither the newest time nor its own would tell (README).
+        # after its episode closed, neither the newest time nor its own would tell (README). Its own
+        # branch holding anywhere comes first: another branch takes it over only where it does not.
         moments = [alert.observed_at]
         if alert.id in unsupported:
             moments.extend(_adamts13_times(alert, history, newest))
         for moment in moments:
-            found = holding_at(moment)
-            same = tuple(f for f in found if holds((f.rule, f.episode_id, f.branch), alert, memory))
-            if same:
+            same = _holding_alert(holding_at(moment), alert, memory)
+            if any(f.branch == alert.branch for f in same):
                 decided_at(moment, same)
                 break
+        else:
+            same = _holding_alert(holding_at(alert.observed_at), alert, memory)
+            if same:
+                decided_at(alert.observed_at, same)
     for moment in sorted({o.observed_at for o in corrected.values() if o.observed_at < newest}):
         if moment in triggers:  # every finding there is decided already
             continue

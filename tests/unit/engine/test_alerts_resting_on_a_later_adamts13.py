@@ -129,3 +129,23 @@ def test_an_alert_of_a_closed_episode_goes_on_resting_on_the_later_adamts13_when
     assert update["episode_id"] == alert["episode_id"]
     assert _adamts13_said(update) == [6.0]
     assert _paged(corrected) == [("trigger", trigger["dedup_key"])]
+
+
+def test_an_adamts13_corrected_into_the_grey_zone_leaves_a_closed_episodes_alert_on_the_later_severe_one(
+    engine,
+):
+    """A13A corrected to 15 % (grey zone) while A13B, in the same episode since closed, is 6 %: the
+    severe finding still holds there, so the alert stays critical, resting on A13B, and keeps its
+    incident, as it does while the episode is open; not taken over by the grey zone and resolved."""
+    closed = [
+        oru("C6", "20260307080000", "N1", [plt("250")]),
+        oru("C7", "20260308090000", "N2", [plt("250")]),
+    ]
+    a13a_grey = oru("C5", "20260302090000", "A13A", [adamts13("15")], status="C")
+    open_outcomes = run(engine, [*TWO_SEVERE_DAYS_APART, a13a_grey])
+    closed_outcomes = run(engine, [*TWO_SEVERE_DAYS_APART, *closed, a13a_grey])
+    for outcomes in (open_outcomes, closed_outcomes):
+        (update,) = _r06(outcomes[-1])
+        assert (update["type"], update["severity"]) == ("alert_update", "critical")
+        assert _adamts13_said(update) == [6.0]
+        assert _paged(outcomes[-1]) == [("trigger", outcomes[1].pages[0]["dedup_key"])]
