@@ -186,3 +186,13 @@ def test_a_missing_secret_variable_is_a_config_error_naming_the_variable(
     monkeypatch.delenv("B12STREAM_KAFKA_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="B12STREAM_KAFKA_PASSWORD is not set"):
         load_kafka_settings(path).client_options()
+
+
+@pytest.mark.parametrize(("text", "got"), [("kafka: oops\n", "'oops'"), ("kafka: [a, b]\n", "['a', 'b']")])
+def test_a_kafka_section_that_is_no_mapping_is_a_config_error_showing_it(
+    tmp_path: Path, text: str, got: str
+) -> None:
+    """Not a traceback from deep inside the reader: the file, the key and what it holds."""
+    with pytest.raises(ConfigError) as raised:
+        load_kafka_settings(_write(tmp_path, text))
+    assert str(raised.value) == f"b12stream.yaml: kafka must be a mapping, got {got}"

@@ -213,7 +213,10 @@ def load_kafka_settings(
     config_path = path or DEFAULT_CONFIG
     document = read_yaml_mapping(config_path)
     where = config_path.name
-    raw = dict(document.get("kafka") or {})
+    section = document.get("kafka") or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: kafka must be a mapping, got {shown(section, 'kafka')}")
+    raw = dict(section)
     nested = {
         "topics": TopicNames,
         "batch": BatchSettings,
