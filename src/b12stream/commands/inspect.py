@@ -23,7 +23,7 @@ from b12stream.clinical.patient_key import KeyRule
 from b12stream.clinical.terminology import DEFAULT_TERMINOLOGY_PATH, Terminology, TerminologyReading
 from b12stream.commands.inputs import input_files
 from b12stream.engine.engine import DEFAULT_CONFIG_PATH, engine_settings, key_rule, terminology_paths
-from b12stream.engine.ingest import patient_key, untimed_rejection
+from b12stream.engine.ingest import patient_key, time_rejection
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import OruMessage, Rejection
 from b12stream.hl7.oru import read_oru
@@ -90,11 +90,11 @@ def inspect_bytes(
         if isinstance(patient, Rejection):
             yield {**_rejected(patient, source, frame.offset), "patient_note": _no_patient(parsed, key_rule)}
             continue
-        reading = terminology.read(parsed)
-        if reading.untimed:
-            yield _rejected(untimed_rejection(frame.data, reading.untimed), source, frame.offset)
+        untimed = time_rejection(frame.data, parsed, terminology)
+        if untimed is not None:
+            yield _rejected(untimed, source, frame.offset)
         else:
-            yield _accepted(parsed, patient, source, frame.offset, reading)
+            yield _accepted(parsed, patient, source, frame.offset, terminology.read(parsed))
 
 
 def describe_observation(observation: Observation) -> dict[str, Any]:

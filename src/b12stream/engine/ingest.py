@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import KeyRule, choose_patient_key
+from b12stream.clinical.terminology import Terminology
 from b12stream.engine.engine import Engine
-from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection
-from b12stream.hl7.oru import read_oru, read_patient, rejected_at
+from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection, UnreadableTime
+from b12stream.hl7.oru import not_a_time, read_oru, read_patient, rejected_at
 from b12stream.hl7.records import slot_constructor
 
 __all__ = ["Accepted", "Keyed", "ingest", "patient_key", "patient_of"]
@@ -30,9 +31,9 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     """Read one message (no framing) and key it to a patient. Never raises for bad input.
 
     A message that is not a readable ORU^R01, whose PID-3 has no identifier the key rule accepts, or
-    with a result of a known analyte that has no time (no OBX-14, OBR-7 or usable MSH-7), is a
-    Rejection. A message with no recognised analyte is Accepted with no observations: it is
-    read and leads to no finding.
+    with a result of a known analyte that has no usable time (``time_rejection``), is a Rejection.
+    A message with no recognised analyte is Accepted with no observations: it is read and leads to
+    no finding.
     """
     message = read_oru(raw)
     if isinstance(message, Rejection):
@@ -40,22 +41,55 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     patient = patient_key(raw, message.patient_ids, engine.key_rule)
     if isinstance(patient, Rejection):
         return patient
-    if message.header.message_time is None:
-        # MSH-7 is the last time a result can take: without it, a result of a known analyte with
-        # neither OBX-14 nor OBR-7 has no time to be evaluated at, and would be left out unseen.
-        untimed = engine.terminology.read(message).untimed
-        if untimed:
-            return untimed_rejection(raw, untimed)
+    untimed = time_rejection(raw, message, engine.terminology)
+    if untimed is not None:
+        return untimed
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
     return _new_accepted(message, patient, engine.terminology.observations(message), digest)
 
 
-def untimed_rejection(raw: bytes, untimed: tuple[str, ...]) -> Rejection:
-    """The rejection, located at MSH-7, of the message ``raw`` whose results of the analytes coded
-    ``untimed`` (`TerminologyReading.untimed`) have no time."""
-    shown = ", ".join(dict.fromkeys(untimed))
-    reason = f"no time for {shown}: neither OBX-14 nor OBR-7 gives one, and MSH-7 is empty or not a date/time"
-    return rejected_at(raw, reason, "MSH", 7)
+def time_rejection(raw: bytes, message: OruMessage, terminology: Terminology) -> Rejection | None:
+    """The rejection of the message ``raw`` when a result of a known analyte has no usable time: the
+    OBX-14 or OBR-7 that would time it is no date/time (rejected there), or it has no OBX-14, OBR-7
+    or MSH-7 at all (rejected at MSH-7): it would be timed by another field without a word, or left
+    out unseen. A time that is no date/time but times no such result costs the message nothing.
+    None for the rest (most messages: two attribute reads)."""
+    if message.unreadable_times:
+        unreadable = _unreadable_time_of_a_result(message, terminology)
+        if unreadable is not None:
+            return rejected_at(
+                raw, not_a_time(unreadable), unreadable.segment, unreadable.field, unreadable.segment_index
+            )
+    if message.header.message_time is None:
+        untimed = terminology.read(message).untimed
+        if untimed:
+            shown = ", ".join(dict.fromkeys(untimed))
+            reason = (
+                f"no time for {shown}: neither OBX-14 nor OBR-7 gives one, and MSH-7 is empty or not a "
+                "date/time"
+            )
+            return rejected_at(raw, reason, "MSH", 7)
+    return None
+
+
+def _unreadable_time_of_a_result(message: OruMessage, terminology: Terminology) -> UnreadableTime | None:
+    """The first unreadable OBX-14 or OBR-7 that times a result of a known analyte: its own OBX-14,
+    its order's OBR-7 when it has no OBX-14, or the OBR-7 of an order-level result (no OBX)."""
+    unreadable = {time.segment_index: time for time in message.unreadable_times}
+    for order in message.orders:
+        collection = unreadable.get(order.segment_index)
+        order_level = not order.observations and terminology.match(order.universal_service_id) is not None
+        if collection is not None and order_level:
+            return collection
+        for obx in order.observations:
+            if terminology.match(obx.code) is None:
+                continue
+            own = unreadable.get(obx.segment_index)
+            if own is not None:
+                return own
+            if obx.observed_at is None and collection is not None:
+                return collection
+    return None
 
 
 # One per message: the frozen class's own constructor sets each field through object.__setattr__.

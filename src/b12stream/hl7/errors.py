@@ -7,7 +7,6 @@ from b12stream.errors import HL7Error
 __all__ = [
     "BadEncodingCharacters",
     "BadStructure",
-    "BadValue",
     "MessageRejected",
     "MissingField",
     "NotAMessage",
@@ -59,7 +58,3 @@ class UnsupportedMessageType(MessageRejected):
 
 class BadStructure(MessageRejected):
     """Segments in an order the ORU^R01 grammar does not allow, or a malformed segment."""
-
-
-class BadValue(MessageRejected):
-    """A field the engine reads holds something that is not of its type (a time that is not a date/time)."""

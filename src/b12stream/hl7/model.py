@@ -161,6 +161,17 @@ class MessageHeader:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableTime:
+    """An OBX-14 or OBR-7 of an order that holds something other than an HL7 date/time: read as no
+    time, so that whoever knows which results matter can reject the message at it (`rejected_at`)."""
+
+    segment: str  # OBX or OBR
+    segment_index: int
+    field: int  # 14 or 7
+    length: int  # characters of the text, which is never shown: a date of care is PHI
+
+
+@dataclass(frozen=True, slots=True)
 class OruMessage:
     header: MessageHeader
     patient_ids: tuple[PatientIdentifier, ...]
@@ -169,6 +180,7 @@ class OruMessage:
     sex: str = ""  # PID-8: used only for the anaemia fallback; never logged
     # OBX of the PATIENT group (v2.7+, before any ORC/OBR): no order's results, kept to tell they are.
     patient_observations: tuple[RawObservation, ...] = ()
+    unreadable_times: tuple[UnreadableTime, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from b12stream.hl7.er7 import (
 )
 from b12stream.hl7.errors import (
     BadStructure,
-    BadValue,
     MessageRejected,
     MissingField,
     UnsupportedMessageType,
@@ -35,11 +34,12 @@ from b12stream.hl7.model import (
     PatientIdentifier,
     RawObservation,
     Rejection,
+    UnreadableTime,
 )
 from b12stream.hl7.records import slot_constructor
 from b12stream.hl7.timestamps import parse_ts
 
-__all__ = ["read_oru", "read_patient", "rejected_at"]
+__all__ = ["not_a_time", "read_oru", "read_patient", "rejected_at"]
 
 # Segments that close an OBX's NTE group: a comment after them belongs to something else.
 _CLOSES_OBSERVATION = frozenset({"OBR", "ORC", "SPM", "PID", "PV1", "PV2", "TQ1", "TQ2", "CTD", "FT1", "CTI"})
@@ -68,7 +68,9 @@ def read_oru(data: bytes) -> OruMessage | Rejection:
     and no end block (the message may be truncated), no MSH, unusable MSH-1/MSH-2,
     empty MSH-9 or MSH-10, a type other than ORU^R01 (``Rejection.message_type`` is set), no PID,
     more than one PID, an OBX before any OBR, a malformed segment id (or one followed by another
-    character than MSH-1's field separator), an OBX-14 or OBR-7 that is not an HL7 date/time.
+    character than MSH-1's field separator). An OBX-14 or OBR-7 of an order that is not an HL7
+    date/time is read as no time and listed in ``unreadable_times``: whether it times a result that
+    matters is for the terminology to say (``engine.ingest``).
 
     Identifiers, codes, units and statuses are trimmed of surrounding spaces (padding is common);
     observation values and comments are kept as sent, escapes decoded. OBX in the SPECIMEN group
@@ -90,15 +92,19 @@ def read_patient(data: bytes) -> MessagePatient | Rejection:
     return _reading(data, _read_patient)
 
 
-def rejected_at(data: bytes, reason: str, segment: str, field: int) -> Rejection:
-    """A rejection for ``reason`` at ``field`` of the MSH or the PID of a message that ``read_patient``
-    accepts (one whose PID the engine cannot use, such as no identifier for the patient key; one
-    whose results have no time), located as the reader's own rejections are: segment index and byte
-    offset of that field. Never raises."""
+def rejected_at(
+    data: bytes, reason: str, segment: str, field: int, segment_index: int | None = None
+) -> Rejection:
+    """A rejection for ``reason`` at ``field`` of a segment of a message that ``read_patient`` accepts:
+    the MSH, the PID (one whose PID the engine cannot use, such as no identifier for the patient
+    key), or the segment at ``segment_index`` (an OBX-14 that is no date/time), located as the
+    reader's own rejections are: segment index and byte offset of that field. Never raises."""
 
     def reject(decoded: DecodedText) -> NoReturn:
         enc, lines, _, header = _opening(decoded)
-        if segment == "MSH":
+        if segment_index is not None:
+            index = segment_index
+        elif segment == "MSH":
             index = 1
         else:
             found = _pid_indexes(lines, enc)
@@ -219,14 +225,15 @@ def _malformed_id(name: str, index: int, header: MessageHeader, separator: str) 
         segment_index=index, control_id=header.control_id, message_type="ORU^R01")
 
 
-def _not_a_time(segment: str, field: int, text: str, index: int, header: MessageHeader) -> BadValue:
-    # Read as no time, it would be replaced by the next one (OBR-7, MSH-7) without a word. A date of
-    # a patient's care is PHI, and a rejection is logged and published: only its length is told.
-    return BadValue(
-        f"{segment}-{field} ({_TIMES[segment, field]}) is not an HL7 date/time "
-        f"YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] ({len(text)} characters, not shown)",
-        segment=segment, segment_index=index, field=field, control_id=header.control_id,
-        message_type="ORU^R01")
+def not_a_time(unreadable: UnreadableTime) -> str:
+    """Why a message is rejected at ``unreadable``. Read as no time, it would be replaced by the next
+    one (OBR-7, MSH-7) without a word. A date of a patient's care is PHI, and a rejection is logged
+    and published: only its length is told."""
+    return (
+        f"{unreadable.segment}-{unreadable.field} ({_TIMES[unreadable.segment, unreadable.field]}) is "
+        f"not an HL7 date/time YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] ({unreadable.length} characters, "
+        "not shown)"
+    )
 
 
 def _read(decoded: DecodedText) -> OruMessage:
@@ -239,6 +246,7 @@ def _read(decoded: DecodedText) -> OruMessage:
     orders: list[_OrderDraft] = []
     observations: list[RawObservation] | None = None  # those of the latest OBR
     patient_observations: list[RawObservation] = []
+    unreadable: list[UnreadableTime] = []  # OBX-14 and OBR-7 that are no date/time
     pending_orc: list[str] | None = None
     # An OBX's NTE comments arrive after it: the comments of the open OBX, and every commented OBX
     # (its order's list, its position there, its comments) to complete once all segments are read.
@@ -269,7 +277,7 @@ def _read(decoded: DecodedText) -> OruMessage:
             # Not an empty field or "", of an order's result: a patient-level OBX is no result, and its
             # time replaces none, so it costs the message nothing.
             if observed_at is None and f[14] and first[f[14]] and target is observations:
-                raise _not_a_time("OBX", 14, first[f[14]], index, header)
+                unreadable.append(UnreadableTime("OBX", index, 14, len(first[f[14]])))
             target.append(_new_observation(
                 set_id, value_type, code, sub_id, values, numeric, units, reference_range, abnormal, status,
                 observed_at, (), index, explicit_null))
@@ -293,7 +301,7 @@ def _read(decoded: DecodedText) -> OruMessage:
                                    control_id=header.control_id, message_type="ORU^R01")
             obr = line.split(separator)
             if len(obr) > 7 and obr[7] and times[obr[7]] is None and first[obr[7]]:
-                raise _not_a_time("OBR", 7, first[obr[7]], index, header)
+                unreadable.append(UnreadableTime("OBR", index, 7, len(first[obr[7]])))
             draft = _OrderDraft(pending_orc, obr, index)
             orders.append(draft)
             observations = draft.observations
@@ -326,6 +334,7 @@ def _read(decoded: DecodedText) -> OruMessage:
         tuple([draft.build(enc, fields) for draft in orders]),
         first[patient[8]] if len(patient) > 8 else "",
         tuple(patient_observations),
+        tuple(unreadable),
     )
 
 

@@ -63,3 +63,56 @@ def test_inspect_rejects_it_as_the_engine_does(engine: Engine) -> None:
     assert isinstance(rejection, Rejection)
     assert (line["outcome"], line["reason"]) == ("rejected", rejection.reason)
     assert line["location"]["byte_offset"] == rejection.location.byte_offset
+
+
+def _with_times(obx14: str, obr7: str, code: str = "777-3^Platelets") -> bytes:
+    return _message("20260302090000", obr7=obr7, obx14=obx14).replace(b"777-3^Platelets", code.encode())
+
+
+@pytest.mark.parametrize("written", ["2026-03-02T08:00", "20261399250000", "yesterday"])
+def test_an_observation_time_that_is_no_date_rejects_a_known_result_where_it_is(
+    engine: Engine, written: str
+) -> None:
+    """Read as no time, the count would be timed by OBR-7 without a word."""
+    data = _with_times(written, "20260302080000")
+    rejection = ingest(data, engine)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == (
+        f"OBX-14 (observation time) is not an HL7 date/time YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] "
+        f"({len(written)} characters, not shown)")
+    location = rejection.location
+    assert (location.segment, location.segment_index, location.field) == ("OBX", 4, 14)
+    assert location.byte_offset == data.index(written.encode())
+
+
+def test_a_collection_time_that_is_no_date_rejects_a_known_result_it_times(engine: Engine) -> None:
+    data = _with_times("", "2026030")
+    rejection = ingest(data, engine)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason.startswith("OBR-7 (collection time) is not an HL7 date/time")
+    location = rejection.location
+    assert (location.segment, location.segment_index, location.field) == ("OBR", 3, 7)
+    assert location.byte_offset == data.index(b"|2026030\r") + 1
+
+
+@pytest.mark.parametrize(
+    ("obx14", "obr7", "code"),
+    [
+        ("yesterday", "20260302080000", "88888-8^Something else"),  # no result the engine reads
+        ("20260302080000", "2026030", "777-3^Platelets"),  # the count has its own time
+    ],
+)
+def test_a_time_that_is_no_date_but_times_no_known_result_costs_the_message_nothing(
+    engine: Engine, obx14: str, obr7: str, code: str
+) -> None:
+    accepted = ingest(_with_times(obx14, obr7, code), engine)
+    assert isinstance(accepted, Accepted)
+
+
+def test_inspect_rejects_a_time_that_is_no_date_as_the_engine_does(engine: Engine) -> None:
+    data = _with_times("yesterday", "20260302080000")
+    [line] = inspect_bytes(data, "bad-time.hl7", engine.terminology, engine.key_rule)
+    rejection = ingest(data, engine)
+    assert isinstance(rejection, Rejection)
+    assert (line["outcome"], line["reason"]) == ("rejected", rejection.reason)
+    assert line["location"]["byte_offset"] == rejection.location.byte_offset

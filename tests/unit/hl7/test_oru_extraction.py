@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from b12stream.hl7.model import CodedElement, Location, OruMessage, Rejection, StructuredNumeric
-from b12stream.hl7.oru import read_oru, read_patient
+from b12stream.hl7.model import (
+    CodedElement,
+    Location,
+    OruMessage,
+    Rejection,
+    StructuredNumeric,
+    UnreadableTime,
+)
+from b12stream.hl7.oru import not_a_time, read_oru, read_patient
 
 CBC = "\r".join([
     "MSH|^~\\&|LIS^1.2.3^ISO|CITYLAB|B12STREAM|HOSP|20240301083000+0100||ORU^R01^ORU_R01|CTL-0001|P|2.5.1",
@@ -257,22 +264,24 @@ def test_malformed_segment_id_is_rejected() -> None:
 
 
 @pytest.mark.parametrize("written", ["2024-03-01T07:15", "20241399250000", "yesterday", "202403010715+25"])
-def test_an_observation_time_that_is_not_a_timestamp_is_rejected_where_it_is(written: str) -> None:
-    """Read as missing, it would be replaced by OBR-7 without a word: the result timed by another field."""
+def test_an_observation_time_that_is_not_a_timestamp_is_listed_where_it_is(written: str) -> None:
+    """Read as missing, it would be replaced by OBR-7 without a word: the reader lists it, and
+    ``engine.ingest`` rejects the message there when it times a result of a known analyte."""
     text = CBC.replace("|||F|||20240301071500", f"|||F|||{written}")
-    rejection = _rejected(text)
-    assert rejection.reason == (
+    message = _read(text)
+    assert message.orders[0].observations[0].observed_at is None
+    assert message.unreadable_times == (UnreadableTime("OBX", 6, 14, len(written)),)
+    assert not_a_time(message.unreadable_times[0]) == (
         f"OBX-14 (observation time) is not an HL7 date/time YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ] "
         f"({len(written)} characters, not shown)")
-    assert rejection.location == Location("OBX", 6, 14, text.index(written))
-    assert written not in rejection.reason
 
 
-def test_a_collection_time_that_is_not_a_timestamp_is_rejected_where_it_is() -> None:
-    text = CBC.replace("|||20240301071500|||", "|||2024030|||")
-    rejection = _rejected(text)
-    assert rejection.reason.startswith("OBR-7 (collection time) is not an HL7 date/time")
-    assert rejection.location == Location("OBR", 5, 7, text.index("2024030|"))
+def test_a_collection_time_that_is_not_a_timestamp_is_listed_where_it_is() -> None:
+    message = _read(CBC.replace("|||20240301071500|||", "|||2024030|||"))
+    assert message.orders[0].observation_time is None
+    assert message.unreadable_times == (UnreadableTime("OBR", 5, 7, 7),)
+    reason = not_a_time(message.unreadable_times[0])
+    assert reason.startswith("OBR-7 (collection time) is not an HL7 date/time")
 
 
 @pytest.mark.parametrize("written", ['""', "", "^S"])
