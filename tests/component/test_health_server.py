@@ -124,3 +124,12 @@ def test_run_with_its_port_in_use_exits_2_saying_so_before_it_connects(
         arguments = ["--config", str(config), "--bootstrap-servers", silent_address, "--state", str(tmp_path)]
         assert main(["run", *arguments]) == 2
     assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in capsys.readouterr().err
+
+
+def test_an_ipv6_host_is_served(status: EngineStatus) -> None:
+    """`http_host: "::"` (every address, as a kubelet on an IPv6 cluster reaches a pod) or `::1`."""
+    with HealthServer(ObservabilitySettings("::1", 0), status, _LIMIT_S) as server:
+        answer = urllib.request.urlopen(f"http://[::1]:{server.port}/metrics", timeout=5)
+        with answer:
+            assert answer.status == 200
+            assert parse(answer.read().decode())

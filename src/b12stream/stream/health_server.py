@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,10 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         super().__init__(address, _Handler)
         self.status, self.limit_s, self.clock = status, limit_s, clock
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6  # for an IPv6 host (``::``, ``::1``); ``::`` takes IPv4 too on Linux
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,7 +90,8 @@ class HealthServer:
     ) -> None:
         host, port = settings.http_host, settings.http_port or 0
         try:
-            self._server = _Server((host, port), status, limit_s, clock)
+            server = _Server6 if ":" in host else _Server
+            self._server = server((host, port), status, limit_s, clock)
         except OSError as error:
             raise ConfigError(_why_not(host, port, error)) from None
         self.port = int(self._server.server_address[1])
