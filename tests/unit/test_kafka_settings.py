@@ -196,3 +196,20 @@ def test_a_kafka_section_that_is_no_mapping_is_a_config_error_showing_it(
     with pytest.raises(ConfigError) as raised:
         load_kafka_settings(_write(tmp_path, text))
     assert str(raised.value) == f"b12stream.yaml: kafka must be a mapping, got {got}"
+
+
+def test_a_missing_secret_variable_whose_name_may_be_the_secret_is_not_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password pasted where its variable's name belongs would otherwise be printed in the error."""
+    path = _write(
+        tmp_path,
+        "kafka:\n  security:\n    protocol: SASL_PLAINTEXT\n    sasl_mechanism: PLAIN\n"
+        "    sasl_password_env: Tr0ub4dor3\n",
+    )
+    monkeypatch.setenv("B12STREAM_KAFKA_USERNAME", "engine")
+    monkeypatch.delenv("Tr0ub4dor3", raising=False)
+    with pytest.raises(ConfigError) as raised:
+        load_kafka_settings(path).client_options()
+    assert str(raised.value).startswith("kafka.security.sasl_password_env: the environment variable it names")
+    assert "Tr0ub4dor3" not in str(raised.value)

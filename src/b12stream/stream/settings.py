@@ -37,6 +37,7 @@ _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 # The keys that name the environment variables holding credentials, and what such a name looks like.
 _SECRET_VARIABLES = ("ssl_password_env", "sasl_username_env", "sasl_password_env")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONVENTIONAL_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")  # how environment variables are named
 # What a record b12stream produces may add to a message: the repartition record's framing, or a dead
 # letter's headers (reason, location, source), and Kafka's record overhead. The headers fit whatever
 # the message holds: they repeat at most hl7.model.SHOWN_LIMIT characters of any of its fields.
@@ -154,12 +155,12 @@ class KafkaSettings:
                 ssl_check_hostname=security.ssl_check_hostname,
             )
             if security.ssl_password_env:
-                options["ssl_password"] = _secret(security.ssl_password_env)
+                options["ssl_password"] = _secret(security.ssl_password_env, "ssl_password_env")
         if security.protocol.startswith("SASL"):
             options.update(
                 sasl_mechanism=security.sasl_mechanism,
-                sasl_plain_username=_secret(security.sasl_username_env),
-                sasl_plain_password=_secret(security.sasl_password_env),
+                sasl_plain_username=_secret(security.sasl_username_env, "sasl_username_env"),
+                sasl_plain_password=_secret(security.sasl_password_env, "sasl_password_env"),
             )
         return options
 
@@ -194,11 +195,18 @@ def bootstrap_addresses(servers: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _secret(variable: str) -> str:
+def _secret(variable: str, key: str) -> str:
     value = os.environ.get(variable)
-    if not value:
-        raise ConfigError(f"kafka.security: environment variable {variable} is not set")
-    return value
+    if value:
+        return value
+    if _CONVENTIONAL_VARIABLE.fullmatch(variable):
+        raise ConfigError(f"kafka.security.{key}: environment variable {variable} is not set")
+    # A name that is not upper case may be the secret itself, pasted where its variable belongs: it
+    # would be printed, and kept by whatever collects the engine's output.
+    raise ConfigError(
+        f"kafka.security.{key}: the environment variable it names is not set (the name is not shown: "
+        "it is not upper case, and may be the secret itself)"
+    )
 
 
 def load_kafka_settings(
