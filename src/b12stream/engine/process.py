@@ -12,6 +12,7 @@ from b12stream.clinical.episodes import PLATELETS, current_episode, is_thrombocy
 from b12stream.clinical.evaluate import evaluate, trigger_times
 from b12stream.clinical.history import CANCELLED_STATUSES, HistoryChange, PatientHistory, is_evidence
 from b12stream.clinical.model import Finding, Observation, ResultKey
+from b12stream.clinical.rules.common import first_of_each
 from b12stream.clinical.view import HistoryView, days
 from b12stream.engine.announced import announced
 from b12stream.engine.carried import Carried, carried
@@ -289,10 +290,7 @@ def _steps(
 
 
 def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
-    kept: dict[tuple[str, str, str], Finding] = {}
-    for finding in findings:
-        kept.setdefault((finding.rule, finding.episode_id, finding.branch), finding)
-    return tuple(kept.values())
+    return tuple(first_of_each(findings, lambda f: (f.rule, f.episode_id, f.branch)))
 
 
 def _carried(

@@ -25,6 +25,7 @@ __all__ = [
     "bundle",
     "describe",
     "finding",
+    "first_of_each",
     "grade_text",
     "unique_orders",
 ]
@@ -51,15 +52,16 @@ CAVEAT = (
 
 def unique_orders(orders: Iterable[SuggestedOrder]) -> tuple[SuggestedOrder, ...]:
     """Orders without repeats of a LOINC code, first occurrence (and its priority) kept."""
-    return tuple(_first_of_each(orders, lambda order: order.loinc))
+    return tuple(first_of_each(orders, lambda order: order.loinc))
 
 
 def _unique_evidence(evidence: Iterable[Observation]) -> tuple[Observation, ...]:
-    kept = _first_of_each(evidence, lambda item: item.result_key)
+    kept = first_of_each(evidence, lambda item: item.result_key)
     return tuple(sorted(kept, key=lambda item: (item.observed_at, item.result_key)))
 
 
-def _first_of_each(items: Iterable[_T], identity: Callable[[_T], Hashable]) -> list[_T]:
+def first_of_each(items: Iterable[_T], identity: Callable[[_T], Hashable]) -> list[_T]:
+    """``items`` without repeats of an ``identity``, the first of each kept, in order."""
     kept: dict[Hashable, _T] = {}
     for item in items:
         kept.setdefault(identity(item), item)
