@@ -204,7 +204,7 @@ def _assigning_authority(value: str) -> str:
     """PID-3.4: the authority as HD.1, or, when it is an OID too long for HD.1 (labs send OIDs there),
     as HD.2 with HD.3 ``ISO``, where v2.5.1 places an OID: an order message still goes out, and the
     receiver reads the same authority."""
-    if len(value) > HD_NAMESPACE_MAX and len(value) <= _HD_UNIVERSAL_ID_MAX and _OID.fullmatch(value):
+    if HD_NAMESPACE_MAX < len(value) <= _HD_UNIVERSAL_ID_MAX and _OID.fullmatch(value):
         return f"&{value}&ISO"
     return _limited(value, HD_NAMESPACE_MAX, "PID-3.4")
 

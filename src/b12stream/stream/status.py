@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -126,5 +127,4 @@ class EngineStatus:
 
 
 def _bucket(seconds: float) -> int:
-    over_all = len(BATCH_SECONDS_BUCKETS)
-    return next((i for i, bound in enumerate(BATCH_SECONDS_BUCKETS) if seconds <= bound), over_all)
+    return bisect_left(BATCH_SECONDS_BUCKETS, seconds)  # the first bound >= seconds; past all: the last
