@@ -52,12 +52,13 @@ def read_value(
     A number needs a known unit; without one the value is None and ``unusable_reason`` says why. Coded
     values read as words through ``result_words`` (a coded value is a code even when it is all digits:
     SNOMED CT 52101004 means "Present"). Text of a numeric type that is not one number is unusable,
-    and so is a numeric OBX-5 that repeats: which repetition is the result is unknown, so none is used.
+    and so is a numeric OBX-5 with more than one value (its empty repetitions are none, see
+    ``observation_values``): which one is the result is unknown, so none is used.
     """
     table = analyte.units
     value_type = obx.value_type.strip()
     coded = value_type in _CODED_TYPES
-    values = [value.strip() for value in obx.values if value.strip()]
+    values = [value.strip() for value in obx.values]
     if coded:
         values = [result_words.get(value, value) for value in values]
     repeats = len(values) if value_type in NUMERIC_TYPES else 0
@@ -103,7 +104,7 @@ def _number(obx: RawObservation, text: str) -> tuple[str, float] | None:
 def _sn_text(obx: RawObservation) -> str:
     numeric = obx.numeric
     if numeric is None or not numeric.separator or len(obx.values) > 1:
-        return ""  # a repeated value is shown as all its repetitions, not as the first one parsed
+        return ""  # several values are shown as all of them, not as the first one parsed
     return "".join((numeric.comparator, _plain(numeric.number), numeric.separator, _plain(numeric.second)))
 
 

@@ -336,7 +336,7 @@ def _value(
         and len(obx.values) == 1
     ):
         # One number in a known unit: what read_value makes of it, without its text handling. A
-        # number too large for the unit, or a repeated OBX-5 (``numeric`` is its first repetition),
+        # number too large for the unit, or an OBX-5 of several values (``numeric`` is the first),
         # is left to read_value, which says why it is unusable.
         converted = conversion.apply(numeric.number)
         if converted is not None:

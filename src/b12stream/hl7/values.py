@@ -25,6 +25,7 @@ _SN_COMPARATORS = frozenset({"", "<", ">", "<=", ">=", "=", "<>"})
 _SN_SEPARATORS = frozenset({"", "-", "+", "/", ".", ":"})
 _NUMBER_CHARS = frozenset("0123456789+-.")
 _NO_VALUES: tuple[str, ...] = ()
+_NO_VALUE = frozenset({"", NULL})  # what an empty or null repetition reads as, stripped
 _EMPTY_CODE = CodedElement()
 # Results vary from message to message, so numbers are built often: the frozen dataclass __init__
 # costs several times the slot constructor.
@@ -36,29 +37,34 @@ def observation_values(
 ) -> tuple[tuple[str, ...], StructuredNumeric | None, bool]:
     """Split OBX-5 into ``(values, numeric, explicit_null)``.
 
-    ``values`` has one entry per repetition: the code (component 1) for coded types, otherwise the
-    whole repetition with escapes decoded. ``numeric`` is set for NM and SN values that parse
-    (an NM sent as ``<50`` keeps its comparator), from the first repetition: what a repeated value
-    means is for the reader of ``values`` to decide. ``explicit_null`` is true when OBX-5 is ``""``.
+    ``values`` has one entry per repetition that holds a value: the code (component 1) for coded
+    types, otherwise the whole repetition with escapes decoded. An empty repetition, or an HL7 null
+    (``""``), holds none and is left out: ``~150``, ``150~""`` and ``150`` are one value wherever the
+    empty ones sit. ``numeric`` is set for NM and SN values that parse (an NM sent as ``<50`` keeps its
+    comparator), from the first value: what several values mean is for the reader of ``values`` to
+    decide. ``explicit_null`` is true when OBX-5 is ``""``.
     """
-    if not raw:
-        return _NO_VALUES, None, False
-    if raw == NULL:
-        return _NO_VALUES, None, True
+    text = raw.strip()
+    if text in _NO_VALUE:
+        return _NO_VALUES, None, text == NULL
     if value_type == "NM" and enc.repetition not in raw and enc.escape not in raw:
         return (raw,), parse_numeric(raw), False  # the common case, without the general path below
     repetitions = raw.split(enc.repetition)
     esc = enc.escape
     if value_type in _CODED_TYPES:
-        values = tuple([_code(repetition, enc) for repetition in repetitions])
+        decoded = [_code(repetition, enc) for repetition in repetitions]
     else:
-        values = tuple([unescape(r, enc) if esc in r else r for r in repetitions])
+        decoded = [unescape(r, enc) if esc in r else r for r in repetitions]
+    kept = [pair for pair in zip(repetitions, decoded, strict=True) if pair[1].strip() not in _NO_VALUE]
+    if not kept:
+        return _NO_VALUES, None, False
+    first_raw, first = kept[0]
     numeric = None
     if value_type == "NM":
-        numeric = parse_numeric(values[0])
+        numeric = parse_numeric(first)
     elif value_type == "SN":
-        numeric = parse_structured_numeric(repetitions[0], enc)
-    return values, numeric, False
+        numeric = parse_structured_numeric(first_raw, enc)
+    return tuple([value for _, value in kept]), numeric, False
 
 
 @lru_cache(maxsize=16384)

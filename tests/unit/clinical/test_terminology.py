@@ -405,12 +405,6 @@ def test_a_repeated_numeric_value_is_unusable_not_read_as_its_first_repetition(
     assert observation.flags == ("L",)  # the laboratory's own flag is still what it says (spec 2.1)
 
 
-def test_an_empty_repetition_beside_one_number_leaves_that_number(terminology: Terminology) -> None:
-    raw = replace(obx("777-3"), values=("82", ""), numeric=StructuredNumeric("", 82.0))
-    observation = one(terminology, raw)
-    assert (observation.value, observation.unusable_reason) == (82, "")
-
-
 def test_range_or_ratio_is_not_one_value(terminology: Terminology) -> None:
     raw = obx("2132-9", "^10^-^20", "pg/mL", value_type="SN", numeric=StructuredNumeric("", 10.0, "-", 20.0))
     observation = one(terminology, raw)

@@ -121,12 +121,11 @@ def _expected_observation(obx: Any, enc: Encoding) -> dict[str, object]:
     value_type = _first(obx, 2, enc)
     reps = _repetitions(obx, 5)
     raws = [_repetition_raw(rep, enc) for rep in reps]
-    if raws == [NULL]:
-        values: tuple[str, ...] = ()
-    elif value_type in _CODED:
-        values = tuple(_text(_component_raw(rep, 1, enc).split(enc.subcomponent)[0], enc) for rep in reps)
+    if value_type in _CODED:
+        decoded = [_text(_component_raw(rep, 1, enc).split(enc.subcomponent)[0], enc) for rep in reps]
     else:
-        values = tuple(unescape(raw, enc) for raw in raws)
+        decoded = [unescape(raw, enc) for raw in raws]
+    values = tuple(value for value in decoded if value.strip() not in ("", NULL))  # empty or null: no value
     flag_codes = (_text(_component_raw(r, 1, enc), enc).strip() for r in _repetitions(obx, 8))
     flags = tuple(f for f in flag_codes if f)
     ranges = _repetitions(obx, 7)
