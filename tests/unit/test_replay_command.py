@@ -163,6 +163,22 @@ def test_a_repeated_platelet_count_raises_nothing_and_is_logged_as_unusable(tmp_
     assert "40" not in line["reason"] and "RP0001" not in err
 
 
+def test_an_untimed_cancellation_in_a_message_without_msh_7_costs_only_itself(tmp_path, capsys):
+    """The count has its own time and raises its alert; the cancelled B12 order beside it has no time
+    at all (no OBR-7, no MSH-7), so it is left out and logged as unusable, not the whole message."""
+    path = tmp_path / "untimed-cancellation.hl7"
+    count = oru("M1", "20260302080000", "40").replace("|CDS|20260302080000||", "|CDS|||")
+    path.write_text(count + "OBR|2|P-2|F-2|2132-9^B12^LN|||||||||||||||||||||X\r", encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert code == 0
+    (event,) = events(out)
+    assert (event["type"], event["rule"]) == ("alert", "B12-UNKNOWN-THROMBOCYTOPENIA")
+    assert "messages read: 1 (accepted 1, rejected 0)" in err
+    (line,) = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert (line["control_id"], line["analyte"], line["code"]) == ("M1", "b12_total", "2132-9")
+    assert line["reason"].startswith("b12_total: a cancellation (X) with no time")
+
+
 def test_alerts_name_the_rules_version_and_keep_their_ids_when_a_threshold_changes(tmp_path, capsys):
     """A lab team tells alerts from before and after a threshold change by ``rules_version``; the
     same input history keeps its alert ids, so a replay under new thresholds still de-duplicates."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from b12stream.clinical.analyte_codes import Analyte, CodeMatch, LocalCode, LoincCode
+from b12stream.clinical.left_out import LeftOut, UnusableResult
 from b12stream.clinical.model import Observation, ResultKey
 from b12stream.clinical.reference_range import ReferenceRange, parse_reference_range
 from b12stream.clinical.result_value import MAX_TEXT_LENGTH, NUMERIC_TYPES, ResultValue, read_value
@@ -28,6 +29,7 @@ __all__ = [
     "LoincCode",
     "Terminology",
     "TerminologyReading",
+    "UnusableResult",
 ]
 
 DEFAULT_TERMINOLOGY_PATH = CONFIG_DIR / "terminology.yaml"
@@ -48,9 +50,11 @@ class TerminologyReading:
 
     ``unmapped`` are codes of no known analyte (ER7-style ``code^text^system[^alt...]``),
     ``excluded`` codes the spec forbids mapping (``code (reason)``), ``untimed`` codes of known
-    analytes skipped because neither OBX-14, OBR-7 nor MSH-7 gives a time, and ``outside_orders``
-    codes of known analytes in OBX outside any order (the PATIENT group of v2.7+), which are no
-    order's results, with their segment (``777-3 (segment 3)``). Each in message order.
+    analytes skipped because neither OBX-14, OBR-7 nor MSH-7 gives a time the result needs (see
+    `LeftOut.note_untimed`), ``outside_orders`` codes of known analytes in OBX outside any order (the
+    PATIENT group of v2.7+), which are no order's results, with their segment (``777-3 (segment 3)``),
+    and ``unusable`` results left out that the message does without (a cancellation with no time).
+    Each in message order.
     """
 
     observations: tuple[Observation, ...]
@@ -58,6 +62,7 @@ class TerminologyReading:
     excluded: tuple[str, ...] = ()
     untimed: tuple[str, ...] = ()
     outside_orders: tuple[str, ...] = ()
+    unusable: tuple[UnusableResult, ...] = ()
 
 
 class Terminology:
@@ -187,14 +192,14 @@ class Terminology:
         OBR-4 maps (an order-level status such as OBR-25 = I, value None). Unknown codes are skipped.
 
         Time is OBX-14, else OBR-7. With neither, MSH-7 stands in and ``unusable_reason`` says so;
-        with no time at all the result is left out (see `read`, which lists it as ``untimed``, by which
-        ``ingest`` rejects its message).
+        with no time at all the result is left out (see `read`, which lists it as ``untimed`` when it
+        needs one, by which ``ingest`` rejects its message, or as ``unusable``).
         """
         return self._observations(message, None)
 
     def read(self, message: OruMessage) -> TerminologyReading:
         """`observations`, together with the codes left out and why."""
-        left_out = _LeftOut()
+        left_out = LeftOut()
         observations = self._observations(message, left_out)
         outside = []
         for obx in message.patient_observations:
@@ -207,9 +212,10 @@ class Terminology:
             tuple(left_out.excluded),
             tuple(left_out.untimed),
             tuple(outside),
+            tuple(left_out.unusable),
         )
 
-    def _observations(self, message: OruMessage, left_out: _LeftOut | None) -> tuple[Observation, ...]:
+    def _observations(self, message: OruMessage, left_out: LeftOut | None) -> tuple[Observation, ...]:
         """The observations; what is left out is noted in ``left_out`` when one is given."""
         header = message.header
         control_id = header.control_id
@@ -231,18 +237,18 @@ class Terminology:
                     if left_out is not None:
                         self._note_unmapped(obx.code, left_out)
                     continue
+                status = obx.result_status.strip() or order.result_status.strip()
                 observed_at, time_note = obx.observed_at, ""
                 if observed_at is None:
                     observed_at, time_note = _fallback_time(order, header)
                     if observed_at is None:
                         if left_out is not None:
-                            left_out.untimed.append(found.code)
+                            left_out.note_untimed(found, status)
                         continue
                 value = _value(plan, found, obx, result_words)
                 flags = obx.abnormal_flags
                 if flags and (type(flags) is not tuple or not all(map(str.strip, flags))):
                     flags = tuple(flag for flag in flags if flag.strip())
-                status = obx.result_status.strip() or order.result_status.strip()
                 sub_id = obx.sub_id.strip()
                 observations.append(
                     _observation(
@@ -270,7 +276,7 @@ class Terminology:
         return plan
 
     def _order_level(
-        self, order: Order, header: MessageHeader, observations: list[Observation], left_out: _LeftOut | None
+        self, order: Order, header: MessageHeader, observations: list[Observation], left_out: LeftOut | None
     ) -> None:
         """An OBR without OBX: its OBR-4 as an observation with no value and the OBR-25 status."""
         found = self.match(order.universal_service_id)
@@ -278,31 +284,24 @@ class Terminology:
             if left_out is not None:
                 self._note_unmapped(order.universal_service_id, left_out)
             return
+        status = order.result_status.strip()
         observed_at, time_note = _fallback_time(order, header)
         if observed_at is None:
             if left_out is not None:
-                left_out.untimed.append(found.code)
+                left_out.note_untimed(found, status)
             return
         canonical = found.analyte.canonical_unit
         value = ResultValue(unit="" if canonical == AS_REPORTED else canonical)
-        status = order.result_status.strip()
         observations.append(
             _observation(found, order, "", status, observed_at, time_note, (), value, header.control_id)
         )
 
-    def _note_unmapped(self, coded: CodedElement, left_out: _LeftOut) -> None:
+    def _note_unmapped(self, coded: CodedElement, left_out: LeftOut) -> None:
         reason = self.exclusion(coded)
         if reason is not None:
             left_out.excluded.append(reason)
         elif coded.code or coded.alt_code:
             left_out.unmapped.append(_er7(coded))
-
-
-@dataclass(slots=True)
-class _LeftOut:
-    unmapped: list[str] = field(default_factory=list)
-    excluded: list[str] = field(default_factory=list)
-    untimed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@
 For each message: where it is (file, byte offset), whether it was accepted, and, if so, its header,
 the character-set decision, the hashed patient key (never the identifier itself) and every result
 terminology recognised, in canonical units; codes it did not recognise are listed compactly, and
-so are results it leaves out (without a time; outside any order, with their segment). A rejected
-message shows the reason and the location. Files are read in the order given; a directory
-is read in file-name order (not recursively; dot-files and .md/.rst notes skipped). A one-line
-count goes to stderr. Exit 0 when every path was readable, 2 otherwise.
+so are results it leaves out (outside any order, with their segment; unusable, with why: a
+cancellation with no time). A rejected message shows the reason and the location. Files are read
+in the order given; a directory is read in file-name order (not recursively; dot-files and .md/.rst
+notes skipped). A one-line count goes to stderr. Exit 0 when every path was readable, 2 otherwise.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ def _accepted(
         "unmapped": list(reading.unmapped),
         "excluded": list(reading.excluded),
         "outside_orders": list(reading.outside_orders),
+        "unusable": [f"{result.code} ({result.reason})" for result in reading.unusable],
     }
 
 

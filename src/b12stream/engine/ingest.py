@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from b12stream.clinical.model import Observation, PatientKey
 from b12stream.clinical.patient_key import KeyRule, choose_patient_key
-from b12stream.clinical.terminology import Terminology
+from b12stream.clinical.terminology import Terminology, UnusableResult
 from b12stream.engine.engine import Engine
 from b12stream.hl7.model import OruMessage, PatientIdentifier, Rejection, UnreadableTime
 from b12stream.hl7.oru import not_a_time, read_oru, read_patient, rejected_at
@@ -19,12 +19,14 @@ __all__ = ["Accepted", "Keyed", "ingest", "patient_key", "patient_of"]
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """A usable message: its patient key, the observations the terminology recognised (maybe none),
-    and a digest of its bytes, by which a re-sent message is recognised (R10 idempotency)."""
+    a digest of its bytes, by which a re-sent message is recognised (R10 idempotency), and the results
+    of known analytes it left out as unusable (``TerminologyReading.unusable``)."""
 
     message: OruMessage
     patient: PatientKey
     observations: tuple[Observation, ...]
     digest: str
+    unusable: tuple[UnusableResult, ...] = ()
 
 
 def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
@@ -41,18 +43,25 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     patient = patient_key(raw, message.patient_ids, engine.key_rule)
     if isinstance(patient, Rejection):
         return patient
-    untimed = time_rejection(raw, message, engine.terminology)
+    terminology = engine.terminology
+    untimed = time_rejection(raw, message, terminology)
     if untimed is not None:
         return untimed
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-    return _new_accepted(message, patient, engine.terminology.observations(message), digest)
+    if message.header.message_time is None:
+        # Only here may a result have no time at all, and be left out as unusable.
+        reading = terminology.read(message)
+        return _new_accepted(message, patient, reading.observations, digest, reading.unusable)
+    return _new_accepted(message, patient, terminology.observations(message), digest, ())
 
 
 def time_rejection(raw: bytes, message: OruMessage, terminology: Terminology) -> Rejection | None:
     """The rejection of the message ``raw`` when a result of a known analyte has no usable time: the
     OBX-14 or OBR-7 that would time it is no date/time (rejected there), or it has no OBX-14, OBR-7
-    or MSH-7 at all (rejected at MSH-7): it would be timed by another field without a word, or left
-    out unseen. A time that is no date/time but times no such result costs the message nothing.
+    or MSH-7 at all and is one the rules read at its time (rejected at MSH-7, see
+    `LeftOut.note_untimed`): it would be timed by another field without a word, or left out unseen.
+    A time that is no date/time but times no such result costs the message nothing, and so does a
+    result with no time that needs none or is left out as unusable (a cancellation).
     None for the rest (most messages: two attribute reads)."""
     if message.unreadable_times:
         unreadable = _unreadable_time_of_a_result(message, terminology)
