@@ -55,16 +55,16 @@ def observation_values(
         decoded = [_code(repetition, enc) for repetition in repetitions]
     else:
         decoded = [unescape(r, enc) if esc in r else r for r in repetitions]
-    kept = [pair for pair in zip(repetitions, decoded, strict=True) if pair[1].strip() not in _NO_VALUE]
-    if not kept:
+    values = [value for value in decoded if value.strip() not in _NO_VALUE]
+    if not values:
         return _NO_VALUES, None, False
-    first_raw, first = kept[0]
     numeric = None
     if value_type == "NM":
-        numeric = parse_numeric(first)
+        numeric = parse_numeric(values[0])
     elif value_type == "SN":
-        numeric = parse_structured_numeric(first_raw, enc)
-    return tuple([value for _, value in kept]), numeric, False
+        # The first value's own repetition: an equal one before it would be a value too.
+        numeric = parse_structured_numeric(repetitions[decoded.index(values[0])], enc)
+    return tuple(values), numeric, False
 
 
 @lru_cache(maxsize=16384)
