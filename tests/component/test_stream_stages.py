@@ -18,7 +18,7 @@ from b12stream.state import SqlitePatientStore
 from b12stream.stream.records import Message, OutRecord, SourceRef
 from b12stream.stream.repartition import partition_of, unpack
 from b12stream.stream.settings import KafkaSettings, TopicNames
-from b12stream.stream.stages import StageResult, Stages, pager_key, split_record
+from b12stream.stream.stages import StageResult, Stages, log_committed_notices, pager_key, split_record
 from tests.conftest import CORPUS, SAMPLES
 from tests.integration.harness import for_patient_copy, hl7_messages
 
@@ -409,6 +409,7 @@ def test_a_stored_state_that_cannot_be_read_dead_letters_its_message_alone(
         damaged.prepare({("in", 0): 0}, 0)
         damaged.flush()
         result = stages.process(messages, store.begin(), 0, 3)
+    log_committed_notices([result])  # as the engine does once the batch commits
     assert (result.processed, result.dead_lettered) == (2, 1)
     [reason] = [dict(r.headers)["b12stream.error.reason"] for r in result.records if r.topic == _TOPICS.dlq]
     assert reason.startswith(b"processing failed: StateError: stored patient state is unreadable")
@@ -481,6 +482,7 @@ def test_a_result_the_numeric_rules_cannot_use_is_logged_with_ids_only(
     configure_logging()  # as `b12stream run` does: JSON lines on stderr
     with SqlitePatientStore.open(tmp_path / "state.sqlite") as store:
         result = Stages(engine, _TOPICS, 1_000_000).process(messages, store.begin(), 0, 1)
+    log_committed_notices([result])  # as the engine does once the batch commits
     assert result.processed == 1
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
     [line] = [line for line in lines if line["event"] == "observation not usable for numeric rules"]

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
+from structlog.testing import capture_logs
 
 from b12stream.engine.engine import Engine
+from b12stream.engine.ingest import Accepted, ingest
 from b12stream.errors import StateError
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.app import StreamApp
@@ -88,30 +90,86 @@ def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
     files = copies(sorted(SAMPLES.glob("*.hl7")), 2, tmp_path)
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", partitions=2)
     expected, _, _ = reference_outputs(files, config)
+    unusable = _unusable_results(files, config)
 
     failures: list[str] = []
     inject(names["repartition"], failures, monkeypatch)
-    engine = _Running(config, tmp_path)
-    try:
-        produce(bootstrap, names["input"], hl7_messages(files))
-        # The injected failure must have happened before the redone batch can complete the events;
-        # on a busy machine the group join alone can take a while, hence the generous timeout.
-        records = read_topic(
-            bootstrap,
-            names["alerts"],
-            until=lambda rs: bool(failures) and len(events(rs)) >= len(expected),
-            timeout_s=180.0,
-        )
-    finally:
-        engine.finish()
+    with capture_logs() as logs:
+        engine = _Running(config, tmp_path)
+        try:
+            produce(bootstrap, names["input"], hl7_messages(files))
+            # The injected failure must have happened before the redone batch can complete the events;
+            # on a busy machine the group join alone can take a while, hence the generous timeout.
+            records = read_topic(
+                bootstrap,
+                names["alerts"],
+                until=lambda rs: bool(failures) and len(events(rs)) >= len(expected),
+                timeout_s=180.0,
+            )
+        finally:
+            engine.finish()
     assert expected, "the reference run produced no events to compare with"
     assert failures, "the injected failure never happened"
     assert "unbounded flush" not in failures
     _assert_same_events(records, expected)
+    # Said once the batch commits: once each, however often its batch was abandoned and read again.
+    said = [(line["control_id"], line["code"]) for line in logs if line["event"] == _UNUSABLE]
+    assert unusable and Counter(said) == Counter(unusable)
 
     # The aborted batch's changelog records are in the log but never visible to committed readers, and
     # the local store holds exactly the committed changelog: restore excluded what was never committed.
     _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=True)
+
+
+def test_at_least_once_a_failed_batch_read_again_says_its_notices_once(
+    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under at-least-once too, a result the numeric rules cannot use (S18) is logged once its batch
+    commits: not by the attempt whose commit failed, once by the one that read it again."""
+    names = topic_names("noticefail")
+    create_topic(bootstrap, names["input"], 1)
+    files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
+    guarantee = {"processing_guarantee": "at_least_once", "partitions": 2}
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **guarantee)
+    unusable = _unusable_results(files, config)
+    failures: list[str] = []
+    _failing_commit(names["repartition"], failures, monkeypatch)
+    produce(bootstrap, names["input"], hl7_messages(files))
+    with capture_logs() as logs:
+        engine = _Running(config, tmp_path)
+        try:
+            deadline = time.monotonic() + 120
+            while len(_said_after_an_abandoned_batch(logs)) < len(unusable):
+                assert time.monotonic() < deadline, "the batch read again never committed"
+                time.sleep(0.05)
+        finally:
+            engine.finish()
+    assert failures and unusable
+    said = [(line["control_id"], line["code"]) for line in logs if line["event"] == _UNUSABLE]
+    assert Counter(said) == Counter(unusable)
+
+
+def _said_after_an_abandoned_batch(logs: list[dict]) -> list[dict]:
+    said = [line["event"] for line in logs]
+    if "batch abandoned" not in said:
+        return []
+    return [line for line in logs[said.index("batch abandoned") :] if line["event"] == _UNUSABLE]
+
+
+_UNUSABLE = "observation not usable for numeric rules"
+
+
+def _unusable_results(files: list[Path], config: Path) -> list[tuple[str, str]]:
+    """The control id and code of each result in ``files`` the numeric rules cannot use (S18)."""
+    engine = Engine.load(config)
+    read = [ingest(message, engine) for message in hl7_messages(files)]
+    return [
+        (accepted.message.header.control_id, observation.code)
+        for accepted in read
+        if isinstance(accepted, Accepted)
+        for observation in accepted.observations
+        if observation.unusable_reason
+    ]
 
 
 def _assert_store_holds_committed_changelog(

@@ -32,8 +32,9 @@ from b12stream.errors import StateError
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Rejection
 from b12stream.log import get_logger
+from b12stream.notices import say
 from b12stream.state.store import SqlitePatientStore
-from b12stream.unusable_results import log_unusable
+from b12stream.unusable_results import unusable_notices
 
 __all__ = ["Replay", "ReplaySummary", "add_arguments", "run", "text_line"]
 
@@ -109,7 +110,7 @@ class Replay:
                 yield self._rejected(accepted, f"{source}@{frame.offset}")
                 continue
             key = accepted.patient.as_text()
-            log_unusable(_log, accepted, key)
+            say(_log, unusable_notices(accepted, key))
             state = self._state(key, accepted)
             try:
                 outcome = process(state, accepted, self._engine)

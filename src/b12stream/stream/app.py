@@ -38,7 +38,13 @@ from b12stream.stream.repartition import unpack
 from b12stream.stream.restore import StampedState, claim_changelog, claim_source, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
-from b12stream.stream.stages import StageResult, Stages, changelog_stamp, split_record
+from b12stream.stream.stages import (
+    StageResult,
+    Stages,
+    changelog_stamp,
+    log_committed_notices,
+    split_record,
+)
 from b12stream.stream.status import EngineStatus
 
 __all__ = ["StreamApp", "instance_id"]
@@ -259,6 +265,7 @@ class StreamApp:
         for tp, records in batch.items():
             read["process" if tp.topic == self.stateful_topic else "ingest"] += len(records)
         self.status.committed(results, read, time.monotonic() - started)
+        log_committed_notices(results)
 
     def _run_stages(
         self, batch: Batch, checkpoint: Checkpoint, in_place: Mapping[int, int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,13 +20,14 @@ from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Location, Rejection, shown
 from b12stream.hl7.records import slot_constructor
 from b12stream.log import get_logger, patient_hash
+from b12stream.notices import Notice, say
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
 from b12stream.stream.decoded_states import DecodedStates
 from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
-from b12stream.unusable_results import log_unusable
+from b12stream.unusable_results import unusable_notices
 
 __all__ = [
     "CHANGELOG_SOURCE_HEADER",
@@ -33,6 +35,7 @@ __all__ = [
     "StageResult",
     "Stages",
     "changelog_stamp",
+    "log_committed_notices",
     "pager_key",
     "split_record",
 ]
@@ -74,7 +77,11 @@ class StageResult:
     What the records publish, for the engine's metrics: ``alerts`` counts the alert, alert_update and
     retraction events by (type, rule, severity), ``pages`` the pager envelopes by ``event_action``,
     ``orders`` the order messages written, ``orders_not_written`` those v2.5.1 could not carry
-    (``_order_bytes``). Each dead letter comes with one ``rejected`` event."""
+    (``_order_bytes``). Each dead letter comes with one ``rejected`` event.
+
+    ``notices``: the log lines about its messages that were not dead-lettered, in input order, said
+    by ``log_committed_notices`` once the batch commits: said as it ran, an abandoned batch said them
+    again each time it was read again."""
 
     stage: str
     records: list[OutRecord] = field(default_factory=list)
@@ -85,6 +92,7 @@ class StageResult:
     pages: Counter[str] = field(default_factory=Counter)
     orders: int = 0
     orders_not_written: int = 0
+    notices: list[Notice] = field(default_factory=list)
 
     def count(self, outcome: Outcome, orders_written: int) -> None:
         """Add what ``outcome`` publishes to the counts: ``orders_written`` of its order messages."""
@@ -118,22 +126,31 @@ def changelog_stamp(source_offset: int | None, source_id: str | None) -> tuple[H
     return (offset,) if source_id is None else (offset, (CHANGELOG_SOURCE_ID_HEADER, source_id.encode()))
 
 
-def _order_bytes(order: OrderMessage, control_id: str) -> bytes | None:
-    """The order message's bytes, or None, logged, when v2.5.1 cannot carry one of its values (an
+def log_committed_notices(results: Iterable[StageResult]) -> None:
+    """Log the notices of a batch's ``results``; called once the batch has committed, so each is
+    said once whatever the batch's earlier, abandoned attempts."""
+    for result in results:
+        say(_log, result.notices)
+
+
+def _order_bytes(order: OrderMessage, control_id: str) -> bytes | Notice:
+    """The order message's bytes, or the error to log when v2.5.1 cannot carry one of its values (an
     assigning authority over HD.1's 20 characters that is no OID): its alert, which lists the same
     suggested orders, its page and the patient's history still go out; held back with it, they
     would leave a clinician unwarned and the patient's later results judged without this one."""
     try:
         return order.er7
     except HL7Error as error:
-        _log.error(
+        return Notice(
+            logging.ERROR,
             "order message not written",
-            error=str(error),
-            control_id=shown(control_id),
-            alert_id=order.alert_id,
-            patient_hash=patient_hash(order.key),
+            {
+                "error": str(error),
+                "control_id": shown(control_id),
+                "alert_id": order.alert_id,
+                "patient_hash": patient_hash(order.key),
+            },
         )
-        return None
 
 
 def pager_key(page: dict[str, Any]) -> bytes:
@@ -243,20 +260,21 @@ class Stages:
         applied: dict[str, list[tuple[Message, str, range]]] = {}
         # The outcomes that publish anything, by patient: counted once the patient's state is stored.
         publishing: dict[str, list[tuple[Outcome, int]]] = {}
+        # The processed messages' notices, in input order, with their patient: dropped with its state.
+        noticed: list[tuple[str, list[Notice]]] = []
         for message, accepted in parsed:
             if isinstance(accepted, Rejection):
                 self._reject(result, message, accepted, "process")
                 continue
             key = accepted.patient.as_text()
             control_id = accepted.message.header.control_id
-            log_unusable(_log, accepted, key)
             # Reading the stored state, processing and writing the outputs all fail for this message
             # alone: raised, the error would stop the stream for everyone, batch after batch, as the
             # same message came back.
             try:
                 state = states.get(key) or self._stored_state(key, accepted, stored.get(key))
                 outcome = process(state, accepted, self._engine)
-                published = self._published(key.encode("utf-8"), outcome, control_id)
+                published, unwritten = self._published(key.encode("utf-8"), outcome, control_id)
             except Exception as error:
                 _log.error(
                     "processing failed",
@@ -279,17 +297,21 @@ class Stages:
             result.records.extend(published)
             span = range(first, len(result.records))
             applied.setdefault(key, []).append((message, control_id, span))
+            if notices := [*unusable_notices(accepted, key), *unwritten]:
+                noticed.append((key, notices))
             if published:
                 orders_written = sum(1 for record in published if record.topic == self._topics.orders)
                 publishing.setdefault(key, []).append((outcome, orders_written))
         stamp = changelog_stamp(next_offset, source_id)
         changelog: list[OutRecord] = []
         refused: set[int] = set()
+        refused_patients: set[str] = set()
         for key in sorted(changed):
             data = self._state_bytes(key, states[key])
             if isinstance(data, str):
                 refused.update(self._refuse_state(result, data, applied[key]))
-                publishing.pop(key, None)  # its records are dropped
+                refused_patients.add(key)  # its records and notices are dropped
+                publishing.pop(key, None)
                 continue
             transaction.put(key, data)
             if key in stored:  # a returning patient; one seen once may never come back
@@ -300,6 +322,7 @@ class Stages:
         for outcomes in publishing.values():
             for outcome, orders_written in outcomes:
                 result.count(outcome, orders_written)
+        result.notices = [n for key, notices in noticed if key not in refused_patients for n in notices]
         result.records.extend(changelog)
         return result
 
@@ -344,19 +367,24 @@ class Stages:
             self._reject(result, message, Rejection(reason=why, control_id=control_id), "process")
         return {index for _, _, span in applied for index in span}
 
-    def _published(self, key: bytes, outcome: Outcome, control_id: str) -> list[OutRecord]:
+    def _published(
+        self, key: bytes, outcome: Outcome, control_id: str
+    ) -> tuple[list[OutRecord], list[Notice]]:
+        """The records ``outcome`` publishes, and the notices of the order messages it cannot."""
         if not (outcome.events or outcome.orders or outcome.pages):
-            return []  # most messages
+            return [], []  # most messages
         topics = self._topics
-        return [
+        orders = [(order, _order_bytes(order, control_id)) for order in outcome.orders]
+        records = [
             *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
             *(
                 OutRecord(topics.orders, order.key.encode("utf-8"), er7)
-                for order in outcome.orders
-                if (er7 := _order_bytes(order, control_id)) is not None
+                for order, er7 in orders
+                if isinstance(er7, bytes)
             ),
             *(OutRecord(topics.pager, pager_key(page), encode_event(page)) for page in outcome.pages),
         ]
+        return records, [notice for _, notice in orders if isinstance(notice, Notice)]
 
     def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
         """Why the records a message publishes cannot be sent, if they cannot: one over
