@@ -149,6 +149,21 @@ def test_an_unusable_unit_is_logged_with_ids_only(tmp_path, capsys):
     assert "RP0001" not in err
 
 
+def test_a_message_rejected_when_processing_fails_logs_no_unusable_result(tmp_path, capsys, monkeypatch):
+    """As in the stream, where such a message is dead-lettered: its results are not reported as unusable."""
+    from b12stream.commands import replay as replay_module
+
+    def failing(*_):  # type: ignore[no-untyped-def]
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(replay_module, "process", failing)
+    path = tmp_path / "odd-unit.hl7"
+    path.write_text(oru("M1", "20260302080000", "82").replace("10*3/uL", "bananas"), encoding="ascii")
+    code, out, err = replay(capsys, str(path))
+    assert (code, [e["type"] for e in events(out)]) == (0, ["rejected"])
+    assert "observation not usable for numeric rules" not in err
+
+
 def test_a_repeated_platelet_count_raises_nothing_and_is_logged_as_unusable(tmp_path, capsys):
     """Which of 40 and 90 is the count is unknown: neither is evidence, and the log says why."""
     path = tmp_path / "repeated.hl7"

@@ -110,7 +110,6 @@ class Replay:
                 yield self._rejected(accepted, f"{source}@{frame.offset}")
                 continue
             key = accepted.patient.as_text()
-            say(_log, unusable_notices(accepted, key))
             state = self._state(key, accepted)
             try:
                 outcome = process(state, accepted, self._engine)
@@ -119,6 +118,7 @@ class Replay:
                 control_id = accepted.message.header.control_id
                 yield self._rejected(Rejection(reason, control_id=control_id), f"{source}@{frame.offset}")
                 continue
+            say(_log, unusable_notices(accepted, key))  # as the stream does: not for a rejected message
             self.summary.observations += len(accepted.observations)
             if outcome.state is not state:
                 self._states[key] = outcome.state
