@@ -172,7 +172,7 @@ class StreamApp:
     def _connect(self) -> None:
         self._cycled()
         try:
-            await_reachable(self.settings.bootstrap_servers, self._stop)
+            await_reachable(self.settings, self._stop)
             check_access(self.settings)  # a refused login stops here, named, instead of being retried
             self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:

@@ -12,7 +12,7 @@ import threading
 import time
 
 from b12stream.stream.errors import TransientBrokerError
-from b12stream.stream.settings import bootstrap_addresses
+from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
 __all__ = ["BOOTSTRAP_WAIT_S", "await_reachable"]
 
@@ -20,10 +20,13 @@ BOOTSTRAP_WAIT_S = 30.0  # as long as kafka-python's clients wait for their firs
 _TRY_S = 1.0
 
 
-def await_reachable(servers: str, stop: threading.Event, timeout_s: float = BOOTSTRAP_WAIT_S) -> None:
-    """Return once a server of ``servers`` accepts a TCP connection. Raise TransientBrokerError when
-    none does within ``timeout_s`` (which the caller retries, as a client's own wait would have
-    been), or within a try of ``stop`` being set."""
+def await_reachable(
+    settings: KafkaSettings, stop: threading.Event, timeout_s: float = BOOTSTRAP_WAIT_S
+) -> None:
+    """Return once a bootstrap server of ``settings`` accepts a TCP connection. Raise
+    TransientBrokerError when none does within ``timeout_s`` (which the caller retries, as a
+    client's own wait would have been), or within a try of ``stop`` being set."""
+    servers = settings.bootstrap_servers
     deadline = time.monotonic() + timeout_s
     addresses = bootstrap_addresses(servers)
     while not stop.is_set():
