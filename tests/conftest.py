@@ -1,8 +1,9 @@
-"""Shared test paths (the project's samples and the shared HL7 corpus, read by name), and an address
+"""Shared test paths (the project's samples and the shared HL7 corpus, read by name), and addresses
 where no broker answers."""
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,28 @@ def silent_address() -> Iterator[str]:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         yield f"127.0.0.1:{held.getsockname()[1]}"
+
+
+@pytest.fixture
+def hung_address() -> Iterator[str]:
+    """An address that accepts every connection and never answers, as a hung broker does, or a load
+    balancer with no broker behind it."""
+    done = threading.Event()
+    held: list[socket.socket] = []
+
+    def hold(listener: socket.socket) -> None:
+        while not done.is_set():
+            if select.select([listener], [], [], 0.1)[0]:
+                held.append(listener.accept()[0])
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        holder = threading.Thread(target=hold, args=(listener,), daemon=True)
+        holder.start()
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+        done.set()
+        holder.join()
+    for connection in held:
+        connection.close()
 
 
 def producer_threads(client_id: str) -> list[threading.Thread]:

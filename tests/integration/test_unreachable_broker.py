@@ -39,14 +39,18 @@ def test_produce_names_the_broker_and_sends_nothing(silent_address: str, tmp_pat
 
 
 @pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("address", ["silent_address", "hung_address"])
 def test_run_stops_at_once_on_sigterm_while_no_broker_answers(
-    silent_address: str, tmp_path: Path, processes: int
+    address: str, request: pytest.FixtureRequest, tmp_path: Path, processes: int
 ) -> None:
     """kafka-python's clients wait 30 s for a first broker and hear no stop meanwhile: SIGTERM during
     an outage must still end `run` cleanly within a service manager's 10 s, for a single engine and
-    for a supervisor, whose workers would otherwise be killed after its grace."""
+    for a supervisor, whose workers would otherwise be killed after its grace. An outage is a port
+    that refuses connections, or one that accepts them and never answers Kafka (a hung broker, a load
+    balancer with none behind it)."""
     names = topic_names("no-broker")
-    config = write_config(tmp_path, silent_address, names, "app-no-broker", processes=processes)
+    bootstrap = request.getfixturevalue(address)
+    config = write_config(tmp_path, bootstrap, names, "app-no-broker", processes=processes)
     engine = EngineProcess(config, tmp_path / "state", tmp_path / "run.log").start()
     try:
         engine.wait_for_log("observability listening")

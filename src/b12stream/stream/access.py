@@ -21,7 +21,7 @@ from b12stream.errors import ConfigError
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
-__all__ = ["check_access"]
+__all__ = ["check_access", "receive", "tls_context"]
 
 _TIMEOUT_S = 10.0
 # TLS alerts (OpenSSL's names) of a broker that wants a client certificate and got none, or does not
@@ -58,7 +58,7 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
     if protocol == "PLAINTEXT":
         return
     options = settings.client_options()
-    context = _tls_context(options) if "SSL" in protocol else None
+    context = tls_context(options) if "SSL" in protocol else None
     unreachable: list[str] = []
     for host, port in bootstrap_addresses(settings.bootstrap_servers):
         address = f"{host}:{port}"
@@ -79,7 +79,9 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
     raise TransientBrokerError(f"no bootstrap server reachable: {', '.join(unreachable)}")
 
 
-def _tls_context(options: dict[str, Any]) -> ssl.SSLContext:
+def tls_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS side of kafka-python's ``options``: the CA to trust, the client certificate, the host
+    name check. Raises ConfigError naming a file that cannot be used."""
     cafile = options.get("ssl_cafile")
     try:
         context = ssl.create_default_context(cafile=cafile)
@@ -208,8 +210,8 @@ class _Exchange:
         request.with_header(correlation_id=self._correlation, client_id=self._client_id)
         try:
             self._connection.sendall(request.encode(header=True, framed=True))
-            (size,) = struct.unpack(">i", self._receive(4))
-            body = self._receive(size)
+            (size,) = struct.unpack(">i", receive(self._connection, 4))
+            body = receive(self._connection, size)
         except ssl.SSLError as error:
             if error.reason in _CLIENT_CERTIFICATE_ALERTS:
                 raise _client_certificate_refused(self._address, error.reason, self._options) from error
@@ -220,11 +222,13 @@ class _Exchange:
             raise TransientBrokerError(f"{self._address}: {error}") from error
         return response_type.decode(body, version=request.API_VERSION, header=True)
 
-    def _receive(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self._connection.recv(size - len(data))
-            if not chunk:
-                raise EOFError("connection closed")
-            data += chunk
-        return data
+
+def receive(connection: socket.socket, size: int) -> bytes:
+    """The next ``size`` bytes of ``connection``. Raises EOFError when it closes first."""
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return data

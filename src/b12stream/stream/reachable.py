@@ -1,16 +1,23 @@
-"""Waiting for a bootstrap server in short tries, so that a stop asked for meanwhile is heard at once.
+"""Waiting for a bootstrap server that answers Kafka, in short tries, so that a stop asked for meanwhile
+is heard at once.
 
 kafka-python's clients wait up to 30 s for their first broker and hear no stop while they wait: a
 SIGTERM during a broker outage would hold the engine that long, past the 10 s a service manager
 gives it (and past the grace a supervisor of ``--processes N`` gives a worker before killing it).
+An open port is not enough: a hung broker, or a load balancer with no broker behind it, accepts the
+connection and never answers, and the clients would wait their 30 s there too. So a server counts
+once it answers an ApiVersions request, which every broker answers before any login.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
+import struct
 import threading
 import time
 
+from b12stream.stream.access import receive, tls_context
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
@@ -18,26 +25,58 @@ __all__ = ["BOOTSTRAP_WAIT_S", "await_reachable"]
 
 BOOTSTRAP_WAIT_S = 30.0  # as long as kafka-python's clients wait for their first broker
 _TRY_S = 1.0
+_API_VERSIONS = 18
+_CORRELATION_ID = 1  # one request per connection: any id tells its answer from stray bytes
 
 
 def await_reachable(
     settings: KafkaSettings, stop: threading.Event, timeout_s: float = BOOTSTRAP_WAIT_S
 ) -> None:
-    """Return once a bootstrap server of ``settings`` accepts a TCP connection. Raise
-    TransientBrokerError when none does within ``timeout_s`` (which the caller retries, as a
-    client's own wait would have been), or within a try of ``stop`` being set."""
+    """Return once a bootstrap server of ``settings`` answers Kafka: over a TLS listener, after the
+    handshake the clients will do. Raise TransientBrokerError when none does within ``timeout_s``
+    (which the caller retries, as a client's own wait would have been), or within a try of ``stop``
+    being set; ConfigError for TLS files the clients could not use either.
+
+    A TLS handshake or first read that fails with a TLS error (an untrusted certificate, a refused
+    client certificate, a listener that does not speak TLS) counts as an answer: retrying would not
+    change it, and check_access, which comes next, names its cause."""
     servers = settings.bootstrap_servers
     deadline = time.monotonic() + timeout_s
     addresses = bootstrap_addresses(servers)
+    tls = tls_context(settings.client_options()) if "SSL" in settings.security.protocol else None
+    request = _api_versions_request(settings.application_id)
     while not stop.is_set():
         for host, port in addresses:
-            try:
-                socket.create_connection((host, port), timeout=_TRY_S).close()
+            if stop.is_set():
+                break
+            if _answers(host, port, tls, request):
                 return
-            except OSError:
-                continue
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransientBrokerError(f"no bootstrap server reachable at {servers} within {timeout_s:g} s")
         stop.wait(min(_TRY_S, left))
     raise TransientBrokerError(f"stop requested while no bootstrap server at {servers} was reachable")
+
+
+def _api_versions_request(client_id: str) -> bytes:
+    """ApiVersions version 0, framed: the request header (api key, api version, correlation id,
+    client id) and an empty body."""
+    name = client_id.encode()
+    header = struct.pack(">hhih", _API_VERSIONS, 0, _CORRELATION_ID, len(name)) + name
+    return struct.pack(">i", len(header)) + header
+
+
+def _answers(host: str, port: int, tls: ssl.SSLContext | None, request: bytes) -> bool:
+    """Whether ``host:port`` answers ``request`` within a try of each step."""
+    try:
+        with socket.create_connection((host, port), timeout=_TRY_S) as sock:
+            connection = tls.wrap_socket(sock, server_hostname=host) if tls is not None else sock
+            with connection:
+                connection.sendall(request)
+                size, correlation = struct.unpack(">ii", receive(connection, 8))
+    except ssl.SSLError:
+        return True
+    except (OSError, EOFError):
+        return False
+    return correlation == _CORRELATION_ID and size >= 4
+
