@@ -1,4 +1,5 @@
-"""A bootstrap server counts as reachable once it answers Kafka, not once its port is open."""
+"""A bootstrap server counts as reachable once it answers Kafka, not once its port is open; a host-name
+lookup that hangs does not hold the wait past a try."""
 
 from __future__ import annotations
 
@@ -54,3 +55,26 @@ def test_an_open_port_that_never_answers_is_not_reachable(hung_address: str) -> 
     with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
         await_reachable(KafkaSettings(bootstrap_servers=hung_address), threading.Event(), timeout_s=0)
 
+
+def test_a_host_name_lookup_that_hangs_is_left_behind_after_a_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout: the wait goes on (and hears a stop) while the lookup still hangs."""
+    released, finished = threading.Event(), threading.Event()
+
+    def hanging(*_: object, **__: object) -> list[object]:
+        released.wait(timeout=10)  # bounded only so that a wait that does not leave it cannot hang the suite
+        finished.set()
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
+            settings = KafkaSettings(bootstrap_servers="kafka.invalid:9092")
+            await_reachable(settings, threading.Event(), timeout_s=0)
+        assert not finished.is_set()
+    finally:
+        released.set()
+
+
+def test_a_host_name_no_lookup_takes_fails_at_once_rather_than_being_retried() -> None:
+    with pytest.raises(UnicodeError):
+        await_reachable(KafkaSettings(bootstrap_servers="kafka..example:9092"), threading.Event())

@@ -6,7 +6,8 @@ SIGTERM during a broker outage would hold the engine that long, past the 10 s a 
 gives it (and past the grace a supervisor of ``--processes N`` gives a worker before killing it).
 An open port is not enough: a hung broker, or a load balancer with no broker behind it, accepts the
 connection and never answers, and the clients would wait their 30 s there too. So a server counts
-once it answers an ApiVersions request, which every broker answers before any login.
+once it answers an ApiVersions request, which every broker answers before any login. Host names are
+looked up apart, as getaddrinfo has no timeout and a bad resolver can hold it past those 10 s.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 import struct
 import threading
 import time
+from typing import Any
 
 from b12stream.stream.access import receive, tls_context
 from b12stream.stream.errors import TransientBrokerError
@@ -45,12 +47,10 @@ def await_reachable(
     addresses = bootstrap_addresses(servers)
     tls = tls_context(settings.client_options()) if "SSL" in settings.security.protocol else None
     request = _api_versions_request(settings.application_id)
+    lookups = _Lookups()
     while not stop.is_set():
-        for host, port in addresses:
-            if stop.is_set():
-                break
-            if _answers(host, port, tls, request):
-                return
+        if _any_answers(addresses, lookups, stop, tls, request):
+            return
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransientBrokerError(f"no bootstrap server reachable at {servers} within {timeout_s:g} s")
@@ -66,10 +66,32 @@ def _api_versions_request(client_id: str) -> bytes:
     return struct.pack(">i", len(header)) + header
 
 
-def _answers(host: str, port: int, tls: ssl.SSLContext | None, request: bytes) -> bool:
-    """Whether ``host:port`` answers ``request`` within a try of each step."""
+def _any_answers(
+    addresses: list[tuple[str, int]],
+    lookups: _Lookups,
+    stop: threading.Event,
+    tls: ssl.SSLContext | None,
+    request: bytes,
+) -> bool:
+    """Whether an address of a host answers, tried in turn. A stop is heard between addresses: a pass
+    over several hung ones would outlast the 10 s."""
+    for host, port in addresses:
+        for family, address in lookups.addresses(host, port):
+            if stop.is_set():
+                return False
+            if _answers(family, address, host, tls, request):
+                return True
+    return False
+
+
+def _answers(
+    family: socket.AddressFamily, address: Any, host: str, tls: ssl.SSLContext | None, request: bytes
+) -> bool:
+    """Whether the server at ``address`` (of ``host``) answers ``request`` within a try of each step."""
     try:
-        with socket.create_connection((host, port), timeout=_TRY_S) as sock:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(_TRY_S)
+            sock.connect(address)
             connection = tls.wrap_socket(sock, server_hostname=host) if tls is not None else sock
             with connection:
                 connection.sendall(request)
@@ -80,3 +102,45 @@ def _answers(host: str, port: int, tls: ssl.SSLContext | None, request: bytes) -
         return False
     return correlation == _CORRELATION_ID and size >= 4
 
+
+class _Lookups:
+    """The addresses of bootstrap hosts, each looked up in a daemon thread, waited for a try at most.
+    A lookup still running is waited for again at the next try rather than started anew, so that a
+    hung resolver does not pile up threads; a finished one is forgotten, so that a name that did not
+    resolve is asked for again."""
+
+    def __init__(self) -> None:
+        self._running: dict[tuple[str, int], _Lookup] = {}
+
+    def addresses(self, host: str, port: int) -> list[tuple[socket.AddressFamily, Any]]:
+        """``(family, socket address)`` of each address of ``host``; none when the lookup failed or
+        did not finish within a try."""
+        key = (host, port)
+        lookup = self._running.get(key)
+        if lookup is None:
+            lookup = self._running[key] = _Lookup(host, port)
+        if not lookup.done.wait(_TRY_S):
+            return []
+        del self._running[key]
+        return lookup.addresses
+
+
+class _Lookup:
+    def __init__(self, host: str, port: int) -> None:
+        self.addresses: list[tuple[socket.AddressFamily, Any]] = []
+        self.done = threading.Event()
+        # Encoded as getaddrinfo would, so that a name no lookup takes (an empty label) raises its
+        # UnicodeError here, at once, as it did before lookups had a thread of their own.
+        encoded = host.encode("idna")
+        # A daemon: a lookup that never returns must not keep the process from exiting.
+        looking = threading.Thread(target=self._look_up, args=(encoded, port), daemon=True)
+        looking.start()
+
+    def _look_up(self, name: bytes, port: int) -> None:
+        try:
+            found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+            self.addresses = [(family, address) for family, _, _, _, address in found]
+        except OSError:
+            pass  # no address: this try finds the server unreachable, as it would a refused connection
+        finally:
+            self.done.set()
