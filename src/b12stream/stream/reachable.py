@@ -95,12 +95,19 @@ def _answers(
             connection = tls.wrap_socket(sock, server_hostname=host) if tls is not None else sock
             with connection:
                 connection.sendall(request)
-                size, correlation = struct.unpack(">ii", receive(connection, 8))
+                return _answered(connection)
     except ssl.SSLError:
         return True
     except (OSError, EOFError):
         return False
-    return correlation == _CORRELATION_ID and size >= 4
+
+
+def _answered(connection: socket.socket) -> bool:
+    size, correlation = struct.unpack(">ii", receive(connection, 8))
+    if correlation != _CORRELATION_ID or size < 4:
+        return False
+    receive(connection, size - 4)  # read to its end: closing on unread bytes resets the connection
+    return True
 
 
 class _Lookups:
