@@ -6,54 +6,41 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
 
 import pytest
 
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.reachable import await_reachable
 from b12stream.stream.settings import KafkaSettings
+from tests.unit.conftest import Broker
+
+UNREACHABLE = "no bootstrap server reachable"
 
 
-def _answer_once(listener: socket.socket, correlation_offset: int) -> None:
-    """Answers one request with a frame that carries its correlation id, plus ``correlation_offset``."""
-    connection, _ = listener.accept()
-    with connection:
-        (size,) = struct.unpack(">i", connection.recv(4, socket.MSG_WAITALL))
-        request = connection.recv(size, socket.MSG_WAITALL)
-        (correlation,) = struct.unpack_from(">i", request, 4)
-        connection.sendall(struct.pack(">iih", 6, correlation + correlation_offset, 0))
+def _one_try(bootstrap: str) -> None:
+    await_reachable(KafkaSettings(bootstrap_servers=bootstrap), threading.Event(), timeout_s=0)
 
 
-@pytest.fixture
-def answering() -> Iterator[Callable[[int], str]]:
-    threads: list[threading.Thread] = []
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+def test_a_server_answering_kafka_is_reachable(broker: Broker) -> None:
+    asked: list[int] = []
 
-        def start(correlation_offset: int) -> str:
-            thread = threading.Thread(target=_answer_once, args=(listener, correlation_offset), daemon=True)
-            thread.start()
-            threads.append(thread)
-            return f"127.0.0.1:{listener.getsockname()[1]}"
+    def api_versions(api_key: int, _: bytes) -> bytes:
+        asked.append(api_key)
+        return struct.pack(">hi", 0, 0)  # no error, no versions listed
 
-        yield start
-        for thread in threads:
-            thread.join(timeout=5)
+    _one_try(broker(api_versions))
+    assert asked == [18]
 
 
-def test_a_server_answering_kafka_is_reachable(answering: Callable[[int], str]) -> None:
-    await_reachable(KafkaSettings(bootstrap_servers=answering(0)), threading.Event(), timeout_s=0)
-
-
-def test_an_answer_to_another_request_is_not_kafka_answering(answering: Callable[[int], str]) -> None:
-    with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
-        await_reachable(KafkaSettings(bootstrap_servers=answering(1)), threading.Event(), timeout_s=0)
+def test_a_server_that_hangs_up_without_answering_is_not_reachable(broker: Broker) -> None:
+    with pytest.raises(TransientBrokerError, match=UNREACHABLE):
+        _one_try(broker(lambda *_: None))
 
 
 def test_an_open_port_that_never_answers_is_not_reachable(hung_address: str) -> None:
     """A hung broker, or a load balancer with none behind it: the clients would wait there deaf."""
-    with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
-        await_reachable(KafkaSettings(bootstrap_servers=hung_address), threading.Event(), timeout_s=0)
+    with pytest.raises(TransientBrokerError, match=UNREACHABLE):
+        _one_try(hung_address)
 
 
 def test_a_host_name_lookup_that_hangs_is_left_behind_after_a_try(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,9 +54,8 @@ def test_a_host_name_lookup_that_hangs_is_left_behind_after_a_try(monkeypatch: p
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging)
     try:
-        with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
-            settings = KafkaSettings(bootstrap_servers="kafka.invalid:9092")
-            await_reachable(settings, threading.Event(), timeout_s=0)
+        with pytest.raises(TransientBrokerError, match=UNREACHABLE):
+            _one_try("kafka.invalid:9092")
         assert not finished.is_set()
     finally:
         released.set()
