@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,10 +11,9 @@ from typing import Any, TypeVar
 from b12stream.engine.engine import Engine
 from b12stream.engine.events import encode_event, rejected_event
 from b12stream.engine.ingest import Accepted, Keyed, ingest, patient_of
-from b12stream.engine.orders import OrderMessage
 from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
-from b12stream.errors import HL7Error, cause
+from b12stream.errors import cause
 from b12stream.hl7.framing import split_messages
 from b12stream.hl7.model import Location, Rejection, shown
 from b12stream.hl7.records import slot_constructor
@@ -24,6 +22,7 @@ from b12stream.notices import Notice, say
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
 from b12stream.stream.decoded_states import DecodedStates
+from b12stream.stream.message_notices import order_bytes
 from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
@@ -77,7 +76,7 @@ class StageResult:
     What the records publish, for the engine's metrics: ``alerts`` counts the alert, alert_update and
     retraction events by (type, rule, severity), ``pages`` the pager envelopes by ``event_action``,
     ``orders`` the order messages written, ``orders_not_written`` those v2.5.1 could not carry
-    (``_order_bytes``). Each dead letter comes with one ``rejected`` event.
+    (``order_bytes``). Each dead letter comes with one ``rejected`` event.
 
     ``notices``: the log lines about its messages that were not dead-lettered, in input order, said
     by ``log_committed_notices`` once the batch commits: said as it ran, an abandoned batch said them
@@ -131,26 +130,6 @@ def log_committed_notices(results: Iterable[StageResult]) -> None:
     said once whatever the batch's earlier, abandoned attempts."""
     for result in results:
         say(_log, result.notices)
-
-
-def _order_bytes(order: OrderMessage, control_id: str) -> bytes | Notice:
-    """The order message's bytes, or the error to log when v2.5.1 cannot carry one of its values (an
-    assigning authority over HD.1's 20 characters that is no OID): its alert, which lists the same
-    suggested orders, its page and the patient's history still go out; held back with it, they
-    would leave a clinician unwarned and the patient's later results judged without this one."""
-    try:
-        return order.er7
-    except HL7Error as error:
-        return Notice(
-            logging.ERROR,
-            "order message not written",
-            {
-                "error": str(error),
-                "control_id": shown(control_id),
-                "alert_id": order.alert_id,
-                "patient_hash": patient_hash(order.key),
-            },
-        )
 
 
 def pager_key(page: dict[str, Any]) -> bytes:
@@ -374,7 +353,7 @@ class Stages:
         if not (outcome.events or outcome.orders or outcome.pages):
             return [], []  # most messages
         topics = self._topics
-        orders = [(order, _order_bytes(order, control_id)) for order in outcome.orders]
+        orders = [(order, order_bytes(order, control_id)) for order in outcome.orders]
         records = [
             *(OutRecord(topics.alerts, key, encode_event(event)) for event in outcome.events),
             *(
