@@ -17,7 +17,7 @@ class Notice:
 
     level: int
     event: str
-    fields: Mapping[str, str]
+    fields: Mapping[str, str | int | None]
 
 
 def say(log: structlog.typing.FilteringBoundLogger, notices: Iterable[Notice]) -> None:

@@ -15,14 +15,21 @@ from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
 from b12stream.errors import cause
 from b12stream.hl7.framing import split_messages
-from b12stream.hl7.model import Location, Rejection, shown
+from b12stream.hl7.model import Location, Rejection
 from b12stream.hl7.records import slot_constructor
-from b12stream.log import get_logger, patient_hash
+from b12stream.log import get_logger
 from b12stream.notices import Notice, say
 from b12stream.state.transaction import StoreTransaction
 from b12stream.stream.dead_letter import dead_letter
 from b12stream.stream.decoded_states import DecodedStates
-from b12stream.stream.message_notices import order_bytes
+from b12stream.stream.message_notices import (
+    dead_lettered,
+    order_bytes,
+    processing_failed,
+    reading_failed,
+    state_not_encodable,
+    state_over_limit,
+)
 from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
@@ -54,16 +61,16 @@ _Read = TypeVar("_Read", Accepted, Keyed)
 
 
 def _read_or_refused(
-    read: Callable[[bytes, Engine], _Read | Rejection], data: bytes, engine: Engine
+    read: Callable[[bytes, Engine], _Read | Rejection], data: bytes, engine: Engine, notices: list[Notice]
 ) -> _Read | Rejection:
-    """``read(data, engine)``, or, should the reader raise after all, a rejection saying so. The
-    readers never raise for bad input by design; a defect that made one raise would stop the
-    stream for everyone, batch after batch, as the same message came back: it costs the one
-    message a dead letter instead."""
+    """``read(data, engine)``, or, should the reader raise after all, a rejection saying so, noticed
+    in ``notices``. The readers never raise for bad input by design; a defect that made one raise
+    would stop the stream for everyone, batch after batch, as the same message came back: it costs
+    the one message a dead letter instead."""
     try:
         return read(data, engine)
     except Exception as error:
-        _log.error("reading failed", error=cause(error))
+        notices.append(reading_failed(error))
         return Rejection(reason=f"reading failed: {cause(error)}")
 
 
@@ -78,9 +85,10 @@ class StageResult:
     ``orders`` the order messages written, ``orders_not_written`` those v2.5.1 could not carry
     (``order_bytes``). Each dead letter comes with one ``rejected`` event.
 
-    ``notices``: the log lines about its messages that were not dead-lettered, in input order, said
-    by ``log_committed_notices`` once the batch commits: said as it ran, an abandoned batch said them
-    again each time it was read again."""
+    ``notices``: the log lines about its messages, said by ``log_committed_notices`` once the batch
+    commits: said as it ran, an abandoned batch said them again each time it was read again. First
+    those that explain its dead letters, as they were made, then those about the messages processed
+    and not dead-lettered (message_notices.py), in input order."""
 
     stage: str
     records: list[OutRecord] = field(default_factory=list)
@@ -179,7 +187,7 @@ class Stages:
         routed: list[tuple[int, Message]] = []
         read_whole = in_place.issuperset(range(partitions))
         for original in messages:
-            keyed, message = self._keyed(original, read_whole)
+            keyed, message = self._keyed(original, read_whole, result.notices)
             if isinstance(keyed, Keyed) and len(message.data) > self._max_bytes:
                 keyed = self._too_large(message, keyed.control_id)
             if isinstance(keyed, Rejection):
@@ -193,19 +201,21 @@ class Stages:
         result.records.extend(envelopes(routed, self._topics.repartition))
         return result
 
-    def _keyed(self, message: Message, read_whole: bool) -> tuple[Keyed | Rejection, Message]:
+    def _keyed(
+        self, message: Message, read_whole: bool, notices: list[Notice]
+    ) -> tuple[Keyed | Rejection, Message]:
         """The message's patient key (or why it has none) and the message to pass on. ``read_whole``:
         the message is read whole (``ingest``) and what that gives is kept on the message passed on,
         for the process stage; a message whose whole read is refused while its key alone can be read
         goes on with that refusal, to be dead-lettered by the process stage, as it is when the
-        process stage reads it."""
+        process stage reads it. A reader that raises is noticed in ``notices``."""
         if not read_whole:
-            return _read_or_refused(patient_of, message.data, self._engine), message
-        accepted = _read_or_refused(ingest, message.data, self._engine)
+            return _read_or_refused(patient_of, message.data, self._engine, notices), message
+        accepted = _read_or_refused(ingest, message.data, self._engine, notices)
         read = _new_message(message.data, message.source, accepted)
         if isinstance(accepted, Accepted):
             return Keyed(accepted.patient, accepted.message.header.control_id), read
-        return _read_or_refused(patient_of, message.data, self._engine), read
+        return _read_or_refused(patient_of, message.data, self._engine, notices), read
 
     def process(
         self,
@@ -230,7 +240,8 @@ class Stages:
         result = StageResult("process")
         engine = self._engine
         parsed = [
-            (message, message.read or _read_or_refused(ingest, message.data, engine)) for message in messages
+            (message, message.read or _read_or_refused(ingest, message.data, engine, result.notices))
+            for message in messages
         ]
         stored = transaction.get_many(a.patient.as_text() for _, a in parsed if isinstance(a, Accepted))
         states: dict[str, PatientState] = {}
@@ -255,12 +266,7 @@ class Stages:
                 outcome = process(state, accepted, self._engine)
                 published, unwritten = self._published(key.encode("utf-8"), outcome, control_id)
             except Exception as error:
-                _log.error(
-                    "processing failed",
-                    error=cause(error),
-                    control_id=shown(control_id),
-                    patient_hash=patient_hash(key),
-                )
+                result.notices.append(processing_failed(error, control_id, key))
                 reason = Rejection(reason=f"processing failed: {cause(error)}", control_id=control_id)
                 self._reject(result, message, reason, "process")
                 continue
@@ -286,7 +292,7 @@ class Stages:
         refused: set[int] = set()
         refused_patients: set[str] = set()
         for key in sorted(changed):
-            data = self._state_bytes(key, states[key])
+            data = self._state_bytes(key, states[key], result.notices)
             if isinstance(data, str):
                 refused.update(self._refuse_state(result, data, applied[key]))
                 refused_patients.add(key)  # its records and notices are dropped
@@ -301,7 +307,7 @@ class Stages:
         for outcomes in publishing.values():
             for outcome, orders_written in outcomes:
                 result.count(outcome, orders_written)
-        result.notices = [n for key, notices in noticed if key not in refused_patients for n in notices]
+        result.notices.extend(n for key, notices in noticed if key not in refused_patients for n in notices)
         result.records.extend(changelog)
         return result
 
@@ -311,23 +317,19 @@ class Stages:
             return PatientState.empty(accepted.patient)
         return self._decoded.decode(key, raw)
 
-    def _state_bytes(self, key: str, state: PatientState) -> bytes | str:
-        """What the patient ``key``'s ``state`` is stored as, or why it cannot be stored."""
+    def _state_bytes(self, key: str, state: PatientState, notices: list[Notice]) -> bytes | str:
+        """What the patient ``key``'s ``state`` is stored as, or why it cannot be stored, noticed in
+        ``notices``."""
         try:
             data = state.to_bytes()
         except Exception as error:  # a defect must not stop the stream or lose the messages
-            _log.error("patient state not encodable", error=cause(error), patient_hash=patient_hash(key))
+            notices.append(state_not_encodable(error, key))
             return (
                 f"the patient's state could not be encoded with this message ({cause(error)}); "
                 "the patient's earlier state is kept"
             )
         if len(data) > self._max_state_bytes:
-            _log.warning(
-                "patient state over kafka.max_state_bytes",
-                patient_hash=patient_hash(key),
-                state_bytes=len(data),
-                max_state_bytes=self._max_state_bytes,
-            )
+            notices.append(state_over_limit(key, len(data), self._max_state_bytes))
             return (
                 f"the patient's stored state would be {len(data):,} bytes with this message, over "
                 f"kafka.max_state_bytes ({self._max_state_bytes:,}); the patient's earlier state is "
@@ -399,10 +401,4 @@ class Stages:
         result.records.append(dead_letter(message, rejection, stage, self._topics.dlq, self._max_bytes))
         event = rejected_event(rejection, message.source.text())
         result.records.append(OutRecord(self._topics.alerts, None, encode_event(event)))
-        _log.info(
-            "message dead-lettered",
-            stage=stage,
-            reason=rejection.reason,
-            control_id=rejection.control_id,
-            source=message.source.text(),
-        )
+        result.notices.append(dead_lettered(rejection, stage, message.source.text()))
