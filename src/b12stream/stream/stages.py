@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from b12stream.engine.engine import Engine
@@ -15,7 +14,7 @@ from b12stream.engine.process import Outcome, process
 from b12stream.engine.state import PatientState
 from b12stream.errors import cause
 from b12stream.hl7.framing import split_messages
-from b12stream.hl7.model import Location, Rejection
+from b12stream.hl7.model import Rejection
 from b12stream.hl7.records import slot_constructor
 from b12stream.log import get_logger
 from b12stream.notices import Notice, say
@@ -30,6 +29,7 @@ from b12stream.stream.message_notices import (
     state_not_encodable,
     state_over_limit,
 )
+from b12stream.stream.message_size import oversized, too_large
 from b12stream.stream.records import Header, Message, OutRecord, SourceRef
 from b12stream.stream.repartition import envelopes, partition_of
 from b12stream.stream.settings import DEFAULT_MAX_STATE_BYTES, TopicNames
@@ -148,10 +148,6 @@ def pager_key(page: dict[str, Any]) -> bytes:
     return str(page["dedup_key"]).encode()
 
 
-def _record_bytes(record: OutRecord) -> int:
-    return len(record.key or b"") + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
-
-
 class Stages:
     """Both stages bound to one engine and one set of topic names. Deterministic given its inputs:
     the states kept decoded (``state_cache_bytes`` of memory, none by default) change only how fast
@@ -189,7 +185,7 @@ class Stages:
         for original in messages:
             keyed, message = self._keyed(original, read_whole, result.notices)
             if isinstance(keyed, Keyed) and len(message.data) > self._max_bytes:
-                keyed = self._too_large(message, keyed.control_id)
+                keyed = too_large(message, keyed.control_id, self._max_bytes)
             if isinstance(keyed, Rejection):
                 self._reject(result, original, keyed, "ingest")
                 continue
@@ -236,7 +232,7 @@ class Stages:
         dead-lettered instead of published (``_refuse_state``): a record the changelog refuses, or an
         error raised here, would stop the stream for everyone, batch after batch. For the same reason
         a message whose alerts, orders or pages would make a record over ``max_message_bytes`` is
-        dead-lettered and leaves its patient's state as it was (``_oversized``)."""
+        dead-lettered and leaves its patient's state as it was (``oversized``)."""
         result = StageResult("process")
         engine = self._engine
         parsed = [
@@ -270,9 +266,9 @@ class Stages:
                 reason = Rejection(reason=f"processing failed: {cause(error)}", control_id=control_id)
                 self._reject(result, message, reason, "process")
                 continue
-            oversized = self._oversized(published, control_id)
-            if oversized is not None:
-                self._reject(result, message, oversized, "process")
+            unsendable = oversized(published, control_id, self._max_bytes)
+            if unsendable is not None:
+                self._reject(result, message, unsendable, "process")
                 continue
             result.processed += 1
             if outcome.state is not state or key not in stored:
@@ -366,34 +362,6 @@ class Stages:
             *(OutRecord(topics.pager, pager_key(page), encode_event(page)) for page in outcome.pages),
         ]
         return records, [notice for _, notice in orders if isinstance(notice, Notice)]
-
-    def _oversized(self, published: list[OutRecord], control_id: str) -> Rejection | None:
-        """Why the records a message publishes cannot be sent, if they cannot: one over
-        ``max_message_bytes``, the most b12stream makes of one message (and what its topics are made
-        to take), which the producer would refuse batch after batch, stopping the stream. An alert
-        repeats the message's control id and patient identifier once per result it cites, so a field
-        a fraction of the message's size can make a record several times as large."""
-        if not published:
-            return None  # most messages
-        size, largest = max(((_record_bytes(r), r) for r in published), default=(0, None), key=itemgetter(0))
-        if largest is None or size <= self._max_bytes:
-            return None
-        return Rejection(
-            reason=f"a {largest.topic} record this message gives would be {size:,} "
-            f"bytes, over kafka.max_message_bytes ({self._max_bytes:,}); a field it repeats, such as "
-            "MSH-10 or PID-3, is too long. The patient's state is kept as it was before the message",
-            control_id=control_id,
-        )
-
-    def _too_large(self, message: Message, control_id: str) -> Rejection:
-        return Rejection(
-            reason=f"message of {len(message.data):,} bytes is over kafka.max_message_bytes "
-            f"({self._max_bytes:,}) and is not forwarded; to process such messages, raise the setting "
-            "and restart the engine (it raises the repartition and dead-letter topics' "
-            "max.message.bytes to match)",
-            location=Location(byte_offset=self._max_bytes),
-            control_id=control_id,
-        )
 
     def _reject(self, result: StageResult, message: Message, rejection: Rejection, stage: str) -> None:
         rejection = rejection.bounded()  # for the log line; the records bound it themselves
