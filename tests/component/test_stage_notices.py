@@ -78,6 +78,14 @@ def test_a_message_dead_lettered_in_its_batch_says_no_notice(
 
 
 _DEAD_LETTERED = ("message dead-lettered", "info")
+# The fields each line had when the stages logged it as they ran: ids and sizes, never PHI.
+_FIELDS = {
+    "message dead-lettered": {"stage", "reason", "control_id", "source"},
+    "reading failed": {"error"},
+    "processing failed": {"error", "control_id", "patient_hash"},
+    "patient state over kafka.max_state_bytes": {"patient_hash", "state_bytes", "max_state_bytes"},
+    "patient state not encodable": {"error", "patient_hash"},
+}
 
 
 def _said_once_committed(attempt: Callable[[], list[StageResult]]) -> list[tuple[str, str]]:
@@ -90,6 +98,9 @@ def _said_once_committed(attempt: Callable[[], list[StageResult]]) -> list[tuple
         log_committed_notices(results)
     assert said_while_processing == []
     assert _PATIENT_ID not in json.dumps(logs)
+    for line in logs:
+        assert line.keys() - {"event", "log_level", "component"} == _FIELDS[line["event"]]
+        assert line["component"] == "stream.stages"
     return [(line["event"], line["log_level"]) for line in logs]
 
 
