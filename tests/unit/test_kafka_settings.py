@@ -112,7 +112,7 @@ def test_the_value_of_a_key_that_may_hold_a_secret_is_never_shown(tmp_path: Path
     assert message.startswith("b12stream.yaml: kafka.") and "(not shown" in message
 
 
-@pytest.mark.parametrize("servers", ["kafka1:90a2", "a:1,,b:2", "kafka1:70000", "[::1"])
+@pytest.mark.parametrize("servers", ["kafka1:90a2", "a:1,,b:2", "kafka1:70000", "[::1", "kafka..example:1"])
 def test_bootstrap_servers_that_no_client_can_read_name_the_key_and_the_value(
     tmp_path: Path, servers: str
 ) -> None:

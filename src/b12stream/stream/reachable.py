@@ -136,14 +136,11 @@ class _Lookup:
     def __init__(self, host: str, port: int) -> None:
         self.addresses: list[tuple[socket.AddressFamily, Any]] = []
         self.done = threading.Event()
-        # Encoded as getaddrinfo would, so that a name no lookup takes (an empty label) raises its
-        # UnicodeError here, at once, as it did before lookups had a thread of their own.
-        encoded = host.encode("idna")
         # A daemon: a lookup that never returns must not keep the process from exiting.
-        looking = threading.Thread(target=self._look_up, args=(encoded, port), daemon=True)
+        looking = threading.Thread(target=self._look_up, args=(host, port), daemon=True)
         looking.start()
 
-    def _look_up(self, name: bytes, port: int) -> None:
+    def _look_up(self, name: str, port: int) -> None:
         try:
             found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
             self.addresses = [(family, address) for family, _, _, _, address in found]

@@ -185,14 +185,23 @@ class ObservabilitySettings:
 def bootstrap_addresses(servers: str) -> list[tuple[str, int]]:
     """``(host, port)`` of each comma-separated server, read as kafka-python reads them (``host``,
     ``host:port``, ``[ipv6]:port``; without a port, Kafka's 9092). Raises ValueError for one that
-    names no host or port, which kafka-python would refuse, or read as a host named ''."""
+    names no host or port, which kafka-python would refuse, or read as a host named '', and for a
+    host name no lookup takes (an empty label, a label over 63 characters)."""
     addresses = []
     for server in servers.split(","):
         host, port, _ = get_ip_port_afi(server)
-        if not host or not 0 < port < 65536:
+        if not host or not 0 < port < 65536 or not _can_look_up(host):
             raise ValueError(server)
         addresses.append((host, port))
     return addresses
+
+
+def _can_look_up(host: str) -> bool:
+    try:
+        host.encode("idna")  # as getaddrinfo encodes a name before it asks for it
+    except UnicodeError:
+        return False
+    return True
 
 
 def _secret(variable: str, key: str) -> str:
