@@ -149,6 +149,35 @@ def test_at_least_once_a_failed_batch_read_again_says_its_notices_once(
     assert Counter(said) == Counter(unusable)
 
 
+@pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
+def test_a_batch_committed_though_its_commit_seemed_to_fail_says_its_notices_once(
+    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarantee: str
+) -> None:
+    """A commit that reaches the broker and is then told as failed (a lost answer) leaves nothing to
+    read again: the notices of the batch it committed are said all the same, once."""
+    names = topic_names("noticelost")
+    create_topic(bootstrap, names["input"], 1)
+    files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
+    settings = {"processing_guarantee": guarantee, "partitions": 2}
+    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **settings)
+    unusable = _unusable_results(files, config)
+    failures: list[str] = []
+    _commit_lands_then_fails(failures, monkeypatch)
+    produce(bootstrap, names["input"], hl7_messages(files))
+    with capture_logs() as logs:
+        engine = _Running(config, tmp_path)
+        try:
+            deadline = time.monotonic() + 120
+            while len(_said_after_an_abandoned_batch(logs)) < len(unusable):
+                assert time.monotonic() < deadline, "the committed batch's notices were never said"
+                time.sleep(0.05)
+        finally:
+            engine.finish()
+    assert failures and unusable
+    said = [(line["control_id"], line["code"]) for line in logs if line["event"] == _UNUSABLE]
+    assert Counter(said) == Counter(unusable)
+
+
 def _said_after_an_abandoned_batch(logs: list[dict]) -> list[dict]:
     said = [line["event"] for line in logs]
     if "batch abandoned" not in said:

@@ -126,6 +126,8 @@ class StreamApp:
         )
         self.joining_since: float | None = None  # set by the rebalance listener's thread
         self._stuck: str | None = None  # why the consumer must be replaced before the next poll
+        # A batch whose commit was sent and not confirmed, with its offsets (``_say_if_committed``).
+        self._unconfirmed: tuple[dict[TopicPartition, int], list[StageResult]] | None = None
         session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
         self._join_limit_s = _JOIN_LIMIT_SESSIONS * session_s
 
@@ -214,6 +216,8 @@ class StreamApp:
         try:
             if self._producer is None:
                 self._producer = output_producer(self.settings, self._transactional_id)
+            if self._unconfirmed is not None:
+                self._say_if_committed()
             if self._rewind:
                 self._rewind_abandoned(self._consumer)
             batch = self._consumer.poll(
@@ -248,7 +252,9 @@ class StreamApp:
             for result in results:
                 checkpoint.send(result.records)
             checkpoint.flush()
+            self._unconfirmed = (offsets, results)  # a commit that seems to fail may have landed
             checkpoint.commit_offsets(offsets)
+            self._unconfirmed = None
         except Exception as error:
             self._abandon(batch, checkpoint, error)
             raise _transient(error) from error
@@ -407,6 +413,18 @@ class StreamApp:
                 committed = self._committed(tp)
                 consumer.seek(tp, committed if committed is not None else first)
             del self._rewind[tp]
+
+    def _say_if_committed(self) -> None:
+        """Say the notices of the batch whose commit seemed to fail if the group's committed offsets
+        show that it landed (a lost answer): no one reads that batch again. Its commit was one
+        transaction (exactly-once) or one offset commit (at-least-once), so one partition tells.
+        Raises as ``_committed`` does; the batch is kept for the next attempt."""
+        assert self._unconfirmed is not None
+        offsets, results = self._unconfirmed
+        tp, end = next(iter(offsets.items()))
+        if self._committed(tp) == end:
+            log_committed_notices(results)
+        self._unconfirmed = None
 
     def _committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp``, read within ``COMMITTED_TIMEOUT_MS``.
