@@ -121,55 +121,47 @@ def test_failed_batch_is_aborted_restored_from_and_redone_exactly_once(
     _assert_store_holds_committed_changelog(bootstrap, names["changelog"], tmp_path / "state", aborted=True)
 
 
-def test_at_least_once_a_failed_batch_read_again_says_its_notices_once(
-    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under at-least-once too, a result the numeric rules cannot use (S18) is logged once its batch
-    commits: not by the attempt whose commit failed, once by the one that read it again."""
-    names = topic_names("noticefail")
-    create_topic(bootstrap, names["input"], 1)
-    files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
-    guarantee = {"processing_guarantee": "at_least_once", "partitions": 2}
-    config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **guarantee)
-    unusable = _unusable_results(files, config)
-    failures: list[str] = []
+def _commit_fails(names: dict[str, str], failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     _failing_commit(names["repartition"], failures, monkeypatch)
-    produce(bootstrap, names["input"], hl7_messages(files))
-    with capture_logs() as logs:
-        engine = _Running(config, tmp_path)
-        try:
-            deadline = time.monotonic() + 120
-            while len(_said_after_an_abandoned_batch(logs)) < len(unusable):
-                assert time.monotonic() < deadline, "the batch read again never committed"
-                time.sleep(0.05)
-        finally:
-            engine.finish()
-    assert failures and unusable
-    said = [(line["control_id"], line["code"]) for line in logs if line["event"] == _UNUSABLE]
-    assert Counter(said) == Counter(unusable)
 
 
-@pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
-def test_a_batch_committed_though_its_commit_seemed_to_fail_says_its_notices_once(
-    bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarantee: str
+def _commit_answer_lost(names: dict[str, str], failures: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _commit_lands_then_fails(failures, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("guarantee", "inject"),
+    [
+        pytest.param("at_least_once", _commit_fails, id="at-least-once, commit fails"),
+        pytest.param("exactly_once", _commit_answer_lost, id="exactly-once, commit answer lost"),
+        pytest.param("at_least_once", _commit_answer_lost, id="at-least-once, commit answer lost"),
+    ],
+)
+def test_a_batch_whose_commit_seemed_to_fail_says_its_notices_once(
+    bootstrap: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    guarantee: str,
+    inject: Callable[[dict[str, str], list[str], pytest.MonkeyPatch], None],
 ) -> None:
-    """A commit that reaches the broker and is then told as failed (a lost answer) leaves nothing to
-    read again: the notices of the batch it committed are said all the same, once."""
-    names = topic_names("noticelost")
+    """A result the numeric rules cannot use (S18) is logged once its batch commits: not by the
+    attempt whose commit failed, once by the one that read it again; and once, all the same, when
+    that commit reached the broker and only its answer was lost, which leaves nothing to read again."""
+    names = topic_names("noticefail")
     create_topic(bootstrap, names["input"], 1)
     files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
     settings = {"processing_guarantee": guarantee, "partitions": 2}
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **settings)
     unusable = _unusable_results(files, config)
     failures: list[str] = []
-    _commit_lands_then_fails(failures, monkeypatch)
+    inject(names, failures, monkeypatch)
     produce(bootstrap, names["input"], hl7_messages(files))
     with capture_logs() as logs:
         engine = _Running(config, tmp_path)
         try:
             deadline = time.monotonic() + 120
             while len(_said_after_an_abandoned_batch(logs)) < len(unusable):
-                assert time.monotonic() < deadline, "the committed batch's notices were never said"
+                assert time.monotonic() < deadline, "the batch's notices were never said once it committed"
                 time.sleep(0.05)
         finally:
             engine.finish()
