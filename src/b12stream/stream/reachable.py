@@ -21,6 +21,7 @@ from typing import Any
 
 from b12stream.stream.access import receive, tls_context
 from b12stream.stream.errors import TransientBrokerError
+from b12stream.stream.lookup import Lookups
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
 __all__ = ["BOOTSTRAP_WAIT_S", "await_reachable"]
@@ -47,7 +48,7 @@ def await_reachable(
     addresses = bootstrap_addresses(servers)
     tls = tls_context(settings.client_options()) if "SSL" in settings.security.protocol else None
     request = _api_versions_request(settings.application_id)
-    lookups = _Lookups()
+    lookups = Lookups(_TRY_S)
     while not stop.is_set():
         if _any_answers(addresses, lookups, stop, tls, request):
             return
@@ -68,7 +69,7 @@ def _api_versions_request(client_id: str) -> bytes:
 
 def _any_answers(
     addresses: list[tuple[str, int]],
-    lookups: _Lookups,
+    lookups: Lookups,
     stop: threading.Event,
     tls: ssl.SSLContext | None,
     request: bytes,
@@ -108,43 +109,3 @@ def _answered(connection: socket.socket) -> bool:
         return False
     receive(connection, size - 4)  # read to its end: closing on unread bytes resets the connection
     return True
-
-
-class _Lookups:
-    """The addresses of bootstrap hosts, each looked up in a daemon thread, waited for a try at most.
-    A lookup still running is waited for again at the next try rather than started anew, so that a
-    hung resolver does not pile up threads; a finished one is forgotten, so that a name that did not
-    resolve is asked for again."""
-
-    def __init__(self) -> None:
-        self._running: dict[tuple[str, int], _Lookup] = {}
-
-    def addresses(self, host: str, port: int) -> list[tuple[socket.AddressFamily, Any]]:
-        """``(family, socket address)`` of each address of ``host``; none when the lookup failed or
-        did not finish within a try."""
-        key = (host, port)
-        lookup = self._running.get(key)
-        if lookup is None:
-            lookup = self._running[key] = _Lookup(host, port)
-        if not lookup.done.wait(_TRY_S):
-            return []
-        del self._running[key]
-        return lookup.addresses
-
-
-class _Lookup:
-    def __init__(self, host: str, port: int) -> None:
-        self.addresses: list[tuple[socket.AddressFamily, Any]] = []
-        self.done = threading.Event()
-        # A daemon: a lookup that never returns must not keep the process from exiting.
-        looking = threading.Thread(target=self._look_up, args=(host, port), daemon=True)
-        looking.start()
-
-    def _look_up(self, name: str, port: int) -> None:
-        try:
-            found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-            self.addresses = [(family, address) for family, _, _, _, address in found]
-        except OSError:
-            pass  # no address: this try finds the server unreachable, as it would a refused connection
-        finally:
-            self.done.set()
