@@ -9,6 +9,8 @@ import socket
 import ssl
 import struct
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,9 @@ def test_a_broker_that_does_not_answer_stays_transient() -> None:
 
 # -- check_access against a scripted broker on 127.0.0.1 (tests/unit/conftest.py), over TCP or TLS --
 
+NO_STOP = threading.Event()  # never set: the checks that do not test a stop
+STOPPED = "^stop requested while checking access at "
+
 
 def _settings(bootstrap: str, monkeypatch: pytest.MonkeyPatch, mechanism: str = "PLAIN") -> KafkaSettings:
     monkeypatch.setenv("B12STREAM_KAFKA_USERNAME", "engine")
@@ -60,13 +65,13 @@ def test_a_bootstrap_server_without_a_port_is_tried_on_kafkas_default_port(
     """As kafka-python reads it (9092), rather than failing on the missing port."""
     tried: list[tuple[str, int]] = []
 
-    def refuse(address: tuple[str, int], timeout: float) -> socket.socket:
-        tried.append(address)
-        raise ConnectionRefusedError("refused")
+    def unknown(host: str, port: int, *_: object, **__: object) -> list[object]:
+        tried.append((host, port))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
     with pytest.raises(TransientBrokerError, match="kafka1:9092"):
-        check_access(_settings("kafka1, [::1]:9093", monkeypatch))
+        check_access(_settings("kafka1, [::1]:9093", monkeypatch), NO_STOP)
     assert tried == [("kafka1", 9092), ("::1", 9093)]
 
 
@@ -89,7 +94,7 @@ def test_a_refused_login_names_the_user_and_the_broker_reason_but_not_the_passwo
         return _authenticated(58, b"Invalid username or password")
 
     with pytest.raises(AuthenticationFailed) as refused:
-        check_access(_settings(broker(reply), monkeypatch))
+        check_access(_settings(broker(reply), monkeypatch), NO_STOP)
     message = str(refused.value)
     assert "authentication failed for user 'engine' with PLAIN" in message
     assert "Invalid username or password" in message
@@ -101,7 +106,7 @@ def test_a_broker_hanging_up_during_login_is_a_refusal(
 ) -> None:
     bootstrap = broker(lambda api_key, _: _offering("PLAIN") if api_key == 17 else None)
     with pytest.raises(AuthenticationFailed, match="closed the connection"):
-        check_access(_settings(bootstrap, monkeypatch))
+        check_access(_settings(bootstrap, monkeypatch), NO_STOP)
 
 
 def test_a_mechanism_the_broker_does_not_offer_is_named(
@@ -109,23 +114,65 @@ def test_a_mechanism_the_broker_does_not_offer_is_named(
 ) -> None:
     bootstrap = broker(lambda api_key, _: _offering("SCRAM-SHA-256") if api_key == 17 else None)
     with pytest.raises(AuthenticationFailed, match="offers only SCRAM-SHA-256"):
-        check_access(_settings(bootstrap, monkeypatch, "SCRAM-SHA-512"))
+        check_access(_settings(bootstrap, monkeypatch, "SCRAM-SHA-512"), NO_STOP)
 
 
 def test_an_accepted_login_returns(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
     bootstrap = broker(lambda api_key, _: _offering("PLAIN") if api_key == 17 else _authenticated(0))
-    check_access(_settings(bootstrap, monkeypatch))
+    check_access(_settings(bootstrap, monkeypatch), NO_STOP)
 
 
 def test_no_reachable_bootstrap_server_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
     with pytest.raises(TransientBrokerError, match="no bootstrap server reachable"):
-        check_access(_settings(f"127.0.0.1:{port}", monkeypatch))
+        check_access(_settings(f"127.0.0.1:{port}", monkeypatch), NO_STOP)
+
+
+def test_a_stop_ends_the_check_of_a_broker_that_hangs_during_the_login(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It answered ApiVersions (await_reachable let it through) and then holds the SASL handshake: a
+    SIGTERM meanwhile must not wait for the check's 10 s."""
+    stop, released = threading.Event(), threading.Event()
+
+    def hang(api_key: int, _: bytes) -> None:
+        stop.set()
+        released.wait(timeout=30)  # bounded only so that a check deaf to the stop cannot hang the suite
+
+    try:
+        with pytest.raises(TransientBrokerError, match=STOPPED + r"127\.0\.0\.1:"):
+            check_access(_settings(broker(hang), monkeypatch), stop)
+    finally:
+        released.set()
+
+
+def test_a_stop_ends_the_check_while_a_host_name_lookup_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo has no timeout: the check leaves it behind, as await_reachable does."""
+    stop, released = threading.Event(), threading.Event()
+
+    def hanging(*_: object, **__: object) -> list[object]:
+        stop.set()
+        released.wait(timeout=30)  # bounded only so that a check that waits for it cannot hang the suite
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    try:
+        with pytest.raises(TransientBrokerError, match=STOPPED + "kafka1:9093"):
+            check_access(_settings("kafka1:9093", monkeypatch), stop)
+    finally:
+        released.set()
+
+
+def test_a_broker_that_hangs_during_the_login_is_transient_after_the_timeout(
+    hung_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(TransientBrokerError, match="timed out"):
+        check_access(_settings(hung_address, monkeypatch), NO_STOP, timeout_s=0.5)
 
 
 def test_plaintext_needs_no_check() -> None:
-    check_access(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    check_access(KafkaSettings(bootstrap_servers="127.0.0.1:1"), NO_STOP)
 
 
 def test_a_listener_without_sasl_is_named_when_a_login_is_attempted(
@@ -133,7 +180,7 @@ def test_a_listener_without_sasl_is_named_when_a_login_is_attempted(
 ) -> None:
     bootstrap = broker(lambda api_key, _: struct.pack(">hi", 33, 0) if api_key == 17 else None)
     with pytest.raises(AuthenticationFailed, match=r"offers no SASL mechanism; is kafka\.security\.protocol"):
-        check_access(_settings(bootstrap, monkeypatch))
+        check_access(_settings(bootstrap, monkeypatch), NO_STOP)
 
 
 # -- TLS without SASL: a throwaway CA, a broker certificate for 127.0.0.1 and client certificates ------
@@ -231,8 +278,18 @@ def test_tls_without_a_client_certificate_asks_for_metadata_and_returns(broker: 
         asked.append(api_key)
         return _metadata(api_key, body)
 
-    check_access(_tls_settings(broker(reply, pki.server(client_auth=False)), pki))
+    check_access(_tls_settings(broker(reply, pki.server(client_auth=False)), pki), NO_STOP)
     assert asked == [3]
+
+
+def test_a_broker_slower_to_answer_than_a_try_is_waited_for(broker: Broker, pki: Pki) -> None:
+    """The check hears a stop between tries of a second; a broker slower than one still passes."""
+
+    def slow(api_key: int, body: bytes) -> bytes | None:
+        time.sleep(1.5)
+        return _metadata(api_key, body)
+
+    check_access(_tls_settings(broker(slow, pki.server(client_auth=False)), pki), NO_STOP)
 
 
 def test_an_accepted_client_certificate_with_its_key_password_from_the_environment_returns(
@@ -240,7 +297,7 @@ def test_an_accepted_client_certificate_with_its_key_password_from_the_environme
 ) -> None:
     monkeypatch.setenv(KEY_PASSWORD_ENV, KEY_PASSWORD)
     bootstrap = broker(_metadata, pki.server(client_auth=True))
-    check_access(_tls_settings(bootstrap, pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV))
+    check_access(_tls_settings(bootstrap, pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV), NO_STOP)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +314,7 @@ def test_a_listener_that_requires_a_client_certificate_names_the_missing_one(
 ) -> None:
     bootstrap = broker(_metadata, pki.server(client_auth=True, tls12=tls12))
     with pytest.raises(AuthenticationFailed, match=named):
-        check_access(_tls_settings(bootstrap, pki))
+        check_access(_tls_settings(bootstrap, pki), NO_STOP)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +325,7 @@ def test_a_client_certificate_the_broker_does_not_trust_is_named(
 ) -> None:
     bootstrap = broker(_metadata, pki.server(client_auth=True, tls12=tls12))
     with pytest.raises(AuthenticationFailed, match=r"refused the client certificate .*stranger\.pem"):
-        check_access(_tls_settings(bootstrap, pki, pki.stranger))
+        check_access(_tls_settings(bootstrap, pki, pki.stranger), NO_STOP)
 
 
 def test_a_tls_listener_that_hangs_up_after_the_handshake_asks_whether_it_wants_sasl(
@@ -278,12 +335,21 @@ def test_a_tls_listener_that_hangs_up_after_the_handshake_asks_whether_it_wants_
     with pytest.raises(
         AuthenticationFailed, match=r"does this listener want SASL .* or a client certificate"
     ):
-        check_access(_tls_settings(bootstrap, pki))
+        check_access(_tls_settings(bootstrap, pki), NO_STOP)
+
+
+def test_a_stop_ends_the_check_of_a_tls_listener_that_hangs_during_the_handshake(
+    hung_address: str, pki: Pki
+) -> None:
+    stop = threading.Event()
+    stop.set()  # asked for before the handshake: heard at its first try
+    with pytest.raises(TransientBrokerError, match=STOPPED + r"127\.0\.0\.1:"):
+        check_access(_tls_settings(hung_address, pki), stop)
 
 
 def test_an_encrypted_key_without_a_password_variable_is_a_config_error_not_a_prompt(pki: Pki) -> None:
     with pytest.raises(ConfigError, match=r"is encrypted; name .* in kafka\.security\.ssl_password_env"):
-        check_access(_tls_settings("127.0.0.1:1", pki, pki.client))
+        check_access(_tls_settings("127.0.0.1:1", pki, pki.client), NO_STOP)
 
 
 def test_a_wrong_key_password_is_a_config_error_that_does_not_show_it(
@@ -291,5 +357,6 @@ def test_a_wrong_key_password_is_a_config_error_that_does_not_show_it(
 ) -> None:
     monkeypatch.setenv(KEY_PASSWORD_ENV, "not-the-key-password")
     with pytest.raises(ConfigError, match="is the key password") as refused:
-        check_access(_tls_settings("127.0.0.1:1", pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV))
+        settings = _tls_settings("127.0.0.1:1", pki, pki.client, ssl_password_env=KEY_PASSWORD_ENV)
+        check_access(settings, NO_STOP)
     assert "not-the-key-password" not in str(refused.value)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import selectors
 import socket
 import ssl
 import struct
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from kafka.net.sasl import get_sasl_mechanism
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
@@ -19,11 +25,14 @@ from kafka.protocol.sasl import (
 
 from b12stream.errors import ConfigError
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError
+from b12stream.stream.lookup import Address, Lookup
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
-__all__ = ["check_access", "receive", "tls_context"]
+__all__ = ["TRY_S", "check_access", "receive", "tls_context"]
 
 _TIMEOUT_S = 10.0
+TRY_S = 1.0  # how soon a waiting step hears a stop: well within the 10 s a service manager gives one
+_Result = TypeVar("_Result")
 # TLS alerts (OpenSSL's names) of a broker that wants a client certificate and got none, or does not
 # accept the one it got. A broker on TLS 1.3 sends them after our side of the handshake has finished,
 # in answer to the first request.
@@ -41,7 +50,7 @@ _CLIENT_CERTIFICATE_ALERTS = frozenset(
 )
 
 
-def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None:
+def check_access(settings: KafkaSettings, stop: threading.Event, timeout_s: float = _TIMEOUT_S) -> None:
     """Connect to the first reachable bootstrap server, do the TLS handshake and SASL login the
     clients will do (kafka-python's own SASL mechanisms and request types), and close. Over SSL
     without SASL, one Metadata request stands in for the login: it is where a broker that requires
@@ -53,6 +62,11 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
     the user or certificate file, never a password; TransientBrokerError when no bootstrap server
     can be reached; ConfigError for unusable TLS files (including an encrypted key without its
     password). Does nothing for PLAINTEXT.
+
+    Each step (the host-name lookup, the connection, the TLS handshake, each request and its answer)
+    waits ``timeout_s`` at most, in tries of a second; ``stop`` set meanwhile ends the check after the
+    try with TransientBrokerError. A broker that answered await_reachable's ApiVersions and then hangs
+    during the handshake or the login would otherwise hold a SIGTERM past the 10 s.
     """
     protocol = settings.security.protocol
     if protocol == "PLAINTEXT":
@@ -62,15 +76,20 @@ def check_access(settings: KafkaSettings, timeout_s: float = _TIMEOUT_S) -> None
     unreachable: list[str] = []
     for host, port in bootstrap_addresses(settings.bootstrap_servers):
         address = f"{host}:{port}"
+        waits = _Waits(stop, timeout_s, address)
         try:
-            sock = socket.create_connection((host, port), timeout=timeout_s)
+            sock = waits.connect(host, port)
         except OSError as error:
             unreachable.append(f"{address} ({error})")
             continue
         with sock:
-            connection = _tls(context, sock, host, address, options) if context is not None else sock
+            connection = sock
+            if context is not None:
+                connection = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
             with connection:
-                exchange = _Exchange(connection, options, address)
+                if isinstance(connection, ssl.SSLSocket):
+                    _handshake(connection, waits, address, options)
+                exchange = _Exchange(connection, waits, options, address)
                 if protocol.startswith("SASL"):
                     _login(exchange, options, host)
                 else:
@@ -119,11 +138,9 @@ def _no_key_password(key: str) -> Callable[[], str]:
     return refuse
 
 
-def _tls(
-    context: ssl.SSLContext, sock: socket.socket, host: str, address: str, options: dict[str, Any]
-) -> socket.socket:
+def _handshake(connection: ssl.SSLSocket, waits: _Waits, address: str, options: dict[str, Any]) -> None:
     try:
-        return context.wrap_socket(sock, server_hostname=host)
+        waits.wait(connection.do_handshake)
     except ssl.SSLCertVerificationError as error:
         raise AuthenticationFailed(
             f"TLS: the certificate of {address} is not trusted ({error.verify_message}); "
@@ -186,8 +203,11 @@ class _Exchange:
     """Requests and responses over one connection. The broker closing it before it answers is a
     refusal: it may close before its error response reaches us."""
 
-    def __init__(self, connection: socket.socket, options: dict[str, Any], address: str) -> None:
+    def __init__(
+        self, connection: socket.socket, waits: _Waits, options: dict[str, Any], address: str
+    ) -> None:
         self._connection = connection
+        self._waits = waits
         self._options = options
         self._client_id = str(options["client_id"])
         self._address = address
@@ -209,9 +229,9 @@ class _Exchange:
         self._correlation += 1
         request.with_header(correlation_id=self._correlation, client_id=self._client_id)
         try:
-            self._connection.sendall(request.encode(header=True, framed=True))
-            (size,) = struct.unpack(">i", receive(self._connection, 4))
-            body = receive(self._connection, size)
+            self._send(request.encode(header=True, framed=True))
+            (size,) = struct.unpack(">i", receive(self._read, 4))
+            body = receive(self._read, size)
         except ssl.SSLError as error:
             if error.reason in _CLIENT_CERTIFICATE_ALERTS:
                 raise _client_certificate_refused(self._address, error.reason, self._options) from error
@@ -222,12 +242,90 @@ class _Exchange:
             raise TransientBrokerError(f"{self._address}: {error}") from error
         return response_type.decode(body, version=request.API_VERSION, header=True)
 
+    def _send(self, data: bytes) -> None:
+        sent = 0
+        while sent < len(data):  # send, not sendall: a sendall that timed out may have sent a part
+            sent += self._waits.wait(partial(self._connection.send, data[sent:]))
 
-def receive(connection: socket.socket, size: int) -> bytes:
-    """The next ``size`` bytes of ``connection``. Raises EOFError when it closes first."""
+    def _read(self, size: int) -> bytes:
+        return self._waits.wait(partial(self._connection.recv, size))
+
+
+class _Waits:
+    """How the check of one bootstrap server waits: each step ``timeout_s`` at most, in tries of a
+    second, until ``stop`` is set."""
+
+    def __init__(self, stop: threading.Event, timeout_s: float, address: str) -> None:
+        self._stop = stop
+        self._timeout_s = timeout_s
+        self._address = address
+
+    def wait(self, step: Callable[[], _Result]) -> _Result:
+        """``step`` (a call that times out after a try), called again while it times out, until
+        ``timeout_s`` has passed: then its TimeoutError is raised. Raises TransientBrokerError once
+        ``stop`` is set."""
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                return step()
+            except TimeoutError:
+                if self._stop.is_set():
+                    raise TransientBrokerError(
+                        f"stop requested while checking access at {self._address}"
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise
+
+    def connect(self, host: str, port: int) -> socket.socket:
+        """A connection to the first address of ``host`` that takes one, its socket timing out after a
+        try. Raises OSError when none does, as socket.create_connection would; the name is looked up in
+        a thread of its own, as getaddrinfo has no timeout."""
+        lookup = Lookup(host, port)
+        self.wait(partial(_looked_up, lookup))
+        error = lookup.error or OSError(f"{host} has no address")
+        for family, address in lookup.addresses:
+            try:
+                return self._connect(family, address)
+            except OSError as refused:
+                error = refused
+        raise error
+
+    def _connect(self, family: socket.AddressFamily, address: Address) -> socket.socket:
+        # Without blocking: a connect that timed out cannot be resumed, a wait for it to finish can.
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code == errno.EINPROGRESS:
+                with selectors.DefaultSelector() as selector:
+                    selector.register(sock, selectors.EVENT_WRITE)
+                    self.wait(partial(_connected, selector))
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.settimeout(TRY_S)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+
+def _looked_up(lookup: Lookup) -> None:
+    if not lookup.done.wait(TRY_S):
+        raise TimeoutError("the host-name lookup did not finish")
+
+
+def _connected(selector: selectors.BaseSelector) -> None:
+    if not selector.select(TRY_S):
+        raise TimeoutError("timed out")
+
+
+def receive(read: Callable[[int], bytes], size: int) -> bytes:
+    """The next ``size`` bytes that ``read`` (a connection's recv) gives. Raises EOFError when the
+    connection closes first."""
     data = b""
     while len(data) < size:
-        chunk = connection.recv(size - len(data))
+        chunk = read(size - len(data))
         if not chunk:
             raise EOFError("connection closed")
         data += chunk

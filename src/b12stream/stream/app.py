@@ -175,7 +175,8 @@ class StreamApp:
         self._cycled()
         try:
             await_reachable(self.settings, self._stop)
-            check_access(self.settings)  # a refused login stops here, named, instead of being retried
+            # A refused login stops here, named, instead of being retried.
+            check_access(self.settings, self._stop)
             self._stateful_partitions = ensure_topics(self.settings)
             if self._producer is None:
                 self._producer = output_producer(self.settings, self._transactional_id)

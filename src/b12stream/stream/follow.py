@@ -56,7 +56,7 @@ def read_to_end(settings: KafkaSettings, topic: str, timeout_s: float) -> Iterat
     ``timeout_s`` (10 s at most), when the topic does not exist, when a partition is not read to that
     end within ``timeout_s`` (the records before that point have been yielded), or for a broker
     error (translated)."""
-    check_access(settings)
+    check_access(settings, threading.Event())  # a command has no stop to hear: Ctrl-C ends it
     try:
         yield from _read_to_end(settings, topic, timeout_s)
     except Exception as error:

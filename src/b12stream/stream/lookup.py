@@ -36,10 +36,11 @@ class Lookups:
 
 class Lookup:
     """The addresses of one host, looked up in a daemon thread: ``addresses`` is read once ``done`` is
-    set, and is empty when the name did not resolve."""
+    set, and is empty when the name did not resolve (``error`` says why)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.addresses: list[Address] = []
+        self.error: OSError | None = None
         self.done = threading.Event()
         # A daemon: a lookup that never returns must not keep the process from exiting.
         looking = threading.Thread(target=self._look_up, args=(host, port), daemon=True)
@@ -49,7 +50,7 @@ class Lookup:
         try:
             found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
             self.addresses = [(family, address) for family, _, _, _, address in found]
-        except OSError:
-            pass  # no address: the server is unreachable, as it is when it refuses the connection
+        except OSError as error:
+            self.error = error  # no address: the server is unreachable, as when it refuses the connection
         finally:
             self.done.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def send_messages(
     topic's ``max.message.bytes`` is refused on its own: it is listed in the result and the others
     are still sent. Raises StreamError for anything else that stops delivery, and
     AuthenticationFailed before sending anything when the broker refuses the login or is not trusted."""
-    check_access(settings)
+    check_access(settings, threading.Event())  # a command has no stop to hear: Ctrl-C ends it
     sender = _Sender(settings, topic)
     started = time.monotonic()
     try:

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from b12stream.stream.access import receive, tls_context
+from b12stream.stream.access import TRY_S, receive, tls_context
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.lookup import Lookups
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
@@ -27,7 +27,6 @@ from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 __all__ = ["BOOTSTRAP_WAIT_S", "await_reachable"]
 
 BOOTSTRAP_WAIT_S = 30.0  # as long as kafka-python's clients wait for their first broker
-_TRY_S = 1.0
 _API_VERSIONS = 18
 _CORRELATION_ID = 1  # one request per connection: any id tells its answer from stray bytes
 
@@ -48,14 +47,14 @@ def await_reachable(
     addresses = bootstrap_addresses(servers)
     tls = tls_context(settings.client_options()) if "SSL" in settings.security.protocol else None
     request = _api_versions_request(settings.application_id)
-    lookups = Lookups(_TRY_S)
+    lookups = Lookups(TRY_S)
     while not stop.is_set():
         if _any_answers(addresses, lookups, stop, tls, request):
             return
         left = deadline - time.monotonic()
         if left <= 0:
             raise TransientBrokerError(f"no bootstrap server reachable at {servers} within {timeout_s:g} s")
-        stop.wait(min(_TRY_S, left))
+        stop.wait(min(TRY_S, left))
     raise TransientBrokerError(f"stop requested while no bootstrap server at {servers} was reachable")
 
 
@@ -91,7 +90,7 @@ def _answers(
     """Whether the server at ``address`` (of ``host``) answers ``request`` within a try of each step."""
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.settimeout(_TRY_S)
+            sock.settimeout(TRY_S)
             sock.connect(address)
             connection = tls.wrap_socket(sock, server_hostname=host) if tls is not None else sock
             with connection:
@@ -104,8 +103,8 @@ def _answers(
 
 
 def _answered(connection: socket.socket) -> bool:
-    size, correlation = struct.unpack(">ii", receive(connection, 8))
+    size, correlation = struct.unpack(">ii", receive(connection.recv, 8))
     if correlation != _CORRELATION_ID or size < 4:
         return False
-    receive(connection, size - 4)  # read to its end: closing on unread bytes resets the connection
+    receive(connection.recv, size - 4)  # read to its end: closing on unread bytes resets the connection
     return True
