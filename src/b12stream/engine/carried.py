@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from b12stream.clinical.adamts13 import ADAMTS13, episode_window_start
+from b12stream.clinical.b12_status import B12_ACTIVE, B12_TOTAL, MMA
 from b12stream.clinical.episodes import Episode, current_episode, episodes
 from b12stream.clinical.history import PatientHistory
 from b12stream.clinical.model import Observation, PatientKey, ResultKey
@@ -19,6 +20,8 @@ from b12stream.engine.memory import AlertRecord, Memory, SuggestionRecord
 from b12stream.engine.reconcile import withdrawal
 
 __all__ = ["MERGED", "Carried", "carried"]
+
+_B12_STATUS = frozenset({B12_TOTAL, B12_ACTIVE, MMA})
 
 MERGED = "episodes merged"
 """The retraction reason of an alert whose episode joined one with an open alert of the same thread."""
@@ -53,12 +56,13 @@ def carried(
     an episode that changed so go where their evidence now is (``_Home``): an episode whose id is
     gone passes them on to the episode that holds their latest evidence; one that goes on under its
     id keeps them, but for a thread whose evidence all lies in one later episode, where the next
-    results go, or in part in the episode it was carried out of. A thread resting on an ADAMTS13
-    goes to the episode that result now counts for, earlier or later, whether or not the message
-    joined or split its own (``_Adamts13Homes``): a count that opens an episode can take the result
-    into its look-back. Suggestions go with their latest emission (R11 (c)). So a carried thread's
-    next emission is an update of it, not a second alert, and its page keeps the key it was
-    triggered with (``Memory.with_thread_carried``); the threads now under another episode id are
+    results go, or in part in the episode it was carried out of. A thread resting on an ADAMTS13,
+    or on B12 results alone, goes to the episode that result now counts for, earlier or later,
+    whether or not the message joined or split its own (``_ResultHomes``): a count that opens an
+    episode can take the result into its look-back, or close the thread's own before it was drawn.
+    Suggestions go with their latest emission (R11 (c)). So a carried thread's next emission is an
+    update of it, not a second alert, and its page keeps the key it was triggered with
+    (``Memory.with_thread_carried``); the threads now under another episode id are
     ``Carried.moved``, for the message to announce (``announced``).
     Two open threads of one rule and branch that meet in one episode go on as one; the other is
     retracted as ``MERGED`` at ``at`` (the patient's newest collection time), its incident resolved.
@@ -79,8 +83,12 @@ def carried(
     suggestions: list[tuple[SuggestionRecord, str, bool]] = []
     gone: list[tuple[AlertRecord, str]] = []
     collected = {r.result_key: r.observed_at for r in after.records}
-    adamts13 = _Adamts13Homes(
-        new, names, rules, {r.result_key: r.observed_at for r in after.records if r.analyte == ADAMTS13}
+    homes = _ResultHomes(
+        new,
+        names,
+        rules,
+        {r.result_key: r.observed_at for r in after.records if r.analyte == ADAMTS13},
+        {r.result_key: r.observed_at for r in after.records if r.analyte in _B12_STATUS},
     )
     for episode in old:
         was = old_names.name(episode.id)
@@ -92,12 +100,12 @@ def carried(
         if not follow or followers == {was}:
             # The usual case: the episode goes on as it was, maybe with more counts. A count that
             # opened another one, before or after it, may yet have taken an ADAMTS13 its alerts
-            # rest on into its look-back.
+            # rest on into its look-back, or one that closed it left a B12 drawn after to the next.
             for record in (a for a in memory.open_alerts() if a.episode_id == was):
-                if (target := adamts13.of_thread(record)) not in {None, was}:
+                if (target := homes.of_thread(record)) not in {None, was}:
                     threads.append((record, target))
             continue
-        home = _Home(episode, follow, after, rules, names, was, was in followers, collected, adamts13)
+        home = _Home(episode, follow, after, rules, names, was, was in followers, collected, homes)
         for record in (a for a in memory.open_alerts() if a.episode_id == was):
             if (target := home.of_thread(record)) != was:
                 threads.append((record, target))
@@ -181,7 +189,7 @@ class _Home:
 
     ``was`` is the episode's published id, ``stays`` says one of ``follow`` still has it,
     ``collected`` gives the collection time of each result of the history ``after``, and
-    ``adamts13`` the episode each of its ADAMTS13 results counts for.
+    ``homes`` the episode each of its ADAMTS13 and B12 results counts for.
     """
 
     episode: Episode
@@ -192,19 +200,20 @@ class _Home:
     was: str
     stays: bool
     collected: Mapping[ResultKey, datetime]
-    adamts13: _Adamts13Homes
+    homes: _ResultHomes
 
     def of_thread(self, record: AlertRecord) -> str:
         """The published id of the episode that goes on with an open alert.
 
-        One resting on an ADAMTS13: the episode that result counts for, earlier or later
-        (``_Adamts13Homes``). Otherwise, while its episode goes on under its id: back in the episode
-        it was carried out of when that one is back with some of its evidence (a join undone), else
-        there, unless all of its evidence now lies in one later episode, where the next results go
-        and the alert would be raised again. Otherwise the episode that holds its latest evidence,
-        or with none of its evidence in them, the one that goes on with its latest emission (``at``).
+        One resting on an ADAMTS13, or on B12 results alone: the episode that result counts for,
+        earlier or later (``_ResultHomes``). Otherwise, while its episode goes on under its id: back
+        in the episode it was carried out of when that one is back with some of its evidence (a join
+        undone), else there, unless all of its evidence now lies in one later episode, where the next
+        results go and the alert would be raised again. Otherwise the episode that holds its latest
+        evidence, or with none of its evidence in them, the one that goes on with its latest emission
+        (``at``).
         """
-        found = self.adamts13.of_thread(record)
+        found = self.homes.of_thread(record)
         if found is not None:
             return found
         holding = self._holding(record.evidence)
@@ -263,29 +272,44 @@ class _Home:
 
 
 @dataclass(frozen=True, slots=True)
-class _Adamts13Homes:
+class _ResultHomes:
     """The episode each ADAMTS13 result of the history counts for, as the rules count it (spec 2.3:
     valid only for its episode): the one from whose look-back (``episode_window_start``, 7 d before
     its first count) to its close it was collected; one collected in no such span serves the first
-    episode opened after it, if any.
+    episode opened after it, if any. A B12 result is valid for months from its collection, so it
+    serves any episode not over by then: the one an alert resting on it was said in, else the one
+    it would count for as an ADAMTS13 would.
 
-    ``episodes`` are the history's episodes, oldest first; ``collected`` gives the collection time
-    of each of its ADAMTS13 results.
+    ``episodes`` are the history's episodes, oldest first; ``adamts13`` and ``b12`` give the
+    collection time of each of its ADAMTS13 and B12 status (total or active B12, MMA) results.
     """
 
     episodes: Sequence[Episode]
     names: EpisodeNames
     rules: RulesConfig
-    collected: Mapping[ResultKey, datetime]
+    adamts13: Mapping[ResultKey, datetime]
+    b12: Mapping[ResultKey, datetime]
 
     def of_thread(self, record: AlertRecord) -> str | None:
-        """The published id of the episode the latest ADAMTS13 ``record`` rests on counts for; None
-        when it rests on none (or on none that any episode counts). Its rule can hold nowhere else:
-        left in another episode, the alert would be raised again in this one, paged twice."""
-        moments = [self.collected[key] for key in record.evidence if key in self.collected]
-        if not moments:
+        """The published id of the episode ``record`` belongs in by the results it rests on: the one
+        its latest ADAMTS13 counts for (its rule can hold nowhere else: left in another episode, the
+        alert would be raised again in this one, paged twice); for B12 results alone (R04), the one
+        it was said in unless that was over when the latest was drawn, else the one that B12 counts
+        for, which would raise it again. None when it rests on neither (or on none any episode
+        counts)."""
+        moments = [self.adamts13[key] for key in record.evidence if key in self.adamts13]
+        if moments:
+            return self._counting_for(max(moments))
+        if not record.evidence or any(key not in self.b12 for key in record.evidence):
             return None
-        moment = max(moments)
+        moment = max(self.b12[key] for key in record.evidence)
+        said_in = next((e for e in self.episodes if self.names.name(e.id) == record.episode_id), None)
+        if said_in is not None and (said_in.closed_at is None or moment <= said_in.closed_at):
+            return record.episode_id
+        return self._counting_for(moment)
+
+    def _counting_for(self, moment: datetime) -> str | None:
+        """The published id of the episode a result collected at ``moment`` counts for, if any."""
         for episode in self.episodes:
             closed = episode.closed_at
             if episode_window_start(episode, self.rules) <= moment and (closed is None or moment <= closed):
