@@ -120,10 +120,12 @@ def _moments(
 
 
 def _shown(finding: Finding, record: AlertRecord, memory: Memory) -> tuple[ShownOrder, ...]:
-    """The suggestions of ``finding`` shown in its episode when ``record`` was emitted."""
+    """The suggestions of ``finding`` shown in its episode when ``record`` was emitted, marked as
+    they were then."""
+    marked = dict(record.previously_suggested)
     shown: dict[str, ShownOrder] = {}
     for order in finding.suggested_orders:
         emitted = memory.suggestion(record.episode_id, order.loinc)
         if emitted is not None and record.observed_at in emitted.emitted_at:
-            shown.setdefault(order.loinc, ShownOrder(order))
+            shown.setdefault(order.loinc, ShownOrder(order, marked.get(order.loinc)))
     return tuple(shown.values())

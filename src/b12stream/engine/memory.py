@@ -34,6 +34,9 @@ class AlertRecord:
     with; None: ``episode_id``.
     ``paged_sequence`` is the sequence of the emission whose id that key is: 1, unless a thread
     carried out of the episode still pages under that one (``reconcile``).
+    ``previously_suggested`` pairs the LOINC of each suggestion the latest emission showed marked
+    "previously suggested" (R11's exception for a newly fired rule) with the date it showed: the
+    suggestion memory cannot tell, and an announcement of the alert shows what it showed.
     """
 
     id: str
@@ -49,6 +52,7 @@ class AlertRecord:
     paged_episode_id: str | None = None
     paged_sequence: int = 1
     also_rests_on: tuple[ResultKey, ...] = ()
+    previously_suggested: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def rests_on(self) -> frozenset[ResultKey]:
@@ -358,8 +362,8 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    # ``paged_*`` and ``also_rests_on`` only when set, so a thread never moved, and one resting on its
-    # evidence alone, keeps the bytes it had.
+    # ``paged_*``, ``also_rests_on`` and ``previously_suggested`` only when set, so a thread never
+    # moved, resting on its evidence alone, with no suggestion marked, keeps the bytes it had.
     data: dict[str, Any] = {
         "id": record.id,
         "rule": record.rule,
@@ -378,6 +382,8 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
         data["paged_sequence"] = record.paged_sequence
     if record.also_rests_on:
         data["also_rests_on"] = [_key_to_list(k) for k in record.also_rests_on]
+    if record.previously_suggested:
+        data["previously_suggested"] = [[loinc, at.isoformat()] for loinc, at in record.previously_suggested]
     return data
 
 
@@ -396,6 +402,9 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         paged_episode_id=_optional_text(data.get("paged_episode_id")),
         paged_sequence=int(data.get("paged_sequence", 1)),
         also_rests_on=tuple(ResultKey(*(str(p) for p in k)) for k in data.get("also_rests_on", ())),
+        previously_suggested=tuple(
+            (str(loinc), datetime.fromisoformat(at)) for loinc, at in data.get("previously_suggested", ())
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from b12stream.engine.carried import MERGED
 from b12stream.engine.engine import Engine
 from b12stream.engine.process import Outcome
 from b12stream.engine.schemas import validation_errors
-from tests.unit.engine.test_current_results import R01, R06, b12, oru, plt
+from tests.unit.engine.test_current_results import R01, R06, R08, b12, hcy, oru, plt
 from tests.unit.engine.test_re_based_pages import RECOVERED_TTP_EPISODE, SECOND_EPISODE, adamts13, run
 
 
@@ -243,6 +243,24 @@ def test_an_alert_carried_and_updated_by_one_message_is_updated_once(engine):
     # One update says both: the joint episode, and the lower count.
     assert merged_and_moved(joined, *second.events)["summary"].startswith("Platelets 15 ")
     assert_heard_right(outcomes)
+
+
+def test_an_announcement_keeps_the_previously_suggested_marks_its_alert_showed(engine):
+    outcomes = run(
+        engine,
+        [
+            *two_r01_episodes("20"),  # R01 suggests B12, folate and a film in the second episode
+            # R08, newly fired high: B12 and folate shown again, marked "previously suggested" (R11).
+            oru("C5", "20260306090000", "HCY1", [hcy("120")]),
+            oru("C6", JOINING, "CBCX", [plt("90")]),
+        ],
+    )
+    (alert,) = outcomes[4].events
+    (announcement,) = [e for e in outcomes[-1].events if e["rule"] == R08]
+    assert alert["rule"] == R08
+    assert {s.get("previously_suggested_at") for s in alert["suggested_orders"]} == {"2026-03-06T08:00:00Z"}
+    assert announcement["suggested_orders"] == alert["suggested_orders"]
+    assert announcement["episode_id"] != alert["episode_id"]
 
 
 def test_an_alert_whose_rule_no_longer_holds_where_it_went_is_announced_as_remembered(engine):
