@@ -6,12 +6,10 @@ import contextlib
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
@@ -20,6 +18,7 @@ from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
 from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_ids
+from b12stream.stream.batch import Batch, BatchStages
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import (
     PRODUCER_CLOSE_WAIT_S,
@@ -33,18 +32,11 @@ from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.reachable import await_reachable
-from b12stream.stream.records import Message, OutRecord, SourceRef
-from b12stream.stream.repartition import unpack
+from b12stream.stream.records import OutRecord
 from b12stream.stream.restore import StampedState, claim_changelog, claim_source, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
-from b12stream.stream.stages import (
-    StageResult,
-    Stages,
-    changelog_stamp,
-    log_committed_notices,
-    split_record,
-)
+from b12stream.stream.stages import StageResult, changelog_stamp, log_committed_notices
 from b12stream.stream.status import EngineStatus
 
 __all__ = ["StreamApp", "instance_id"]
@@ -57,7 +49,6 @@ _JOIN_LIMIT_SESSIONS = 3
 # (see _committed).
 COMMITTED_TIMEOUT_MS = 10_000
 _HELD = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING, PartitionPhase.RUNNING)
-Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 
 
 def instance_id(state_dir: Path) -> str:
@@ -101,15 +92,9 @@ class StreamApp:
         self.settings = settings
         self.stateful_topic = settings.stateful_topic
         self._stop = stop
-        self._stages = Stages(
-            engine,
-            settings.topics,
-            settings.max_message_bytes,
-            state_cache_bytes=settings.state_cache_mib * 1024 * 1024,
-            max_state_bytes=settings.max_state_bytes,
-        )
         self._stores = PartitionedStore(state_dir)
         self._table = PartitionTable()
+        self._stages = BatchStages(settings, engine, self._stores, self._table)
         self._transactional_id = f"{settings.application_id}-{instance_id(state_dir)}"
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
@@ -268,51 +253,15 @@ class StreamApp:
             _log.warning("changelog written by another instance; restoring again", partition=partition)
             self._restore_again([partition])
         self._in_place.wrote(checkpoint.repartition_ends())
-        read: Counter[str] = Counter()
-        for tp, records in batch.items():
-            read["process" if tp.topic == self.stateful_topic else "ingest"] += len(records)
-        self.status.committed(results, read, time.monotonic() - started)
+        self.status.committed(results, self._stages.read(batch), time.monotonic() - started)
         log_committed_notices(results)
 
     def _run_stages(
         self, batch: Batch, checkpoint: Checkpoint, in_place: Mapping[int, int]
     ) -> tuple[list[StageResult], dict[TopicPartition, int]]:
-        """Both stages over the batch; returns their results and the offsets to commit with them.
-
-        ``in_place``: the stateful partitions whose new messages the ingest stage hands straight to
-        the process stage (stream/in_place.py), each with this instance's read position in it. A
-        partition's messages are processed in order: those read from it in this batch, then those
-        taken in place, which came later. Each such partition's position is committed with the
-        batch even when nothing was read from it, so that a new owner's committed-offset read waits
-        for this transaction, whose changelog records it must restore."""
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        stateful = {
-            tp.partition: (self._stateful_messages(tp, records), records[-1].offset + 1)
-            for tp, records in batch.items()
-            if tp.topic == self.stateful_topic
-        }
-        results: list[StageResult] = []
-        ready = frozenset(in_place)
-        for tp, records in sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition)):
-            if tp.topic == self.stateful_topic:
-                continue
-            messages = [m for r in records for m in split_record(r.value, _source(tp, r))]
-            result = self._stages.rekey(messages, self._stateful_partitions, ready)
-            results.append(result)
-            for partition, kept in result.in_place.items():
-                offsets.setdefault(TopicPartition(self.stateful_topic, partition), in_place[partition])
-                earlier, next_offset = stateful.get(partition, ([], in_place[partition]))
-                stateful[partition] = ([*earlier, *kept], next_offset)
-        changelog = self.settings.topics.changelog
-        for partition, (messages, next_offset) in sorted(stateful.items()):
-            store = self._stores.open(partition)
-            transaction = store.begin()
-            at = store.offset(changelog, partition) or 0
-            checkpoint.add_store(partition, transaction, (self.stateful_topic, next_offset), at)
-            results.append(
-                self._stages.process(messages, transaction, partition, next_offset, self._source_id)
-            )
-        return results, offsets
+        """Both stages over the batch (stream/batch.py), with the changelog's partition count and the
+        stateful topic's id as this instance knows them now."""
+        return self._stages.run(batch, checkpoint, in_place, self._stateful_partitions, self._source_id)
 
     def _in_place_positions(self) -> dict[int, int]:
         """The running stateful partitions to take in place in this batch, with this instance's read
@@ -330,13 +279,6 @@ class StreamApp:
             p: self._consumer.position(TopicPartition(self.stateful_topic, p), timeout_ms=0) for p in running
         }
         return self._in_place.ready(positions)
-
-    def _stateful_messages(self, tp: TopicPartition, records: Sequence[ConsumerRecord]) -> list[Message]:
-        if not self._table.is_running(tp.partition):
-            raise Fenced(f"partition {tp.partition} of {tp.topic} is not running")
-        if self.settings.input_keyed_by_patient:
-            return [m for r in records for m in split_record(r.value, _source(tp, r))]
-        return [m for r in records for m in unpack(r.value, _source(tp, r))]
 
     def _abandon(self, batch: Batch, checkpoint: Checkpoint, error: BaseException) -> None:
         """Undo an unfinished batch: abort, drop the producer, schedule the consumer's rewind and a
@@ -588,10 +530,6 @@ class StreamApp:
                 with contextlib.suppress(Exception):
                     reader.close(autocommit=False, timeout_ms=1000)
         self._stores.close()
-
-
-def _source(tp: TopicPartition, record: ConsumerRecord) -> SourceRef:
-    return SourceRef(tp.topic, tp.partition, record.offset)
 
 
 def _transient(error: BaseException) -> B12StreamError:
