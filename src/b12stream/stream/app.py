@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -17,7 +17,8 @@ from b12stream.errors import B12StreamError, StateError
 from b12stream.log import get_logger
 from b12stream.state.store import PartitionedStore
 from b12stream.stream.access import check_access
-from b12stream.stream.admin import ensure_topics, partition_mismatch, topic_ids
+from b12stream.stream.admin import ensure_topics
+from b12stream.stream.assigned_restore import AssignedRestore
 from b12stream.stream.batch import Batch, BatchStages
 from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import (
@@ -28,15 +29,13 @@ from b12stream.stream.clients import (
     output_producer,
     restore_consumer,
 )
-from b12stream.stream.errors import Fenced, StateCorrupted, TransientBrokerError, translate
+from b12stream.stream.errors import Fenced, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.reachable import await_reachable
-from b12stream.stream.records import OutRecord
-from b12stream.stream.restore import StampedState, claim_changelog, claim_source, restore_partition
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
-from b12stream.stream.stages import StageResult, changelog_stamp, log_committed_notices
+from b12stream.stream.stages import StageResult, log_committed_notices
 from b12stream.stream.status import EngineStatus
 
 __all__ = ["StreamApp", "instance_id"]
@@ -95,6 +94,7 @@ class StreamApp:
         self._stores = PartitionedStore(state_dir)
         self._table = PartitionTable()
         self._stages = BatchStages(settings, engine, self._stores, self._table)
+        self._restoring = AssignedRestore(settings, self._stores, self._table, stop)
         self._transactional_id = f"{settings.application_id}-{instance_id(state_dir)}"
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
@@ -105,7 +105,6 @@ class StreamApp:
         self._last_stats = time.monotonic()
         self._stateful_partitions = 0  # the changelog's partition count, checked by ensure_topics
         self._in_place = InPlaceRouting()
-        self._source_id: str | None = None  # the stateful topic's id, as of the last restore
         self._in_place_on = (
             settings.exactly_once and settings.process_in_place and not settings.input_keyed_by_patient
         )
@@ -261,7 +260,8 @@ class StreamApp:
     ) -> tuple[list[StageResult], dict[TopicPartition, int]]:
         """Both stages over the batch (stream/batch.py), with the changelog's partition count and the
         stateful topic's id as this instance knows them now."""
-        return self._stages.run(batch, checkpoint, in_place, self._stateful_partitions, self._source_id)
+        source_id = self._restoring.source_id
+        return self._stages.run(batch, checkpoint, in_place, self._stateful_partitions, source_id)
 
     def _in_place_positions(self) -> dict[int, int]:
         """The running stateful partitions to take in place in this batch, with this instance's read
@@ -403,28 +403,19 @@ class StreamApp:
 
     def _restore_assigned(self) -> None:
         assert self._consumer is not None and self._reader is not None
-        assigned = self._table.in_phase(PartitionPhase.ASSIGNED)
-        if not assigned:
-            return
-        changelog = self.settings.topics.changelog
-        ids = topic_ids(self.settings, [changelog, self.stateful_topic])
-        changelog_id, self._source_id = ids[changelog], ids[self.stateful_topic]
-        for partition in assigned:
-            if partition >= self._stateful_partitions:
-                grown = len(self._consumer.partitions_for_topic(self.stateful_topic) or ()) or partition + 1
-                raise partition_mismatch(self.settings, grown, self._stateful_partitions)
-            self._table.move(partition, PartitionPhase.RESTORING)
-            try:
-                committed = None
-                if not self.settings.exactly_once:
-                    committed = self._resume_offset(TopicPartition(self.stateful_topic, partition))
-                records = self._restore_or_rebuild(partition, committed, changelog_id)
-            except BaseException:
-                self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
-                raise
-            self._table.move(partition, PartitionPhase.RUNNING)
-            self.status.restored(records)
-            self._cycled()
+        self._restoring.restore(
+            self._consumer,
+            self._producer,
+            self._reader,
+            self._log_ends,
+            self._stateful_partitions,
+            self._resume_offset,
+            self._restored,
+        )
+
+    def _restored(self, records: int) -> None:
+        self.status.restored(records)
+        self._cycled()
 
     def _resume_offset(self, tp: TopicPartition) -> int:
         """Where this instance resumes reading ``tp`` (at-least-once): the group's committed offset, or,
@@ -437,71 +428,6 @@ class StreamApp:
         if committed is not None:
             return committed
         return int(self._consumer.beginning_offsets([tp], timeout_ms=COMMITTED_TIMEOUT_MS)[tp])
-
-    def _restore_or_rebuild(self, partition: int, committed: int | None, changelog_id: str | None) -> int:
-        """Restore the partition; rebuild its file from the changelog alone when it cannot be trusted.
-        A file written from an earlier changelog topic of the same name is never rebuilt: ConfigError
-        (``claim_changelog``). Returns the number of changelog records read."""
-        try:
-            return self._restore(partition, committed, changelog_id)
-        except (StateCorrupted, StateError) as error:
-            _log.warning("state corrupted; rebuilding it", partition=partition, error=str(error))
-            self._stores.wipe(partition)
-            return self._restore(partition, committed, changelog_id)
-
-    def _restore(self, partition: int, committed: int | None, changelog_id: str | None) -> int:
-        assert self._reader is not None
-        store = self._stores.open(partition)
-        changelog = self.settings.topics.changelog
-        claim_changelog(store, changelog, changelog_id)
-        claim_source(store, self.stateful_topic, self._source_id)
-        republish = None if self.settings.exactly_once else self._republisher(partition)
-        reader, log_ends, stop = self._reader, self._log_ends, self._stop
-        return restore_partition(
-            reader,
-            store,
-            changelog,
-            partition,
-            committed,
-            log_ends,
-            stop,
-            republish=republish,
-            source_id=self._source_id,
-        )
-
-    def _republisher(self, partition: int) -> Callable[[list[StampedState]], None]:
-        """At-least-once: how a restore of ``partition`` writes again to the changelog the states it
-        kept over stale ones written after them (stream/restore.py), each with its stamp. Raises
-        TransientBrokerError when they are not all delivered in time."""
-        topics = self.settings.topics
-
-        def republish(states: list[StampedState]) -> None:
-            assert self._producer is not None and self._consumer is not None  # made before any restore
-            checkpoint = Checkpoint(
-                self._producer,
-                self._consumer,
-                topics.changelog,
-                topics.repartition,
-                False,
-                self.settings.flush_timeout_s,
-                self._stop,
-            )
-            checkpoint.send(
-                OutRecord(
-                    topics.changelog,
-                    key.encode("utf-8"),
-                    state,
-                    changelog_stamp(stamp, self._source_id),
-                    partition,
-                )
-                for key, state, stamp in states
-            )
-            checkpoint.flush()
-            _log.warning(
-                "stale changelog states outranked; written again", partition=partition, count=len(states)
-            )
-
-        return republish
 
     def _report(self) -> None:
         now = time.monotonic()
