@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
@@ -24,7 +24,6 @@ from b12stream.stream.checkpoint import Checkpoint
 from b12stream.stream.clients import (
     PRODUCER_CLOSE_WAIT_S,
     close_producer,
-    group_consumer,
     log_end_reader,
     output_producer,
     restore_consumer,
@@ -33,6 +32,7 @@ from b12stream.stream.errors import Fenced, TransientBrokerError, translate
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.reachable import await_reachable
+from b12stream.stream.rebalance import subscribed_consumer
 from b12stream.stream.retry import retrying
 from b12stream.stream.settings import KafkaSettings
 from b12stream.stream.stages import StageResult, log_committed_notices
@@ -58,28 +58,6 @@ def instance_id(state_dir: Path) -> str:
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(uuid.uuid4().hex[:12])
     return path.read_text().strip()
-
-
-class _Listener(ConsumerRebalanceListener):
-    """Moves stateful partitions through their lifecycle. kafka-python swallows exceptions raised in
-    these callbacks, so they only record phases; restoring happens in the loop, before processing.
-    Keeps the partitions its consumer holds, for the engine's status (one listener per consumer)."""
-
-    def __init__(self, app: StreamApp) -> None:
-        self._app = app
-        self._held: set[TopicPartition] = set()
-
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._app.joining_since = time.monotonic()  # a join follows every revocation
-        self._held.difference_update(revoked)
-        self._app.status.group(joined=False, held=len(self._held))
-        self._app.revoke([tp.partition for tp in revoked if tp.topic == self._app.stateful_topic])
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        self._app.joining_since = None
-        self._held.update(assigned)
-        self._app.status.group(joined=True, held=len(self._held))
-        self._app.assign([tp.partition for tp in assigned if tp.topic == self._app.stateful_topic])
 
 
 class StreamApp:
@@ -169,20 +147,7 @@ class StreamApp:
             if self._log_ends is None and self.settings.exactly_once:
                 self._log_ends = log_end_reader(self.settings)
             if self._consumer is None:
-                topics = self.settings.topics
-                consumer = group_consumer(self.settings)
-                sources = (
-                    [topics.input]
-                    if self.settings.input_keyed_by_patient
-                    else [topics.input, topics.repartition]
-                )
-                consumer.subscribe(sources, listener=_Listener(self))
-                # Wait for a metadata answer after subscribing: the group leader assigns from the
-                # metadata it has seen since then. Joining before it arrives, the leader assigns from
-                # nothing and rejoins as soon as the answer comes; kafka-python 3.0 stops driving that
-                # rejoin if it must wait for another member, and the instance is dropped from the group.
-                consumer.topics()
-                self._consumer = consumer
+                self._consumer = subscribed_consumer(self.settings, self)
         except Exception as error:
             raise _transient(error) from error
         _log.info(
@@ -317,10 +282,11 @@ class StreamApp:
         The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription
         started once the leader's assignment makes the change look settled: the answer to SyncGroup is
         never applied, heartbeats stay off, and the broker drops the member while it waits, holding no
-        partitions, with no error. ``_connect`` avoids the usual trigger (see there); this is the net for
-        the others, such as partitions added to a subscribed topic. A healthy join takes as long as the
-        slowest member needs to poll again. Every partition was revoked before the join began, so nothing
-        is in flight; the new consumer joins afresh and resumes from the committed offsets.
+        partitions, with no error. ``subscribed_consumer`` (stream/rebalance.py) avoids the usual
+        trigger; this is the net for the others, such as partitions added to a subscribed topic. A
+        healthy join takes as long as the slowest member needs to poll again. Every partition was
+        revoked before the join began, so nothing is in flight; the new consumer joins afresh and
+        resumes from the committed offsets.
         """
         if self._stuck is not None:
             self._replace_consumer(self._stuck)
