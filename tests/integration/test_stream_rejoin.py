@@ -13,7 +13,7 @@ from kafka import TopicPartition
 from kafka.future import Future
 
 from b12stream.engine.engine import Engine
-from b12stream.stream import app as stream_app
+from b12stream.stream import group_offsets
 from b12stream.stream.app import StreamApp
 from b12stream.stream.lifecycle import PartitionPhase
 from b12stream.stream.settings import load_kafka_settings
@@ -69,7 +69,7 @@ def test_a_join_that_never_finishes_gets_a_fresh_consumer(bootstrap: str, tmp_pa
 def test_a_rewind_that_cannot_read_committed_offsets_gets_a_fresh_consumer(
     bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream_app, "COMMITTED_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(group_offsets, "COMMITTED_TIMEOUT_MS", 1000)
     names = topic_names("rewind")
     create_topic(bootstrap, names["input"], 1)
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}")

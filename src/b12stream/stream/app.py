@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 import uuid
@@ -10,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaTimeoutError
 
 from b12stream.engine.engine import Engine
 from b12stream.errors import B12StreamError, StateError
@@ -29,6 +29,7 @@ from b12stream.stream.clients import (
     restore_consumer,
 )
 from b12stream.stream.errors import Fenced, TransientBrokerError, translate
+from b12stream.stream.group_offsets import COMMITTED_TIMEOUT_MS, GroupOffsets
 from b12stream.stream.in_place import InPlaceRouting
 from b12stream.stream.lifecycle import PartitionPhase, PartitionTable
 from b12stream.stream.reachable import await_reachable
@@ -44,9 +45,6 @@ _log = get_logger("stream.app")
 _STATS_EVERY_S = 10.0
 # A group join not finished after this many session timeouts is taken as lost (see _replace_if_stuck).
 _JOIN_LIMIT_SESSIONS = 3
-# How long a read of the group's committed offsets may take before the consumer is taken as stuck
-# (see _committed).
-COMMITTED_TIMEOUT_MS = 10_000
 _HELD = (PartitionPhase.ASSIGNED, PartitionPhase.RESTORING, PartitionPhase.RUNNING)
 
 
@@ -87,9 +85,7 @@ class StreamApp:
             settings.exactly_once and settings.process_in_place and not settings.input_keyed_by_patient
         )
         self.joining_since: float | None = None  # set by the rebalance listener's thread
-        self._stuck: str | None = None  # why the consumer must be replaced before the next poll
-        # A batch whose commit was sent and not confirmed, with its offsets (``_say_if_committed``).
-        self._unconfirmed: tuple[dict[TopicPartition, int], list[StageResult]] | None = None
+        self._offsets = GroupOffsets()
         session_s = float(settings.consumer.get("session_timeout_ms", 10_000)) / 1000
         self._join_limit_s = _JOIN_LIMIT_SESSIONS * session_s
 
@@ -166,10 +162,8 @@ class StreamApp:
         try:
             if self._producer is None:
                 self._producer = output_producer(self.settings, self._transactional_id)
-            if self._unconfirmed is not None:
-                self._say_if_committed()
-            if self._rewind:
-                self._rewind_abandoned(self._consumer)
+            self._offsets.say_if_committed(self._consumer)
+            self._offsets.rewind(self._consumer, self._rewind)
             batch = self._consumer.poll(
                 timeout_ms=self.settings.batch.poll_timeout_ms, max_records=self.settings.batch.max_records
             )
@@ -202,9 +196,9 @@ class StreamApp:
             for result in results:
                 checkpoint.send(result.records)
             checkpoint.flush()
-            self._unconfirmed = (offsets, results)  # a commit that seems to fail may have landed
+            self._offsets.unconfirmed = (offsets, results)  # a commit that seems to fail may have landed
             checkpoint.commit_offsets(offsets)
-            self._unconfirmed = None
+            self._offsets.unconfirmed = None
         except Exception as error:
             self._abandon(batch, checkpoint, error)
             raise _transient(error) from error
@@ -276,7 +270,7 @@ class StreamApp:
                 self._table.move(partition, PartitionPhase.ASSIGNED)
 
     def _replace_if_stuck(self) -> None:
-        """Replace the consumer when it cannot read committed offsets (``_committed``), or when its
+        """Replace the consumer when it cannot read committed offsets (stream/group_offsets.py), or when its
         group join has not finished in ``_JOIN_LIMIT_SESSIONS`` session timeouts.
 
         The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription
@@ -288,8 +282,8 @@ class StreamApp:
         revoked before the join began, so nothing is in flight; the new consumer joins afresh and
         resumes from the committed offsets.
         """
-        if self._stuck is not None:
-            self._replace_consumer(self._stuck)
+        if self._offsets.stuck is not None:
+            self._replace_consumer(self._offsets.stuck)
             return
         since = self.joining_since
         if since is None or time.monotonic() - since < self._join_limit_s:
@@ -302,7 +296,7 @@ class StreamApp:
         revocation is normally already done, but state is never trusted across consumers)."""
         _log.warning(f"{why}; replacing the consumer", **detail)
         consumer, self._consumer = self._consumer, None
-        self.joining_since = self._stuck = None
+        self.joining_since = self._offsets.stuck = None
         self._rewind.clear()
         self.status.group(joined=False, held=0)
         if consumer is not None:
@@ -312,44 +306,6 @@ class StreamApp:
         if held:
             self.revoke(held)
         self._connect()
-
-    def _rewind_abandoned(self, consumer: KafkaConsumer) -> None:
-        """Seek each partition of an abandoned batch to its committed offset (the batch's first offset
-        when nothing was ever committed). Raises on broker errors; kept for the next attempt."""
-        owned = consumer.assignment()
-        for tp, first in list(self._rewind.items()):
-            if tp in owned:
-                committed = self._committed(tp)
-                consumer.seek(tp, committed if committed is not None else first)
-            del self._rewind[tp]
-
-    def _say_if_committed(self) -> None:
-        """Say the notices of the batch whose commit seemed to fail if the group's committed offsets
-        show that it landed (a lost answer): no one reads that batch again. Its commit was one
-        transaction (exactly-once) or one offset commit (at-least-once), so one partition tells.
-        Raises as ``_committed`` does; the batch is kept for the next attempt."""
-        assert self._unconfirmed is not None
-        offsets, results = self._unconfirmed
-        tp, end = next(iter(offsets.items()))
-        if self._committed(tp) == end:
-            log_committed_notices(results)
-        self._unconfirmed = None
-
-    def _committed(self, tp: TopicPartition) -> int | None:
-        """The group's committed offset of ``tp``, read within ``COMMITTED_TIMEOUT_MS``.
-
-        Past it the consumer is marked stuck, to be replaced before the next poll (a new one starts
-        from the committed offsets), and TransientBrokerError is raised: kafka-python 3.0.12 reuses
-        a pending offset fetch for the same partitions, and one sent as the broker restarted can
-        stay pending for its whole request timeout (5 minutes), so that every later read waits on
-        it and fails.
-        """
-        assert self._consumer is not None
-        try:
-            return self._consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
-        except KafkaTimeoutError as error:
-            self._stuck = f"committed offset of {tp.topic} partition {tp.partition} not read in time"
-            raise TransientBrokerError(self._stuck) from error
 
     def _drop_producer(self) -> None:
         """Drop the producer; the next cycle builds a new one (with init_transactions, which fences
@@ -375,25 +331,13 @@ class StreamApp:
             self._reader,
             self._log_ends,
             self._stateful_partitions,
-            self._resume_offset,
+            functools.partial(self._offsets.resume_offset, self._consumer),
             self._restored,
         )
 
     def _restored(self, records: int) -> None:
         self.status.restored(records)
         self._cycled()
-
-    def _resume_offset(self, tp: TopicPartition) -> int:
-        """Where this instance resumes reading ``tp`` (at-least-once): the group's committed offset, or,
-        when there is none (the group's offsets expired or were reset, the topic was recreated), the
-        partition's first offset, where ``auto_offset_reset`` "earliest" starts. Changelog records
-        stamped past it are skipped by the restore, since their input is read again; stamps at or
-        before it come from input that is never read again, so they must be kept."""
-        assert self._consumer is not None
-        committed = self._committed(tp)
-        if committed is not None:
-            return committed
-        return int(self._consumer.beginning_offsets([tp], timeout_ms=COMMITTED_TIMEOUT_MS)[tp])
 
     def _report(self) -> None:
         now = time.monotonic()
