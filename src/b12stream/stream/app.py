@@ -270,8 +270,8 @@ class StreamApp:
                 self._table.move(partition, PartitionPhase.ASSIGNED)
 
     def _replace_if_stuck(self) -> None:
-        """Replace the consumer when it cannot read committed offsets (stream/group_offsets.py), or when its
-        group join has not finished in ``_JOIN_LIMIT_SESSIONS`` session timeouts.
+        """Replace the consumer when it cannot read committed offsets (stream/group_offsets.py), or
+        when its group join has not finished in ``_JOIN_LIMIT_SESSIONS`` session timeouts.
 
         The join: kafka-python 3.0 stops driving a rejoin that a change of metadata or subscription
         started once the leader's assignment makes the change look settled: the answer to SyncGroup is
@@ -324,6 +324,7 @@ class StreamApp:
             _log.warning("the dropped producer's sender is still running", waited_s=PRODUCER_CLOSE_WAIT_S)
 
     def _restore_assigned(self) -> None:
+        """Restore the partitions a rebalance assigned (stream/assigned_restore.py) before they run."""
         assert self._consumer is not None and self._reader is not None
         self._restoring.restore(
             self._consumer,

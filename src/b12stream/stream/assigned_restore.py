@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
@@ -73,33 +74,26 @@ class AssignedRestore:
                 if not self._settings.exactly_once:
                     committed = resume_offset(TopicPartition(self._stateful_topic, partition))
                     republish = self._republisher(consumer, producer, partition)
-                records = self._restore_or_rebuild(
-                    partition, committed, changelog_id, reader, log_ends, republish
+                restore = functools.partial(
+                    self._restore, partition, committed, changelog_id, reader, log_ends, republish
                 )
+                records = self._restore_or_rebuild(partition, restore)
             except BaseException:
                 self._table.move(partition, PartitionPhase.ASSIGNED)  # try again in the next cycle
                 raise
             self._table.move(partition, PartitionPhase.RUNNING)
             restored(records)
 
-    def _restore_or_rebuild(
-        self,
-        partition: int,
-        committed: int | None,
-        changelog_id: str | None,
-        reader: KafkaConsumer,
-        log_ends: KafkaConsumer | None,
-        republish: Callable[[list[StampedState]], None] | None,
-    ) -> int:
+    def _restore_or_rebuild(self, partition: int, restore: Callable[[], int]) -> int:
         """Restore the partition; rebuild its file from the changelog alone when it cannot be trusted.
         A file written from an earlier changelog topic of the same name is never rebuilt: ConfigError
         (``claim_changelog``). Returns the number of changelog records read."""
         try:
-            return self._restore(partition, committed, changelog_id, reader, log_ends, republish)
+            return restore()
         except (StateCorrupted, StateError) as error:
             _log.warning("state corrupted; rebuilding it", partition=partition, error=str(error))
             self._stores.wipe(partition)
-            return self._restore(partition, committed, changelog_id, reader, log_ends, republish)
+            return restore()
 
     def _restore(
         self,
