@@ -146,13 +146,16 @@ def test_a_batch_whose_commit_seemed_to_fail_says_its_notices_once(
 ) -> None:
     """A result the numeric rules cannot use (S18) is logged once its batch commits: not by the
     attempt whose commit failed, once by the one that read it again; and once, all the same, when
-    that commit reached the broker and only its answer was lost, which leaves nothing to read again."""
+    that commit reached the broker and only its answer was lost, which leaves nothing to read again.
+    The batch is counted in the metrics at the same point, once: every message processed or
+    dead-lettered, and every event published."""
     names = topic_names("noticefail")
     create_topic(bootstrap, names["input"], 1)
     files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
     settings = {"processing_guarantee": guarantee, "partitions": 2}
     config = write_config(tmp_path, bootstrap, names, f"app-{names['input']}", **settings)
     unusable = _unusable_results(files, config)
+    expected, _, pages = reference_outputs(files, config)
     failures: list[str] = []
     inject(names, failures, monkeypatch)
     produce(bootstrap, names["input"], hl7_messages(files))
@@ -168,6 +171,11 @@ def test_a_batch_whose_commit_seemed_to_fail_says_its_notices_once(
     assert failures and unusable
     said = [(line["control_id"], line["code"]) for line in logs if line["event"] == _UNUSABLE]
     assert Counter(said) == Counter(unusable)
+    # Every batch is committed once its notices are said: the counts are final, each message once.
+    counted = engine.app.status.snapshot()
+    assert counted.processed + sum(counted.dead_lettered.values()) == len(hl7_messages(files))
+    assert sum(counted.alerts.values()) == len(expected)
+    assert counted.pages == Counter(page["event_action"] for page in pages)
 
 
 def _said_after_an_abandoned_batch(logs: list[dict]) -> list[dict]:
@@ -419,8 +427,8 @@ class _Running:
     def __init__(self, config: Path, tmp_path: Path) -> None:
         self.stop = threading.Event()
         self.returned: list[int] = []
-        app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", self.stop)
-        self.runner = threading.Thread(target=lambda: self.returned.append(app.run()))
+        self.app = StreamApp(load_kafka_settings(config), Engine.load(config), tmp_path / "state", self.stop)
+        self.runner = threading.Thread(target=lambda: self.returned.append(self.app.run()))
         self.runner.start()
 
     def finish(self) -> None:

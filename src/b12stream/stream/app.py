@@ -196,7 +196,11 @@ class StreamApp:
             for result in results:
                 checkpoint.send(result.records)
             checkpoint.flush()
-            self._offsets.unconfirmed = (offsets, results)  # a commit that seems to fail may have landed
+            read = self._stages.read(batch)
+            # A commit that seems to fail may have landed: counted and said then at the next cycle,
+            # with its time to when its commit was sent, as its answer never came.
+            landed = functools.partial(self._committed, results, read, time.monotonic() - started)
+            self._offsets.unconfirmed = (offsets, landed)
             checkpoint.commit_offsets(offsets)
             self._offsets.unconfirmed = None
         except Exception as error:
@@ -211,7 +215,12 @@ class StreamApp:
             _log.warning("changelog written by another instance; restoring again", partition=partition)
             self._restore_again([partition])
         self._in_place.wrote(checkpoint.repartition_ends())
-        self.status.committed(results, self._stages.read(batch), time.monotonic() - started)
+        self._committed(results, read, time.monotonic() - started)
+
+    def _committed(self, results: list[StageResult], read: Mapping[str, int], seconds: float) -> None:
+        """Count a committed batch in the metrics and say its notices: once, whether its commit was
+        confirmed or found landed after its answer was lost (GroupOffsets.say_if_committed)."""
+        self.status.committed(results, read, seconds)
         log_committed_notices(results)
 
     def _run_stages(

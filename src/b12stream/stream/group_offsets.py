@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
 from b12stream.stream.errors import TransientBrokerError
-from b12stream.stream.stages import StageResult, log_committed_notices
 
 __all__ = ["COMMITTED_TIMEOUT_MS", "GroupOffsets"]
 
@@ -18,12 +19,13 @@ COMMITTED_TIMEOUT_MS = 10_000
 class GroupOffsets:
     """The instance's reads of its group's committed offsets, through whichever consumer it has
     now, and what they leave to do: ``stuck`` says why that consumer must be replaced before the next
-    poll (None: it need not be); ``unconfirmed`` holds the batch whose commit was sent and not
-    confirmed, with its offsets, until ``say_if_committed`` settles it."""
+    poll (None: it need not be); ``unconfirmed`` holds the offsets of the batch whose commit was sent
+    and not confirmed, with what counts and says that batch once committed, until
+    ``say_if_committed`` settles it."""
 
     def __init__(self) -> None:
         self.stuck: str | None = None
-        self.unconfirmed: tuple[dict[TopicPartition, int], list[StageResult]] | None = None
+        self.unconfirmed: tuple[dict[TopicPartition, int], Callable[[], None]] | None = None
 
     def committed(self, consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp``, read within ``COMMITTED_TIMEOUT_MS``.
@@ -65,14 +67,14 @@ class GroupOffsets:
             del abandoned[tp]
 
     def say_if_committed(self, consumer: KafkaConsumer) -> None:
-        """Say the notices of the batch whose commit seemed to fail if the group's committed offsets
-        show that it landed (a lost answer): no one reads that batch again. Its commit was one
+        """Count and say the batch whose commit seemed to fail if the group's committed offsets show
+        that it landed (a lost answer): no one reads that batch again. Its commit was one
         transaction (exactly-once) or one offset commit (at-least-once), so one partition tells.
         Raises as ``committed`` does; the batch is kept for the next attempt."""
         if self.unconfirmed is None:
             return
-        offsets, results = self.unconfirmed
+        offsets, landed = self.unconfirmed
         tp, end = next(iter(offsets.items()))
         if self.committed(consumer, tp) == end:
-            log_committed_notices(results)
+            landed()
         self.unconfirmed = None
