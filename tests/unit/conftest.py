@@ -16,6 +16,11 @@ Reply = Callable[[int, bytes], bytes | None]  # (api key, request body) -> respo
 Broker = Callable[..., str]  # (reply, tls context or None) -> bootstrap address
 
 
+class Unframed(bytes):
+    """A reply sent as it is, without the size and correlation id a broker puts before an answer: a
+    server that does not speak Kafka, or claims what it does not send."""
+
+
 def _frame(correlation: int, body: bytes) -> bytes:
     payload = struct.pack(">i", correlation) + body
     return struct.pack(">i", len(payload)) + payload
@@ -62,7 +67,7 @@ def _serve(listener: socket.socket, reply: Reply, tls: ssl.SSLContext | None) ->
             answer = reply(api_key, request[10 + client_id_length :])
             if answer is None:
                 return
-            connection.sendall(_frame(correlation, answer))
+            connection.sendall(answer if isinstance(answer, Unframed) else _frame(correlation, answer))
 
 
 @pytest.fixture

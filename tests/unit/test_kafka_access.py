@@ -11,17 +11,18 @@ import struct
 import subprocess
 import threading
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
 import kafka.errors as kafka_errors
 import pytest
 
-from b12stream.errors import ConfigError
-from b12stream.stream.access import check_access
+from b12stream.errors import ConfigError, StreamError
+from b12stream.stream.access import check_access, receive
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError, translate
 from b12stream.stream.settings import KafkaSettings, SecuritySettings
-from tests.unit.conftest import Broker
+from tests.unit.conftest import Broker, Unframed
 
 
 def test_a_refused_sasl_login_is_not_a_transient_broker_error() -> None:
@@ -169,6 +170,36 @@ def test_a_broker_that_hangs_during_the_login_is_transient_after_the_timeout(
 ) -> None:
     with pytest.raises(TransientBrokerError, match="timed out"):
         check_access(_settings(hung_address, monkeypatch), NO_STOP, timeout_s=0.5)
+
+
+def test_a_sasl_answer_claiming_a_gibibyte_is_a_protocol_error_naming_the_bound(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that is not Kafka answers the SASL handshake with a size of 1 GiB: nothing is allocated
+    for it, and no retry would make it a Kafka listener."""
+    bootstrap = broker(lambda *_: Unframed(struct.pack(">i", 1 << 30)))
+    tracemalloc.start()
+    try:
+        over = r"^127\.0\.0\.1:\d+: an answer of 1073741824 bytes, outside the 0 to 1048576 bytes "
+        with pytest.raises(StreamError, match=over) as raised:
+            check_access(_settings(bootstrap, monkeypatch), NO_STOP, timeout_s=0.5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not isinstance(raised.value, TransientBrokerError)
+    assert peak < 1 << 20
+
+
+def test_an_answer_is_read_in_chunks_of_64_kib_at_most() -> None:
+    """A connection's recv allocates what it is asked for before anything arrives."""
+    asked: list[int] = []
+
+    def read(size: int) -> bytes:
+        asked.append(size)
+        return bytes(min(size, 1000))
+
+    assert receive(read, 1 << 20) == bytes(1 << 20)
+    assert max(asked) <= 64 * 1024
 
 
 def test_plaintext_needs_no_check() -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import tracemalloc
 
 import pytest
 
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.reachable import await_reachable
 from b12stream.stream.settings import KafkaSettings
-from tests.unit.conftest import Broker
+from tests.unit.conftest import Broker, Unframed
 
 UNREACHABLE = "no bootstrap server reachable"
 
@@ -35,6 +36,23 @@ def test_a_server_answering_kafka_is_reachable(broker: Broker) -> None:
 def test_a_server_that_hangs_up_without_answering_is_not_reachable(broker: Broker) -> None:
     with pytest.raises(TransientBrokerError, match=UNREACHABLE):
         _one_try(broker(lambda *_: None))
+
+
+def test_a_server_claiming_an_answer_of_a_gibibyte_is_not_reachable_and_costs_no_such_memory(
+    broker: Broker,
+) -> None:
+    """A server that is not Kafka answers the request with 8 bytes that read as a 1 GiB answer of the
+    right correlation id: no ApiVersions answer is that large, and nothing is allocated for it."""
+    claim = Unframed(struct.pack(">ii", 1 << 30, 1))
+    bootstrap = broker(lambda *_: claim)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TransientBrokerError, match=UNREACHABLE):
+            _one_try(bootstrap)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
 
 
 def test_an_open_port_that_never_answers_is_not_reachable(hung_address: str) -> None:

@@ -23,15 +23,20 @@ from kafka.protocol.sasl import (
     SaslHandshakeResponse,
 )
 
-from b12stream.errors import ConfigError
+from b12stream.errors import ConfigError, StreamError
 from b12stream.stream.errors import AuthenticationFailed, TransientBrokerError
 from b12stream.stream.lookup import Address, Lookup
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
 
-__all__ = ["TRY_S", "check_access", "receive", "tls_context"]
+__all__ = ["MAX_ANSWER_BYTES", "TRY_S", "check_access", "receive", "tls_context"]
 
 _TIMEOUT_S = 10.0
 TRY_S = 1.0  # how soon a waiting step hears a stop: well within the 10 s a service manager gives one
+# The largest answer taken from a bootstrap server before the clients start: ApiVersions, SASL and
+# Metadata-without-topics answers take a few KiB. A server that is not Kafka can send any 4 bytes
+# where the size goes, and a size taken as sent would be allocated.
+MAX_ANSWER_BYTES = 1 << 20
+_CHUNK_BYTES = 64 * 1024  # a recv allocates all it is asked for before anything arrives
 _Result = TypeVar("_Result")
 # TLS alerts (OpenSSL's names) of a broker that wants a client certificate and got none, or does not
 # accept the one it got. A broker on TLS 1.3 sends them after our side of the handshake has finished,
@@ -61,7 +66,8 @@ def check_access(settings: KafkaSettings, stop: threading.Event, timeout_s: floa
     is down and would be retried. Raises AuthenticationFailed (never retried) naming the cause and
     the user or certificate file, never a password; TransientBrokerError when no bootstrap server
     can be reached; ConfigError for unusable TLS files (including an encrypted key without its
-    password). Does nothing for PLAINTEXT.
+    password); StreamError (not retried) for an answer whose size is over ``MAX_ANSWER_BYTES``, from
+    a server that is not Kafka. Does nothing for PLAINTEXT.
 
     Each step (the host-name lookup, the connection, the TLS handshake, each request and its answer)
     waits ``timeout_s`` at most, in tries of a second; ``stop`` set meanwhile ends the check after the
@@ -231,6 +237,11 @@ class _Exchange:
         try:
             self._send(request.encode(header=True, framed=True))
             (size,) = struct.unpack(">i", receive(self._read, 4))
+            if not 0 <= size <= MAX_ANSWER_BYTES:
+                raise StreamError(
+                    f"{self._address}: an answer of {size} bytes, outside the 0 to {MAX_ANSWER_BYTES} "
+                    "bytes a Kafka answer here takes; is this a Kafka listener?"
+                )
             body = receive(self._read, size)
         except ssl.SSLError as error:
             if error.reason in _CLIENT_CERTIFICATE_ALERTS:
@@ -321,12 +332,12 @@ def _connected(selector: selectors.BaseSelector) -> None:
 
 
 def receive(read: Callable[[int], bytes], size: int) -> bytes:
-    """The next ``size`` bytes that ``read`` (a connection's recv) gives. Raises EOFError when the
-    connection closes first."""
-    data = b""
+    """The next ``size`` bytes that ``read`` (a connection's recv) gives, asked for
+    ``_CHUNK_BYTES`` at most at a time. Raises EOFError when the connection closes first."""
+    data = bytearray()
     while len(data) < size:
-        chunk = read(size - len(data))
+        chunk = read(min(size - len(data), _CHUNK_BYTES))
         if not chunk:
             raise EOFError("connection closed")
         data += chunk
-    return data
+    return bytes(data)

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from b12stream.stream.access import TRY_S, receive, tls_context
+from b12stream.stream.access import MAX_ANSWER_BYTES, TRY_S, receive, tls_context
 from b12stream.stream.errors import TransientBrokerError
 from b12stream.stream.lookup import Lookups
 from b12stream.stream.settings import KafkaSettings, bootstrap_addresses
@@ -104,7 +104,7 @@ def _answers(
 
 def _answered(connection: socket.socket) -> bool:
     size, correlation = struct.unpack(">ii", receive(connection.recv, 8))
-    if correlation != _CORRELATION_ID or size < 4:
+    if correlation != _CORRELATION_ID or not 4 <= size <= MAX_ANSWER_BYTES:
         return False
     receive(connection.recv, size - 4)  # read to its end: closing on unread bytes resets the connection
     return True
