@@ -60,8 +60,9 @@ def carried(
     or on B12 results alone, goes to the episode that result now counts for, earlier or later,
     whether or not the message joined or split its own (``_ResultHomes``): a count that opens an
     episode can take the result into its look-back, or close the thread's own before it was drawn.
-    Suggestions go with their latest emission (R11 (c)). So a carried thread's next emission is an
-    update of it, not a second alert, and its page keeps the key it was triggered with
+    Suggestions go with their latest emission (R11 (c)), and those a carried thread's latest emission
+    showed go with it too (``_shown_with``). So a carried thread's next emission is an update of it,
+    not a second alert, and its page keeps the key it was triggered with
     (``Memory.with_thread_carried``); the threads now under another episode id are
     ``Carried.moved``, for the message to announce (``announced``).
     Two open threads of one rule and branch that meet in one episode go on as one; the other is
@@ -104,11 +105,13 @@ def carried(
             for record in (a for a in memory.open_alerts() if a.episode_id == was):
                 if (target := homes.of_thread(record)) not in {None, was}:
                     threads.append((record, target))
+                    suggestions.extend(_shown_with(record, target, memory))
             continue
         home = _Home(episode, follow, after, rules, names, was, was in followers, collected, homes)
         for record in (a for a in memory.open_alerts() if a.episode_id == was):
             if (target := home.of_thread(record)) != was:
                 threads.append((record, target))
+                suggestions.extend(_shown_with(record, target, memory))
         for shown in (s for s in memory.suggestions if s.episode_id == was):
             if (target := home.at(shown.last_emitted_at)) != was:
                 suggestions.append((shown, target, home.stays))
@@ -135,6 +138,20 @@ def carried(
     published = {planned.id: planned.episode_id for planned, _ in threads}
     moved = frozenset(a.id for a in memory.open_alerts() if published.get(a.id, a.episode_id) != a.episode_id)
     return Carried(memory, tuple(events), tuple(pages), moved)
+
+
+def _shown_with(record: AlertRecord, target: str, memory: Memory) -> list[tuple[SuggestionRecord, str, bool]]:
+    """The suggestions ``record``'s latest emission showed, to be counted in ``target`` too, where
+    the thread goes on: they were suggested for its finding, R11 (c) must not suggest them again
+    there, and its announcement shows them (``announced``). They stay where they are as well: other
+    alerts said there may have shown them."""
+    return [
+        (shown, target, True)
+        for shown in memory.suggestions
+        if shown.episode_id == record.episode_id
+        and shown.loinc in record.suggested
+        and record.observed_at in shown.emitted_at
+    ]
 
 
 def _gone(

@@ -37,6 +37,9 @@ class AlertRecord:
     ``previously_suggested`` pairs the LOINC of each suggestion the latest emission showed marked
     "previously suggested" (R11's exception for a newly fired rule) with the date it showed: the
     suggestion memory cannot tell, and an announcement of the alert shows what it showed.
+    ``suggested`` holds the LOINCs of every suggestion the latest emission showed: the suggestion
+    memory cannot tell which of the alerts said at one time showed one, and the suggestions go on
+    with the thread when it is carried into another episode (``carried``).
     """
 
     id: str
@@ -53,6 +56,7 @@ class AlertRecord:
     paged_sequence: int = 1
     also_rests_on: tuple[ResultKey, ...] = ()
     previously_suggested: tuple[tuple[str, datetime], ...] = ()
+    suggested: tuple[str, ...] = ()
 
     @property
     def rests_on(self) -> frozenset[ResultKey]:
@@ -362,8 +366,8 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    # ``paged_*``, ``also_rests_on`` and ``previously_suggested`` only when set, so a thread never
-    # moved, resting on its evidence alone, with no suggestion marked, keeps the bytes it had.
+    # ``paged_*``, ``also_rests_on``, ``previously_suggested`` and ``suggested`` only when set, so a
+    # thread never moved, resting on its evidence alone, with no suggestion, keeps the bytes it had.
     data: dict[str, Any] = {
         "id": record.id,
         "rule": record.rule,
@@ -384,6 +388,8 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
         data["also_rests_on"] = [_key_to_list(k) for k in record.also_rests_on]
     if record.previously_suggested:
         data["previously_suggested"] = [[loinc, at.isoformat()] for loinc, at in record.previously_suggested]
+    if record.suggested:
+        data["suggested"] = list(record.suggested)
     return data
 
 
@@ -405,6 +411,7 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         previously_suggested=tuple(
             (str(loinc), datetime.fromisoformat(at)) for loinc, at in data.get("previously_suggested", ())
         ),
+        suggested=tuple(str(loinc) for loinc in data.get("suggested", ())),
     )
 
 

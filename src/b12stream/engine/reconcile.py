@@ -229,6 +229,7 @@ def _said(
             for shown in decision.orders
             if shown.previously_suggested_at is not None
         ),
+        suggested=tuple(shown.order.loinc for shown in decision.orders),
     )
     if not same_thread and _taken(patient, memory, record):
         # A thread carried out of this episode still pages under the key this one would have.
