@@ -148,7 +148,7 @@ def test_a_batch_whose_commit_seemed_to_fail_says_its_notices_once(
     attempt whose commit failed, once by the one that read it again; and once, all the same, when
     that commit reached the broker and only its answer was lost, which leaves nothing to read again.
     The batch is counted in the metrics at the same point, once: every message processed or
-    dead-lettered, and every event published."""
+    dead-lettered, and every event published; as abandoned only when it is read again."""
     names = topic_names("noticefail")
     create_topic(bootstrap, names["input"], 1)
     files = copies([SAMPLES / "s18-non-standard-platelet-unit.hl7"], 2, tmp_path)
@@ -176,6 +176,9 @@ def test_a_batch_whose_commit_seemed_to_fail_says_its_notices_once(
     assert counted.processed + sum(counted.dead_lettered.values()) == len(hl7_messages(files))
     assert sum(counted.alerts.values()) == len(expected)
     assert counted.pages == Counter(page["event_action"] for page in pages)
+    # Abandoned counts batches read again: not the one whose commit landed, counted as committed.
+    abandoned = [line for line in logs if line["event"] == "batch abandoned"]
+    assert counted.abandoned == len(abandoned) - failures.count("commit answer lost")
 
 
 def _said_after_an_abandoned_batch(logs: list[dict]) -> list[dict]:

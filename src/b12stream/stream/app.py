@@ -197,10 +197,11 @@ class StreamApp:
                 checkpoint.send(result.records)
             checkpoint.flush()
             read = self._stages.read(batch)
-            # A commit that seems to fail may have landed: counted and said then at the next cycle,
-            # with its time to when its commit was sent, as its answer never came.
-            landed = functools.partial(self._committed, results, read, time.monotonic() - started)
-            self._offsets.unconfirmed = (offsets, landed)
+            # A commit that seems to fail may have landed: counted (and said) at the next cycle, when
+            # the group's offsets tell, with its time to when its commit was sent, as its answer
+            # never came.
+            settle = functools.partial(self._settled, results, read, time.monotonic() - started)
+            self._offsets.unconfirmed = (offsets, settle)
             checkpoint.commit_offsets(offsets)
             self._offsets.unconfirmed = None
         except Exception as error:
@@ -222,6 +223,16 @@ class StreamApp:
         confirmed or found landed after its answer was lost (GroupOffsets.say_if_committed)."""
         self.status.committed(results, read, seconds)
         log_committed_notices(results)
+
+    def _settled(
+        self, results: list[StageResult], read: Mapping[str, int], seconds: float, landed: bool
+    ) -> None:
+        """Count the batch whose commit's answer was lost once the group's offsets tell whether it
+        ``landed``: committed, or abandoned (its records are read again)."""
+        if landed:
+            self._committed(results, read, seconds)
+        else:
+            self.status.abandoned()
 
     def _run_stages(
         self, batch: Batch, checkpoint: Checkpoint, in_place: Mapping[int, int]
@@ -259,7 +270,8 @@ class StreamApp:
         brings the local state to whatever the changelog holds.
         """
         _log.warning("batch abandoned", error=f"{type(error).__name__}: {error}")
-        self.status.abandoned()
+        if self._offsets.unconfirmed is None:  # else its commit may have landed: ``_settled`` counts it
+            self.status.abandoned()
         self._in_place.forget()  # whether its repartition records committed is not known
         try:
             checkpoint.abort()

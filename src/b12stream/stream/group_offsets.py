@@ -20,12 +20,12 @@ class GroupOffsets:
     """The instance's reads of its group's committed offsets, through whichever consumer it has
     now, and what they leave to do: ``stuck`` says why that consumer must be replaced before the next
     poll (None: it need not be); ``unconfirmed`` holds the offsets of the batch whose commit was sent
-    and not confirmed, with what counts and says that batch once committed, until
-    ``say_if_committed`` settles it."""
+    and not confirmed, with what counts it (and says it, once committed) told whether its commit
+    landed, until ``say_if_committed`` settles it."""
 
     def __init__(self) -> None:
         self.stuck: str | None = None
-        self.unconfirmed: tuple[dict[TopicPartition, int], Callable[[], None]] | None = None
+        self.unconfirmed: tuple[dict[TopicPartition, int], Callable[[bool], None]] | None = None
 
     def committed(self, consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp``, read within ``COMMITTED_TIMEOUT_MS``.
@@ -67,14 +67,13 @@ class GroupOffsets:
             del abandoned[tp]
 
     def say_if_committed(self, consumer: KafkaConsumer) -> None:
-        """Count and say the batch whose commit seemed to fail if the group's committed offsets show
-        that it landed (a lost answer): no one reads that batch again. Its commit was one
-        transaction (exactly-once) or one offset commit (at-least-once), so one partition tells.
-        Raises as ``committed`` does; the batch is kept for the next attempt."""
+        """Settle the batch whose commit seemed to fail: the group's committed offsets show whether
+        it landed (a lost answer: no one reads that batch again) or not (it is read again). Its commit
+        was one transaction (exactly-once) or one offset commit (at-least-once), so one partition
+        tells. Raises as ``committed`` does; the batch is kept for the next attempt."""
         if self.unconfirmed is None:
             return
-        offsets, landed = self.unconfirmed
+        offsets, settle = self.unconfirmed
         tp, end = next(iter(offsets.items()))
-        if self.committed(consumer, tp) == end:
-            landed()
+        settle(self.committed(consumer, tp) == end)
         self.unconfirmed = None
