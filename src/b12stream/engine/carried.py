@@ -132,7 +132,7 @@ def carried(
         events.append(event)
         pages.extend(resolved)
         memory = memory.with_alert(replace(record, is_open=False, observed_at=at))
-    for shown, target, stays in suggestions:
+    for shown, target, stays in _once(suggestions):
         memory = memory.with_suggestion_carried(shown, target, copied=stays)
     # A thread carried, and not merged into another one, is open under its id in another episode.
     published = {planned.id: planned.episode_id for planned, _ in threads}
@@ -152,6 +152,20 @@ def _shown_with(record: AlertRecord, target: str, memory: Memory) -> list[tuple[
         and shown.loinc in record.suggested
         and record.observed_at in shown.emitted_at
     ]
+
+
+def _once(
+    suggestions: Sequence[tuple[SuggestionRecord, str, bool]],
+) -> list[tuple[SuggestionRecord, str, bool]]:
+    """Each suggestion carried into an episode once: its episode and a thread that showed it may
+    both take it there, and carried onto itself its emissions at one time would merge into one (R11
+    (c) counts them). It stays where it was only if every carry leaves it there."""
+    once: dict[tuple[str, str, str], tuple[SuggestionRecord, str, bool]] = {}
+    for shown, target, stays in suggestions:
+        key = (shown.episode_id, shown.loinc, target)
+        earlier = once.get(key)
+        once[key] = (shown, target, stays and (earlier is None or earlier[2]))
+    return list(once.values())
 
 
 def _gone(

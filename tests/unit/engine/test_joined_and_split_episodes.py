@@ -13,6 +13,7 @@ from b12stream.engine.carried import MERGED
 from b12stream.engine.engine import Engine
 from b12stream.engine.process import Outcome
 from b12stream.engine.schemas import validation_errors
+from tests.unit.engine.test_alerts_follow_their_b12 import INTRINSIC_FACTOR_AB
 from tests.unit.engine.test_current_results import R01, R06, R08, b12, hcy, oru, plt
 from tests.unit.engine.test_re_based_pages import RECOVERED_TTP_EPISODE, SECOND_EPISODE, adamts13, run
 
@@ -377,3 +378,33 @@ def test_the_alerts_of_a_patient_left_without_any_result_are_retracted(engine):
         "deleted result",
     )
     assert alert["id"] == update["supersedes"]
+
+
+
+def test_a_suggestion_carried_with_its_thread_and_its_episode_keeps_both_its_emissions(
+    engine: Engine,
+) -> None:
+    """The intrinsic-factor antibody is shown twice at one time (R04's work-up, retracted as R02
+    takes it over: R11 (c) counts two emissions). A late count joins that episode to an earlier one:
+    the suggestion goes there with its episode and with the R02 thread that showed it, and carried
+    onto itself it must not count as one emission."""
+    outcomes = run(
+        engine,
+        [
+            oru("M0", "20260311230000", "CBC6", [plt("20")], status="C"),
+            oru("M1", "20260304230000", "CBC1", [plt("40")]),
+            oru("M2", "20260308200000", "A13A", [adamts13("15")]),
+            oru("M3", "20260312170000", "CBC7", [plt("90")]),
+            oru("M4", "20260312200000", "B12A", [b12("100")]),
+            oru("M5", "20260305020000", "CBC2", [plt("250")]),
+            oru("M6", "20260309020000", "CBC4", [plt("200")], status="C"),
+            oru("M7", "20260311230000", "CBC6", [plt("200")], status="C"),
+            oru("M8", "20260308080000", "CBC3", [plt("90")]),
+            oru("M9", "20260309110000", "CBC5", [plt("40")]),  # late: the episodes join
+        ],
+    )
+    (before,) = [s for s in outcomes[-2].state.memory.suggestions if s.loinc == INTRINSIC_FACTOR_AB]
+    (after,) = [s for s in outcomes[-1].state.memory.suggestions if s.loinc == INTRINSIC_FACTOR_AB]
+    assert after.episode_id != before.episode_id
+    assert after.emitted_at == before.emitted_at
+    assert len(before.emitted_at) == 2
