@@ -90,11 +90,12 @@ def inspect_bytes(
         if isinstance(patient, Rejection):
             yield {**_rejected(patient, source, frame.offset), "patient_note": _no_patient(parsed, key_rule)}
             continue
-        untimed = time_rejection(frame.data, parsed, terminology)
+        reading = terminology.read(parsed)
+        untimed = time_rejection(frame.data, parsed, terminology, reading.untimed)
         if untimed is not None:
             yield _rejected(untimed, source, frame.offset)
         else:
-            yield _accepted(parsed, patient, source, frame.offset, terminology.read(parsed))
+            yield _accepted(parsed, patient, source, frame.offset, reading)
 
 
 def describe_observation(observation: Observation) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from b12stream.clinical.model import Observation, PatientKey
@@ -44,22 +45,26 @@ def ingest(raw: bytes, engine: Engine) -> Accepted | Rejection:
     if isinstance(patient, Rejection):
         return patient
     terminology = engine.terminology
-    untimed = time_rejection(raw, message, terminology)
+    # Only with no MSH-7 may a result have no time at all, and the reading say what it left out; the
+    # rest (most messages) read their observations alone.
+    reading = terminology.read(message) if message.header.message_time is None else None
+    untimed = time_rejection(raw, message, terminology, reading.untimed if reading is not None else ())
     if untimed is not None:
         return untimed
     digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-    if message.header.message_time is None:
-        # Only here may a result have no time at all, and be left out as unusable.
-        reading = terminology.read(message)
+    if reading is not None:
         return _new_accepted(message, patient, reading.observations, digest, reading.unusable)
     return _new_accepted(message, patient, terminology.observations(message), digest, ())
 
 
-def time_rejection(raw: bytes, message: OruMessage, terminology: Terminology) -> Rejection | None:
+def time_rejection(
+    raw: bytes, message: OruMessage, terminology: Terminology, untimed: Sequence[str]
+) -> Rejection | None:
     """The rejection of the message ``raw`` when a result of a known analyte has no usable time: the
     OBX-14 or OBR-7 that would time it is no date/time (rejected there), or it has no OBX-14, OBR-7
-    or MSH-7 at all and is one the rules read at its time (rejected at MSH-7, see
-    `LeftOut.note_untimed`): it would be timed by another field without a word, or left out unseen.
+    or MSH-7 at all and is one the rules read at its time (rejected at MSH-7): ``untimed``, the codes
+    of such results (``TerminologyReading.untimed``, see `LeftOut.note_untimed`; none when MSH-7
+    times the message). It would be timed by another field without a word, or left out unseen.
     A time that is no date/time but times no such result costs the message nothing, and so does a
     result with no time that needs none or is left out as unusable (a cancellation).
     None for the rest (most messages: two attribute reads)."""
@@ -69,15 +74,12 @@ def time_rejection(raw: bytes, message: OruMessage, terminology: Terminology) ->
             return rejected_at(
                 raw, not_a_time(unreadable), unreadable.segment, unreadable.field, unreadable.segment_index
             )
-    if message.header.message_time is None:
-        untimed = terminology.read(message).untimed
-        if untimed:
-            shown = ", ".join(dict.fromkeys(untimed))
-            reason = (
-                f"no time for {shown}: neither OBX-14 nor OBR-7 gives one, and MSH-7 is empty or not a "
-                "date/time"
-            )
-            return rejected_at(raw, reason, "MSH", 7)
+    if untimed:
+        shown = ", ".join(dict.fromkeys(untimed))
+        reason = (
+            f"no time for {shown}: neither OBX-14 nor OBR-7 gives one, and MSH-7 is empty or not a date/time"
+        )
+        return rejected_at(raw, reason, "MSH", 7)
     return None
 
 
