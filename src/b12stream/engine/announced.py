@@ -122,7 +122,7 @@ def _moments(
 def _shown(finding: Finding, record: AlertRecord, memory: Memory) -> tuple[ShownOrder, ...]:
     """The suggestions of ``finding`` shown in its episode when ``record`` was emitted, marked as
     they were then."""
-    marked = dict(record.previously_suggested)
+    marked = dict(record.suggested)
     shown: dict[str, ShownOrder] = {}
     for order in finding.suggested_orders:
         emitted = memory.suggestion(record.episode_id, order.loinc)

@@ -145,11 +145,12 @@ def _shown_with(record: AlertRecord, target: str, memory: Memory) -> list[tuple[
     the thread goes on: they were suggested for its finding, R11 (c) must not suggest them again
     there, and its announcement shows them (``announced``). They stay where they are as well: other
     alerts said there may have shown them."""
+    loincs = {loinc for loinc, _ in record.suggested}
     return [
         (shown, target, True)
         for shown in memory.suggestions
         if shown.episode_id == record.episode_id
-        and shown.loinc in record.suggested
+        and shown.loinc in loincs
         and record.observed_at in shown.emitted_at
     ]
 

@@ -34,12 +34,11 @@ class AlertRecord:
     with; None: ``episode_id``.
     ``paged_sequence`` is the sequence of the emission whose id that key is: 1, unless a thread
     carried out of the episode still pages under that one (``reconcile``).
-    ``previously_suggested`` pairs the LOINC of each suggestion the latest emission showed marked
-    "previously suggested" (R11's exception for a newly fired rule) with the date it showed: the
-    suggestion memory cannot tell, and an announcement of the alert shows what it showed.
-    ``suggested`` holds the LOINCs of every suggestion the latest emission showed: the suggestion
-    memory cannot tell which of the alerts said at one time showed one, and the suggestions go on
-    with the thread when it is carried into another episode (``carried``).
+    ``suggested`` pairs the LOINC of every suggestion the latest emission showed with the
+    "previously suggested" date it was marked with (R11's exception for a newly fired rule; None:
+    not marked). The suggestion memory cannot tell which of the alerts said at one time showed one,
+    nor how it was marked: the suggestions go on with the thread when it is carried into another
+    episode (``carried``), and an announcement of the alert shows them as it showed them.
     """
 
     id: str
@@ -55,8 +54,7 @@ class AlertRecord:
     paged_episode_id: str | None = None
     paged_sequence: int = 1
     also_rests_on: tuple[ResultKey, ...] = ()
-    previously_suggested: tuple[tuple[str, datetime], ...] = ()
-    suggested: tuple[str, ...] = ()
+    suggested: tuple[tuple[str, datetime | None], ...] = ()
 
     @property
     def rests_on(self) -> frozenset[ResultKey]:
@@ -366,7 +364,7 @@ def _key_to_list(key: ResultKey) -> list[str]:
 
 
 def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
-    # ``paged_*``, ``also_rests_on``, ``previously_suggested`` and ``suggested`` only when set, so a
+    # ``paged_*``, ``also_rests_on`` and ``suggested`` only when set, so a
     # thread never moved, resting on its evidence alone, with no suggestion, keeps the bytes it had.
     data: dict[str, Any] = {
         "id": record.id,
@@ -386,10 +384,8 @@ def _alert_to_dict(record: AlertRecord) -> dict[str, Any]:
         data["paged_sequence"] = record.paged_sequence
     if record.also_rests_on:
         data["also_rests_on"] = [_key_to_list(k) for k in record.also_rests_on]
-    if record.previously_suggested:
-        data["previously_suggested"] = [[loinc, at.isoformat()] for loinc, at in record.previously_suggested]
     if record.suggested:
-        data["suggested"] = list(record.suggested)
+        data["suggested"] = [[loinc, at.isoformat() if at else None] for loinc, at in record.suggested]
     return data
 
 
@@ -408,15 +404,16 @@ def _alert_from_dict(data: Mapping[str, Any]) -> AlertRecord:
         paged_episode_id=_optional_text(data.get("paged_episode_id")),
         paged_sequence=int(data.get("paged_sequence", 1)),
         also_rests_on=tuple(ResultKey(*(str(p) for p in k)) for k in data.get("also_rests_on", ())),
-        previously_suggested=tuple(
-            (str(loinc), datetime.fromisoformat(at)) for loinc, at in data.get("previously_suggested", ())
-        ),
-        suggested=tuple(str(loinc) for loinc in data.get("suggested", ())),
+        suggested=tuple((str(loinc), _optional_time(at)) for loinc, at in data.get("suggested", ())),
     )
 
 
 def _optional_text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _optional_time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _suggestion_to_dict(record: SuggestionRecord) -> dict[str, Any]:

@@ -224,12 +224,7 @@ def _said(
         paged_episode_id=previous.paged_episode_id if previous is not None and same_thread else None,
         paged_sequence=previous.paged_sequence if previous is not None and same_thread else 1,
         also_rests_on=further_keys(finding, evidence),
-        previously_suggested=tuple(
-            (shown.order.loinc, shown.previously_suggested_at)
-            for shown in decision.orders
-            if shown.previously_suggested_at is not None
-        ),
-        suggested=tuple(shown.order.loinc for shown in decision.orders),
+        suggested=tuple((shown.order.loinc, shown.previously_suggested_at) for shown in decision.orders),
     )
     if not same_thread and _taken(patient, memory, record):
         # A thread carried out of this episode still pages under the key this one would have.
