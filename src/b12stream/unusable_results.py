@@ -18,18 +18,15 @@ def unusable_notices(accepted: Accepted, key: str) -> list[Notice]:
     """One warning per result of ``accepted`` the numeric rules cannot use, kept or left out; ``key`` is
     its patient key."""
     kept = [(o.analyte, o.code, o.unusable_reason) for o in accepted.observations if o.unusable_reason]
-    control_id = shown(accepted.message.header.control_id)
+    unusable = [*kept, *accepted.unusable]
+    if not unusable:
+        return []  # nearly every message: nothing to hash or show
+    ids = {"control_id": shown(accepted.message.header.control_id), "patient_hash": patient_hash(key)}
     return [
         Notice(
             logging.WARNING,
             "observation not usable for numeric rules",
-            {
-                "control_id": control_id,
-                "patient_hash": patient_hash(key),
-                "analyte": analyte,
-                "code": code,
-                "reason": reason,
-            },
+            {**ids, "analyte": analyte, "code": code, "reason": reason},
         )
-        for analyte, code, reason in (*kept, *accepted.unusable)
+        for analyte, code, reason in unusable
     ]
